@@ -1,0 +1,368 @@
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from orders.models import Order, PostalService
+from orders.validators import validate_currency
+
+NEVER_SYNCED = datetime(1, 1, 1, tzinfo=UTC)
+
+PERCENTAGE_VALIDATORS = [
+    MinValueValidator(0, "A percentage cannot be below 0."),
+    MaxValueValidator(100, "A percentage cannot be above 100."),
+]
+LATENCY_VALIDATORS = [
+    MinValueValidator(0, "Latency cannot be negative (use 0 for “not sent”)."),
+    MaxValueValidator(30, "Amazon accepts a latency of 1 to 30 days (0 means it is not sent)."),
+]
+QUANTITY_VALIDATORS = [MinValueValidator(0, "A quantity cannot be negative.")]
+
+MAX_LISTED_QUANTITY_HELP = (
+    "The most that is ever sent to the channel, even when more is available. "
+    "Example: 20 available and a max of 10 sends 10. Leave empty for no maximum."
+)
+MAX_LISTED_PERCENTAGE_HELP = (
+    "Send only this percentage of what is available, always rounded down. "
+    "Example: 10 available at 50% sends 5; 20 available with a max of 10 at 50% sends 5. "
+    "Leave empty to send everything."
+)
+END_WHEN_HELP = (
+    "End the listing (send 0) once the available stock falls to this level or below, "
+    "instead of at 0. Gives you a buffer against overselling."
+)
+LATENCY_HELP = (
+    "Handling time sent with the stock: the days between order and despatch (1-30). "
+    "0 means no latency is sent."
+)
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        AMAZON = "amazon", "Amazon"
+        EKM = "ekm", "EKM"
+        RAKUTEN = "rakuten", "Rakuten"
+
+    # Account
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    enabled = models.BooleanField(
+        default=True, help_text="Without this nothing is sent to or received from the channel."
+    )
+    inventory_sync = models.BooleanField(default=True, help_text="Send stock levels to this channel.")
+    api_base_url = models.URLField(
+        "API base URL", help_text="The channel's API, or the sandbox's address for this account."
+    )
+    auth_base_url = models.URLField(
+        "authorisation base URL", blank=True, help_text="Where access tokens are obtained; empty: the API base URL."
+    )
+    seller_id = models.CharField("seller id / login", max_length=100, blank=True)
+    marketplace_id = models.CharField(max_length=50, blank=True, help_text="Amazon only, e.g. A1F83G8C2ARO7P (UK).")
+    shop_url = models.URLField("shop URL", blank=True)
+    # Secrets live here and nowhere else; admin forms replace them, never display them.
+    credentials = models.JSONField(default=dict, blank=True, editable=False)
+    needs_reauthorisation = models.BooleanField(default=False)
+    reauthorisation_reason = models.CharField(max_length=255, blank=True)
+
+    # Orders
+    mark_as_despatched = models.BooleanField(
+        default=True, help_text="When an order is processed here, tell the channel it has shipped."
+    )
+    send_despatch_notes = models.BooleanField(
+        default=True, help_text="Send the tracking number and carrier with the despatch, so the buyer is notified."
+    )
+    send_cancellation_notes = models.BooleanField(
+        default=False, help_text="Tell the channel when an order is cancelled here."
+    )
+    download_unpaid_orders = models.BooleanField(default=False, help_text="Also download orders not yet paid.")
+    use_channel_tax = models.BooleanField(
+        default=True, help_text="Use the tax the channel calculated; otherwise the hub's tax rates apply."
+    )
+    currency = models.CharField(
+        max_length=3, default="GBP", validators=[validate_currency],
+        help_text="Used for orders that arrive without a currency.",
+    )
+    last_order_sync = models.DateTimeField(
+        "last order sync (UTC)", default=NEVER_SYNCED,
+        help_text="Orders changed after this time are downloaded at the next sync.",
+    )
+    utc_offset_hours = models.DecimalField(
+        "UTC offset (hours)", max_digits=4, decimal_places=2, default=Decimal("0"),
+        validators=[
+            MinValueValidator(Decimal("-12"), "The UTC offset must be between -12 and +14 hours."),
+            MaxValueValidator(Decimal("14"), "The UTC offset must be between -12 and +14 hours."),
+        ],
+        help_text="Shift order received times by this many hours (0 keeps UTC).",
+    )
+    default_email = models.EmailField(
+        blank=True, help_text="Used when the channel withholds the buyer's email (Amazon: “NOT DISCLOSED”)."
+    )
+
+    # Inventory
+    update_inventory = models.BooleanField(
+        default=True, help_text="Send available stock (physical stock less open orders) to the channel."
+    )
+    update_inventory_from_locations = models.BooleanField(
+        "update inventory from location", default=False,
+        help_text="Combine stock only from the locations ticked in Location Mapping; otherwise all warehouses.",
+    )
+    inventory_locations = models.ManyToManyField(
+        "inventory.Location", blank=True, related_name="channels", verbose_name="location mapping"
+    )
+    max_listed_quantity = models.PositiveIntegerField(
+        "default max listed quantity", null=True, blank=True, validators=QUANTITY_VALIDATORS,
+        help_text=MAX_LISTED_QUANTITY_HELP,
+    )
+    max_listed_percentage = models.PositiveSmallIntegerField(
+        "default max listed percentage", null=True, blank=True, validators=PERCENTAGE_VALIDATORS,
+        help_text=MAX_LISTED_PERCENTAGE_HELP,
+    )
+    end_when_quantity = models.PositiveIntegerField(
+        "default end when quantity", default=0, validators=QUANTITY_VALIDATORS, help_text=END_WHEN_HELP
+    )
+    latency_days = models.PositiveSmallIntegerField(
+        "default latency (days)", default=0, validators=LATENCY_VALIDATORS, help_text=LATENCY_HELP
+    )
+    product_based_latency = models.BooleanField(
+        default=False, help_text="Take each product's latency from its extended property when it has one."
+    )
+    latency_property_name = models.CharField(
+        max_length=100, default="Latency", help_text="The extended property that holds a product's latency."
+    )
+    price_change = models.BooleanField(
+        default=False, help_text="Send a stock item's new price to the channel as soon as it is saved."
+    )
+    last_inventory_sync = models.DateTimeField("last inventory sync", null=True, blank=True)
+
+    # Listings download
+    listing_download_in_progress = models.BooleanField(default=False)
+    listing_download_started_at = models.DateTimeField("listing download start time", null=True, blank=True)
+    listing_download_completed_at = models.DateTimeField("listing download completion time", null=True, blank=True)
+    listing_download_estimated_completion = models.DateTimeField(
+        "listing download estimated completion", null=True, blank=True
+    )
+    listing_download_done = models.PositiveIntegerField(default=0)
+    listing_download_total = models.PositiveIntegerField(default=0)
+
+    # Amazon FBA
+    fba_enabled = models.BooleanField(
+        "FBA enabled", default=False, help_text="Creates a stock location for Amazon's fulfilment centre."
+    )
+    fba_sync_inventory = models.BooleanField(
+        "FBA sync inventory", default=False,
+        help_text="Read FBA stock levels from Amazon. With a unified account, tick it on the one channel "
+        "that controls the shared FBA location only.",
+    )
+    fba_convert_currency = models.BooleanField(
+        "FBA convert currency", default=False,
+        help_text="Convert prices one-to-one into the FBA marketplace's currency so FBA accepts the order.",
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "channel"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_listed_percentage__isnull=True) | Q(max_listed_percentage__lte=100),
+                name="channels_channel_percentage_range",
+                violation_error_message="A percentage must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(latency_days__lte=30), name="channels_channel_latency_range",
+                violation_error_message="Latency must be between 0 and 30 days.",
+            ),
+            models.CheckConstraint(
+                condition=Q(utc_offset_hours__gte=-12) & Q(utc_offset_hours__lte=14),
+                name="channels_channel_utc_offset_range",
+                violation_error_message="The UTC offset must be between -12 and +14 hours.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="amazon") | (Q(fba_enabled=False) & Q(fba_sync_inventory=False)),
+                name="channels_channel_fba_only_amazon",
+                violation_error_message="FBA is only available for Amazon channels.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind != self.Kind.AMAZON and (self.fba_enabled or self.fba_sync_inventory):
+            raise ValidationError({"fba_enabled": "FBA is only available for Amazon channels."})
+        if self.kind == self.Kind.AMAZON and not self.marketplace_id:
+            raise ValidationError({"marketplace_id": "An Amazon channel needs its marketplace id."})
+
+    @property
+    def syncs_inventory(self) -> bool:
+        """The three switches that must all be on before any stock is sent."""
+        return self.enabled and self.inventory_sync and self.update_inventory
+
+    @property
+    def utc_offset(self) -> timedelta:
+        return timedelta(hours=float(self.utc_offset_hours))
+
+    @classmethod
+    def defaults_for(cls, kind: str) -> dict:
+        """The settings a new channel of this kind starts with, as the seeds describe."""
+        defaults = {
+            "enabled": True,
+            "inventory_sync": True,
+            "mark_as_despatched": True,
+            "update_inventory": True,
+            "last_order_sync": NEVER_SYNCED,
+            "utc_offset_hours": Decimal("0"),
+            "currency": "GBP",
+        }
+        if kind == cls.Kind.AMAZON:
+            several_days_ago = timezone.now().date() - timedelta(days=3)
+            defaults |= {
+                "send_despatch_notes": False,
+                "utc_offset_hours": Decimal("1"),
+                "last_inventory_sync": datetime.combine(several_days_ago, time.min, tzinfo=UTC),
+                "marketplace_id": "A1F83G8C2ARO7P",
+            }
+        elif kind == cls.Kind.RAKUTEN:
+            defaults |= {"currency": "EUR", "send_despatch_notes": False}
+        return defaults
+
+
+class OrderStatusMapping(models.Model):
+    UNMAPPED = "unmapped"
+    HUB_STATUS_CHOICES = [(UNMAPPED, "Unmapped"), *Order.Status.choices]
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="status_mappings")
+    channel_status = models.CharField(max_length=100)
+    hub_status = models.CharField(max_length=20, choices=HUB_STATUS_CHOICES, default=UNMAPPED)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel_id", "channel_status"]
+        verbose_name = "order status mapping"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "channel_status"], name="channels_status_mapping_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_status} → {self.get_hub_status_display()}"
+
+
+class ShippingMapping(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="shipping_mappings")
+    tag = models.CharField(max_length=255, help_text="The channel's shipping service as it appears on orders.")
+    postal_service = models.ForeignKey(
+        PostalService, null=True, blank=True, on_delete=models.SET_NULL, help_text="Empty: unmapped."
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel_id", "tag"]
+        verbose_name = "shipping mapping"
+        constraints = [models.UniqueConstraint(fields=["channel", "tag"], name="channels_shipping_mapping_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} → {self.postal_service or 'Unmapped'}"
+
+
+class ChannelListing(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="listings")
+    channel_sku = models.CharField("channel SKU", max_length=100)
+    external_id = models.CharField("listing id", max_length=100, blank=True)
+    title = models.CharField(max_length=255, blank=True)
+    stock_item = models.ForeignKey(
+        "inventory.StockItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="listings"
+    )
+    is_active = models.BooleanField(default=True, help_text="Live on the channel when last downloaded.")
+    fulfilled_by_channel = models.BooleanField(
+        default=False, help_text="Fulfilled by Amazon: its stock is Amazon's, never sent from the warehouses."
+    )
+
+    max_listed_quantity = models.PositiveIntegerField(
+        null=True, blank=True, validators=QUANTITY_VALIDATORS, help_text="Overrides the channel's default."
+    )
+    max_listed_percentage = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=PERCENTAGE_VALIDATORS, help_text="Overrides the channel's default."
+    )
+    end_when_quantity = models.PositiveIntegerField(
+        null=True, blank=True, validators=QUANTITY_VALIDATORS, help_text="Overrides the channel's default."
+    )
+    latency_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=LATENCY_VALIDATORS, help_text="Overrides the channel's default."
+    )
+    price_override = models.DecimalField(
+        "channel price", max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0"), "A price cannot be negative.")],
+        help_text="Sell at this price on this channel instead of the stock item's retail price.",
+    )
+
+    channel_quantity = models.IntegerField(null=True, blank=True, help_text="As seen at the last listing download.")
+    channel_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    last_pushed_quantity = models.IntegerField(null=True, blank=True)
+    last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    last_pushed_latency = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    is_ended = models.BooleanField(default=False, help_text="Sent 0 because available fell to End When or below.")
+    push_pending = models.BooleanField(default=False, db_index=True)
+    push_error = models.TextField(blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["channel_id", "channel_sku"]
+        verbose_name = "listing"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "channel_sku"], name="channels_listing_unique_sku"),
+            models.CheckConstraint(
+                condition=Q(max_listed_percentage__isnull=True) | Q(max_listed_percentage__lte=100),
+                name="channels_listing_percentage_range",
+                violation_error_message="A percentage must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(latency_days__isnull=True) | Q(latency_days__lte=30),
+                name="channels_listing_latency_range",
+                violation_error_message="Latency must be between 0 and 30 days.",
+            ),
+        ]
+        indexes = [models.Index(fields=["stock_item", "channel"], name="channels_listing_item_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.channel.name}: {self.channel_sku}"
+
+
+class SyncRun(models.Model):
+    class Kind(models.TextChoices):
+        ORDERS = "orders", "Order download"
+        INVENTORY = "inventory", "Inventory push"
+        LISTINGS = "listings", "Listing download"
+        DESPATCH = "despatch", "Despatch / cancellation"
+        FBA = "fba", "FBA inventory"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="sync_runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0, help_text="Records handled without error.")
+    failed = models.PositiveIntegerField(default=0, help_text="Records that could not be handled.")
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{record_id, reason}] per failed record.")
+    error = models.TextField(blank=True, help_text="Why the run failed as a whole.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["channel", "kind", "-started_at"], name="channels_syncrun_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
