@@ -1,0 +1,243 @@
+"""The connector boundary: what every channel client implements and what crosses it.
+
+Nothing in this package touches the ORM. The channels services build a `ConnectorConfig`
+from a `Channel` row, hand the connector a `CredentialStore` so it can persist rotated
+tokens, and translate these dataclasses to and from models.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar, Protocol
+
+
+class ChannelError(Exception):
+    """Base of every error a connector raises. Its text never carries a secret."""
+
+
+class ChannelAuthError(ChannelError):
+    """401/403 or invalid_grant: the channel needs reauthorising by the seller."""
+
+
+class ChannelRateLimited(ChannelError):
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChannelTransientError(ChannelError):
+    """5xx, timeouts, connection errors: worth retrying with backoff."""
+
+
+class ChannelPayloadError(ChannelError):
+    """A response or one record that does not parse."""
+
+    def __init__(self, message: str, *, record_id: str = "") -> None:
+        super().__init__(message)
+        self.record_id = record_id
+
+
+class ChannelRejected(ChannelError):
+    """The channel understood the request and refused it (4xx with a reason)."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `rate` calls per second refilled, at most `burst` at once."""
+
+    rate: float
+    burst: int
+
+
+class CredentialStore(Protocol):
+    """How a connector reads and persists its secrets without knowing the database.
+
+    `locked()` serialises token refreshes across every worker for one channel: EKM refresh
+    tokens are single-use, so two concurrent refreshes would invalidate the connection.
+    """
+
+    def load(self) -> dict[str, str]: ...
+
+    def save(self, credentials: Mapping[str, str]) -> None: ...
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    channel_id: int
+    kind: str
+    name: str
+    api_base_url: str
+    auth_base_url: str
+    seller_id: str = ""
+    marketplace_id: str = ""
+    shop_url: str = ""
+    currency: str = "GBP"
+
+
+@dataclass(frozen=True)
+class ExternalAddress:
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postcode: str = ""
+    country: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class ExternalOrderItem:
+    line_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    tax: Decimal | None = None
+    tax_rate: Decimal | None = None
+    external_product_id: str = ""
+
+
+@dataclass(frozen=True)
+class ExternalOrder:
+    channel_order_id: str
+    channel_status: str
+    is_paid: bool
+    is_cancelled: bool
+    created_at: datetime
+    updated_at: datetime
+    items: tuple[ExternalOrderItem, ...]
+    currency: str | None = None
+    buyer_name: str = ""
+    buyer_email: str | None = None
+    shipping_address: ExternalAddress = field(default_factory=ExternalAddress)
+    shipping_tag: str = ""
+    subtotal: Decimal = Decimal("0")
+    shipping_cost: Decimal = Decimal("0")
+    tax: Decimal | None = None
+    total: Decimal = Decimal("0")
+    fulfilled_by_channel: bool = False
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record that could not be read; the rest of its page goes on."""
+
+    record_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: tuple[ExternalOrder, ...]
+    errors: tuple[RecordError, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExternalListing:
+    channel_sku: str
+    external_id: str
+    title: str = ""
+    quantity: int | None = None
+    price: Decimal | None = None
+    is_active: bool = True
+    fulfilled_by_channel: bool = False
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    listings: tuple[ExternalListing, ...]
+    done: int
+    total: int
+    errors: tuple[RecordError, ...] = ()
+
+
+@dataclass(frozen=True)
+class StockUpdate:
+    """What one listing should show. `None` means: do not send that attribute."""
+
+    channel_sku: str
+    external_id: str
+    quantity: int
+    latency_days: int | None = None
+    price: Decimal | None = None
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    channel_sku: str
+    accepted: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OrderLineRef:
+    line_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    channel_order_id: str
+    lines: tuple[OrderLineRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class Shipment:
+    tracking_number: str
+    carrier: str
+    shipping_method: str = ""
+    tracking_url: str = ""
+    shipped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    ok: bool
+    message: str
+
+
+class Connector(abc.ABC):
+    """One class per channel kind, registered by `kind` in `registry`."""
+
+    kind: ClassVar[str]
+    max_batch_size: ClassVar[int]
+    rate_limits: ClassVar[Mapping[str, RateLimit]]
+
+    def __init__(self, config: ConnectorConfig, credentials: CredentialStore) -> None:
+        self.config = config
+        self.credentials = credentials
+
+    @abc.abstractmethod
+    def test_connection(self) -> ConnectionResult: ...
+
+    @abc.abstractmethod
+    def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult: ...
+
+    @abc.abstractmethod
+    def fetch_orders(self, since: datetime, until: datetime | None = None) -> Iterator[OrderPage]: ...
+
+    @abc.abstractmethod
+    def fetch_listings(self) -> Iterator[ListingPage]: ...
+
+    @abc.abstractmethod
+    def push_listings(self, updates: Sequence[StockUpdate]) -> list[PushResult]: ...
+
+    @abc.abstractmethod
+    def confirm_despatch(self, order: OrderRef, shipment: Shipment) -> None: ...
+
+    @abc.abstractmethod
+    def cancel_order(self, order: OrderRef, reason: str) -> None: ...
+
+    def order_statuses(self) -> list[str]:
+        """Every status the channel can give an order, offered in the status mapping."""
+        return []
