@@ -41,6 +41,21 @@ LATENCY_HELP = (
 )
 
 
+# The secrets each kind of account needs, in the order the account form asks for them.
+CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "amazon": (("client_id", "LWA client id"), ("client_secret", "LWA client secret"),
+               ("refresh_token", "Refresh token")),
+    "ekm": (("client_id", "Client id"), ("client_secret", "Client secret"), ("refresh_token", "Refresh token")),
+    "rakuten": (("token", "Web services token"),),
+}
+# The account settings each kind uses; the others stay hidden on its form.
+ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    "amazon": ("seller_id", "marketplace_id", "api_base_url", "auth_base_url"),
+    "ekm": ("shop_url", "api_base_url", "auth_base_url"),
+    "rakuten": ("seller_id", "api_base_url"),
+}
+
+
 class Channel(models.Model):
     class Kind(models.TextChoices):
         AMAZON = "amazon", "Amazon"

@@ -99,8 +99,10 @@ class StockLevel(models.Model):
 
     stock_item = models.ForeignKey(StockItem, on_delete=models.CASCADE, related_name="levels")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="levels")
-    quantity = models.IntegerField(default=0, validators=[MinValueValidator(0)])
-    in_open_orders = models.IntegerField(default=0, validators=[MinValueValidator(0)])
+    quantity = models.IntegerField(default=0, validators=[MinValueValidator(0, "Physical stock cannot go below zero.")])
+    in_open_orders = models.IntegerField(
+        default=0, validators=[MinValueValidator(0, "Open orders cannot hold a negative quantity.")]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,0 +1,67 @@
+from django.contrib import admin
+
+from orders.models import Order, OrderItem, PostalService
+
+
+@admin.register(PostalService)
+class PostalServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "carrier_code", "tracking_url_template"]
+    search_fields = ["name", "carrier_code"]
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    fields = ["channel_sku", "stock_item", "title", "quantity", "unit_price", "tax", "channel_line_id"]
+    readonly_fields = ["channel_sku", "title", "quantity", "unit_price", "tax", "channel_line_id"]
+    raw_id_fields = ["stock_item"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "channel_order_id", "channel", "status", "channel_status", "is_paid", "received_at",
+        "total", "currency", "fulfilment_location", "postal_service", "has_unlinked_items", "channel_confirmation",
+    ]
+    list_filter = ["status", "channel", "is_paid", "has_unlinked_items", "fulfilment_location", "fulfilled_by_channel"]
+    search_fields = ["channel_order_id", "buyer_name", "buyer_email", "ship_postcode", "tracking_number"]
+    list_select_related = ["channel", "fulfilment_location", "postal_service"]
+    date_hierarchy = "received_at"
+    inlines = [OrderItemInline]
+    show_full_result_count = False
+    readonly_fields = [
+        "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
+        "received_at", "channel_updated_at", "processed_at", "cancelled_at", "despatch_sent_at", "despatch_error",
+        "cancellation_sent_at", "cancellation_error", "has_unlinked_items", "created_at", "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": [
+            ("channel", "channel_order_id"), ("status", "channel_status", "is_paid"),
+            ("received_at", "channel_updated_at"), "fulfilled_by_channel", "has_unlinked_items",
+        ]}),
+        ("Buyer and delivery", {"fields": [
+            ("buyer_name", "buyer_email"), "ship_name", "ship_line1", "ship_line2",
+            ("ship_city", "ship_region"), ("ship_postcode", "ship_country"), "ship_phone",
+        ]}),
+        ("Shipping", {"fields": [
+            "channel_shipping_tag", "postal_service", "fulfilment_location", "tracking_number",
+        ]}),
+        ("Amounts", {"fields": [("currency", "subtotal", "shipping_cost", "tax", "total")]}),
+        ("Channel confirmation", {"fields": [
+            ("processed_at", "despatch_sent_at"), "despatch_error",
+            ("cancelled_at", "cancellation_sent_at"), "cancellation_error", ("created_at", "updated_at"),
+        ]}),
+    ]
+
+    @admin.display(description="channel told")
+    def channel_confirmation(self, obj: Order) -> str:
+        if obj.despatch_error or obj.cancellation_error:
+            return "failed"
+        if obj.despatch_sent_at:
+            return "despatch confirmed"
+        if obj.cancellation_sent_at:
+            return "cancellation confirmed"
+        return "—"
