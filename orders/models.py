@@ -82,6 +82,9 @@ class Order(models.Model):
     despatch_error = models.TextField(blank=True)
     cancellation_sent_at = models.DateTimeField(null=True, blank=True)
     cancellation_error = models.TextField(blank=True)
+    # Which import inserted the row: with INSERT ... ON CONFLICT DO NOTHING, a worker finds the orders
+    # it created (and must reserve stock for) by its own batch token, whoever else imports the same window.
+    import_batch = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
