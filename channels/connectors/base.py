@@ -8,10 +8,11 @@ tokens, and translate these dataclasses to and from models.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
@@ -198,6 +199,8 @@ class Shipment:
     shipping_method: str = ""
     tracking_url: str = ""
     shipped_at: datetime | None = None
+    # The channel's own status for a shipped order, from the status mapping (EKM: e.g. DISPATCHED).
+    channel_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,12 +209,24 @@ class ConnectionResult:
     message: str
 
 
+class WatermarkPolicy(enum.Enum):
+    """How Last Order Sync moves after a complete download."""
+
+    # The oldest order stored by the latest sync (Amazon): late-indexed orders are never skipped.
+    OLDEST_IMPORTED = "oldest_imported"
+    # The latest order date stored (EKM's order_date, Rakuten's sale date).
+    LATEST_ORDER = "latest_order"
+
+
 class Connector(abc.ABC):
     """One class per channel kind, registered by `kind` in `registry`."""
 
     kind: ClassVar[str]
     max_batch_size: ClassVar[int]
     rate_limits: ClassVar[Mapping[str, RateLimit]]
+    watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER
+    # Each download starts this long before Last Order Sync, so an order stamped late is still seen.
+    order_overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
     def __init__(self, config: ConnectorConfig, credentials: CredentialStore) -> None:
         self.config = config
