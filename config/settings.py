@@ -154,6 +154,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+# The hub's tax rates in percent (prices include tax) by destination country, used for channels whose
+# "Use channel tax" is off. HUB_TAX_RATES="default=20,IE=23,FR=20".
+HUB_TAX_RATES = {"default": "20", **env.dict("HUB_TAX_RATES", default={})}
+
 # Where the demo channels and the tests find the emulated marketplace APIs.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100")
 
