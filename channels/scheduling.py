@@ -1,0 +1,60 @@
+"""Queueing channel work: debounced pushes and each channel's periodic tasks in django-celery-beat."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from celery import current_app
+from django.core.cache import cache
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from channels.models import Channel
+
+PUSH_QUEUED_KEY = "stockline:push-queued:{channel_id}"
+# Bursts of changes (an order page, a stock import) coalesce into one push per channel.
+PUSH_DEBOUNCE_SECONDS = 1
+BEAT_TASKS = (
+    ("orders", "order download", "channels.tasks.orders_download_task", 5),
+    ("inventory", "inventory push (safety net)", "channels.tasks.inventory_push_task", 15),
+    ("listings", "listing download", "channels.tasks.listings_download_task", 24 * 60),
+)
+
+
+def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
+    """Queue one debounced push per channel unless one is already queued; returns the channels queued.
+
+    The quantities are computed when the push runs, not now, so a queued push always sends the latest.
+    """
+    queued = []
+    for channel_id in sorted(set(channel_ids)):
+        if cache.add(PUSH_QUEUED_KEY.format(channel_id=channel_id), 1, timeout=300):
+            current_app.send_task(
+                "channels.tasks.inventory_push_task", args=(channel_id,), countdown=PUSH_DEBOUNCE_SECONDS
+            )
+            queued.append(channel_id)
+    return queued
+
+
+def channel_beat_schedule_update(*, channel: Channel) -> None:
+    """Give the channel its periodic tasks, switched on and off with it. Intervals set by staff stay."""
+    for key, label, task, minutes in BEAT_TASKS:
+        interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+        wanted = channel.enabled and (key != "inventory" or channel.syncs_inventory)
+        periodic, created = PeriodicTask.objects.get_or_create(
+            name=f"channel-{channel.pk}-{key}",
+            defaults={
+                "task": task, "interval": interval, "args": json.dumps([channel.pk]), "enabled": wanted,
+                "description": f"{channel.name}: {label}",
+            },
+        )
+        if not created and (periodic.enabled != wanted or periodic.description != f"{channel.name}: {label}"):
+            periodic.enabled = wanted
+            periodic.description = f"{channel.name}: {label}"
+            periodic.save(update_fields=["enabled", "description"])
+
+
+def channel_beat_schedule_delete(*, channel_id: int) -> None:
+    PeriodicTask.objects.filter(name__startswith=f"channel-{channel_id}-").delete()
+
+
