@@ -39,3 +39,10 @@ class StockLevelFactory(factory.django.DjangoModelFactory):
     stock_item = factory.SubFactory(StockItemFactory)
     location = factory.SubFactory(LocationFactory)
     quantity = 10
+
+
+class FbaLocationFactory(LocationFactory):
+    """Amazon's fulfilment centre: its stock is never sent for a merchant-fulfilled listing."""
+
+    name = factory.Sequence(lambda n: f"FBA {n}")
+    kind = Location.Kind.FBA

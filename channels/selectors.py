@@ -1,0 +1,406 @@
+"""What each channel may sell, and which listings need a push.
+
+The quantity rules (seed "Inventory Updates" and the Amazon config page) run in SQL, so that one
+statement computes every listing of a channel, or a subset, whatever the size of the catalogue:
+
+1. available = physical stock less open orders, summed over the channel's ticked locations when
+   "Update inventory from location" is on, else over every warehouse; FBA stock never counts for a
+   merchant-fulfilled listing;
+2. available <= End When: 0 is sent and the listing counts as ended;
+3. otherwise at most Max Listed Quantity, then Percentage of that rounded down; never below 0.
+
+Listing overrides beat the channel defaults. `channel_quantity_compute` is the same rule in Python,
+used by the explanation shown to staff; the tests hold the two together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from channels.models import Channel, ChannelListing
+from inventory.models import Location, StockItem, StockItemProperty, StockLevel
+
+CENT = Decimal("0.01")
+# Rows fetched per round trip while streaming.
+FETCH = 2000
+# A product's latency property must be a whole number of days Amazon accepts; anything else is ignored.
+LATENCY_PATTERN = r"^\s*[0-9]{1,2}\s*$"
+MAX_LATENCY = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuantity:
+    listing_id: int
+    channel_sku: str
+    external_id: str
+    stock_item_id: int
+    available: int
+    quantity: int
+    is_ended: bool
+    latency_days: int | None  # None: not sent
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPush:
+    listing_id: int
+    channel_sku: str
+    external_id: str
+    quantity: int
+    is_ended: bool
+    latency_days: int | None  # None: not sent
+    price: Decimal | None  # None: the channel's Price Change is off, the price is not sent
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainStep:
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelRules:
+    """The channel settings the computation needs, read once per call."""
+
+    channel_id: int
+    location_ids: tuple[int, ...]
+    end_when: int
+    max_listed: int | None
+    percentage: int | None
+    latency_days: int
+    product_based_latency: bool
+    latency_property_name: str
+    price_change: bool
+
+
+def channel_counted_location_ids(*, channel: Channel) -> tuple[int, ...]:
+    """The locations whose stock a channel's merchant listings are sent: the ticked ones when location
+    mapping is on, else every warehouse; never an FBA location (that stock is Amazon's)."""
+    if channel.update_inventory_from_locations:
+        locations = channel.inventory_locations.filter(kind=Location.Kind.WAREHOUSE)
+    else:
+        locations = Location.objects.filter(kind=Location.Kind.WAREHOUSE)
+    return tuple(sorted(locations.values_list("pk", flat=True)))
+
+
+def channel_rules(*, channel_id: int) -> ChannelRules:
+    channel = Channel.objects.get(pk=channel_id)
+    return ChannelRules(
+        channel_id=channel.pk,
+        location_ids=channel_counted_location_ids(channel=channel),
+        end_when=channel.end_when_quantity,
+        max_listed=channel.max_listed_quantity,
+        percentage=channel.max_listed_percentage,
+        latency_days=channel.latency_days,
+        product_based_latency=channel.product_based_latency,
+        latency_property_name=channel.latency_property_name,
+        price_change=channel.price_change,
+    )
+
+
+def channel_quantity_compute(
+    *, available: int, end_when: int, max_listed: int | None, percentage: int | None
+) -> tuple[int, bool]:
+    """(quantity sent, listing ended) for one listing; the rule the SQL below implements."""
+    if available <= end_when:
+        return 0, True
+    quantity = available if max_listed is None else min(available, max_listed)
+    if percentage is not None:
+        quantity = quantity * percentage // 100
+    return max(quantity, 0), False
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _regex(column: str) -> str:
+    return f"{column} ~ %s" if connection.vendor == "postgresql" else f"{column} REGEXP %s"
+
+
+def _computed_sql(
+    *, rules: ChannelRules, listing_ids: Sequence[int] | None, stock_item_ids: Sequence[int] | None,
+    pending_only: bool,
+) -> tuple[str, list]:
+    """One SELECT with a row per linked merchant listing of the channel in scope: the computed
+    quantity, ended flag, latency and price beside what was last pushed."""
+    listing = ChannelListing._meta.db_table
+    level = StockLevel._meta.db_table
+    item = StockItem._meta.db_table
+    prop = StockItemProperty._meta.db_table
+
+    scope = ["l.channel_id = %s", "l.stock_item_id IS NOT NULL", "NOT l.fulfilled_by_channel"]
+    scope_params: list = [rules.channel_id]
+    if listing_ids is not None:
+        scope.append(f"l.id IN ({_placeholders(listing_ids) or 'NULL'})")
+        scope_params += list(listing_ids)
+    if stock_item_ids is not None:
+        scope.append(f"l.stock_item_id IN ({_placeholders(stock_item_ids) or 'NULL'})")
+        scope_params += list(stock_item_ids)
+    if pending_only:
+        scope.append("(l.push_pending OR l.last_pushed_at IS NULL)")
+    where = " AND ".join(scope)
+
+    # Aggregate stock only for the items in scope, unless the whole channel is asked for, where one
+    # grouped scan of the levels is cheaper than a lookup per listing.
+    level_filter = [f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"]
+    level_params: list = list(rules.location_ids)
+    if listing_ids is not None or stock_item_ids is not None or pending_only:
+        level_filter.append(f"sl.stock_item_id IN (SELECT l.stock_item_id FROM {listing} AS l WHERE {where})")
+        level_params += scope_params
+
+    latency_sources = ["l.latency_days"]
+    latency_join = ""
+    latency_params: list = []
+    join_params: list = []
+    if rules.product_based_latency:
+        latency_join = f"LEFT JOIN {prop} AS p ON p.stock_item_id = l.stock_item_id AND p.name = %s"
+        join_params.append(rules.latency_property_name)
+        # The nested CASE guarantees the cast only sees digits.
+        latency_sources.append(
+            f"CASE WHEN {_regex('p.value')} THEN CASE WHEN CAST(TRIM(p.value) AS integer) <= {MAX_LATENCY} "
+            "THEN CAST(TRIM(p.value) AS integer) END END"
+        )
+        latency_params.append(LATENCY_PATTERN)
+    latency_sources.append("%s")
+    latency_params.append(rules.latency_days)
+
+    base = f"""
+        SELECT l.id AS listing_id, l.channel_sku, l.external_id, l.stock_item_id,
+               COALESCE(a.available, 0) AS available,
+               COALESCE(l.end_when_quantity, %s) AS end_when,
+               COALESCE(l.max_listed_quantity, %s) AS max_listed,
+               COALESCE(l.max_listed_percentage, %s) AS percentage,
+               NULLIF(COALESCE({", ".join(latency_sources)}), 0) AS latency,
+               COALESCE(l.price_override, si.retail_price) AS price,
+               l.last_pushed_quantity, l.last_pushed_latency, l.last_pushed_price, l.last_pushed_at,
+               l.is_ended AS was_ended
+        FROM {listing} AS l
+        JOIN {item} AS si ON si.id = l.stock_item_id
+        LEFT JOIN (
+            SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
+            FROM {level} AS sl
+            WHERE {" AND ".join(level_filter)}
+            GROUP BY sl.stock_item_id
+        ) AS a ON a.stock_item_id = l.stock_item_id
+        {latency_join}
+        WHERE {where}
+    """
+    base_params = [
+        rules.end_when, rules.max_listed, rules.percentage, *latency_params, *level_params, *join_params,
+        *scope_params,
+    ]
+    sql = f"""
+        SELECT b.listing_id, b.channel_sku, b.external_id, b.stock_item_id, b.available,
+               CASE WHEN b.available <= b.end_when THEN 0
+                    ELSE (CASE WHEN b.max_listed IS NOT NULL AND b.max_listed < b.available
+                               THEN b.max_listed ELSE b.available END) * COALESCE(b.percentage, 100) / 100
+               END AS quantity,
+               CASE WHEN b.available <= b.end_when THEN 1 ELSE 0 END AS ended,
+               b.latency, b.price,
+               b.last_pushed_quantity, b.last_pushed_latency, b.last_pushed_price, b.last_pushed_at, b.was_ended
+        FROM ({base}) AS b
+    """
+    return sql, base_params
+
+
+def _price(value) -> Decimal | None:
+    if value is None:
+        return None
+    # SQLite hands back floats for decimal columns in raw SQL.
+    return Decimal(str(value)).quantize(CENT)
+
+
+def _id_chunks(ids: Iterable[int] | None) -> Iterator[list[int] | None]:
+    if ids is None:
+        yield None
+        return
+    ids = sorted(set(ids))
+    limit = connection.features.max_query_params
+    size = limit // 2 if limit else len(ids) or 1
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def listing_quantities(
+    *, channel_id: int, listing_ids: Iterable[int] | None = None, stock_item_ids: Iterable[int] | None = None
+) -> Iterator[ListingQuantity]:
+    """What the channel gets for each linked merchant listing (all of them, or those given), streamed
+    from one SQL statement (per 16k ids on SQLite, which caps parameters)."""
+    rules = channel_rules(channel_id=channel_id)
+    item_chunks = list(_id_chunks(stock_item_ids))
+    for listing_chunk in _id_chunks(listing_ids):
+        for item_chunk in item_chunks:
+            if listing_chunk == [] or item_chunk == []:
+                continue
+            sql, params = _computed_sql(
+                rules=rules, listing_ids=listing_chunk, stock_item_ids=item_chunk, pending_only=False
+            )
+            with connection.chunked_cursor() as cursor:
+                cursor.execute(sql, params)
+                while rows := cursor.fetchmany(FETCH):
+                    for row in rows:
+                        yield ListingQuantity(
+                            listing_id=row[0], channel_sku=row[1], external_id=row[2], stock_item_id=row[3],
+                            available=int(row[4]), quantity=int(row[5]), is_ended=bool(row[6]),
+                            latency_days=row[7], price=_price(row[8]),
+                        )
+
+
+def _diff_sql(*, price_change: bool) -> str:
+    """The computed values differ from what was last pushed (or nothing was ever pushed)."""
+    differs = [
+        "c.last_pushed_at IS NULL",
+        "c.last_pushed_quantity IS NULL",
+        "c.quantity <> c.last_pushed_quantity",
+        "c.ended <> CASE WHEN c.was_ended THEN 1 ELSE 0 END",
+        "COALESCE(c.latency, -1) <> COALESCE(c.last_pushed_latency, -1)",
+    ]
+    if price_change:
+        differs.append("COALESCE(c.price, -1) <> COALESCE(c.last_pushed_price, -1)")
+    return " OR ".join(differs)
+
+
+def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPush]:
+    """The listings of a channel to push now, with what to send.
+
+    A normal run looks only at listings marked for a push (or never pushed) and keeps those whose
+    quantity, latency or price (price only with Price Change on) differ from what was last pushed:
+    the hub overwrites a value edited on the channel only at the next change here, as the seed says.
+    `full=True` recomputes every linked listing and plans them all, overwriting channel-side edits.
+    """
+    rules = channel_rules(channel_id=channel_id)
+    sql, params = _computed_sql(rules=rules, listing_ids=None, stock_item_ids=None, pending_only=not full)
+    if not full:
+        sql = f"SELECT * FROM ({sql}) AS c WHERE {_diff_sql(price_change=rules.price_change)}"
+    plan: list[PlannedPush] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH):
+            plan.extend(
+                PlannedPush(
+                    listing_id=row[0], channel_sku=row[1], external_id=row[2], quantity=int(row[5]),
+                    is_ended=bool(row[6]), latency_days=row[7],
+                    price=_price(row[8]) if rules.price_change else None,
+                )
+                for row in rows
+            )
+    return plan
+
+
+def listings_differing_sql(*, channel_id: int, listing_ids: Sequence[int]) -> tuple[str, list]:
+    """SELECT listing_id of those listings whose computed values differ from what was last pushed;
+    used by the services to re-mark listings that changed while a push was in flight."""
+    rules = channel_rules(channel_id=channel_id)
+    sql, params = _computed_sql(rules=rules, listing_ids=listing_ids, stock_item_ids=None, pending_only=False)
+    return f"SELECT c.listing_id FROM ({sql}) AS c WHERE {_diff_sql(price_change=rules.price_change)}", params
+
+
+def _source(override) -> str:
+    return "listing override" if override is not None else "channel default"
+
+
+def channel_quantity_explain(listing: ChannelListing) -> list[ExplainStep]:
+    """Why the listing's channel is sent the number it is sent, step by step, for staff."""
+    channel = listing.channel
+    if listing.stock_item_id is None:
+        return [ExplainStep("Result", "nothing sent", "The listing is not linked to a stock item.")]
+    if listing.fulfilled_by_channel:
+        return [ExplainStep("Result", "nothing sent", "Fulfilled by the channel: its stock is the channel's.")]
+    counted = set(channel_counted_location_ids(channel=channel))
+    steps: list[ExplainStep] = []
+    available = 0
+    open_orders = 0
+    levels = StockLevel.objects.filter(stock_item_id=listing.stock_item_id).select_related("location")
+    for level in levels.order_by("location__name"):
+        if level.location_id in counted:
+            available += level.quantity - level.in_open_orders
+            open_orders += level.in_open_orders
+            steps.append(
+                ExplainStep(
+                    f"Stock at {level.location.name}", str(level.quantity),
+                    f"counted; {level.in_open_orders} in open orders",
+                )
+            )
+        elif level.location.kind == Location.Kind.FBA:
+            steps.append(
+                ExplainStep(
+                    f"Stock at {level.location.name}", str(level.quantity), "not counted: FBA stock is Amazon's"
+                )
+            )
+        else:
+            steps.append(
+                ExplainStep(
+                    f"Stock at {level.location.name}", str(level.quantity),
+                    "not counted: not ticked in this channel's Location Mapping",
+                )
+            )
+    scope = "the ticked locations" if channel.update_inventory_from_locations else "all warehouses"
+    steps.append(ExplainStep("In open orders", str(open_orders), f"over {scope}"))
+    steps.append(ExplainStep("Available", str(available), f"physical stock less open orders over {scope}"))
+
+    end_when = listing.end_when_quantity if listing.end_when_quantity is not None else channel.end_when_quantity
+    max_listed = listing.max_listed_quantity if listing.max_listed_quantity is not None else channel.max_listed_quantity
+    percentage = (
+        listing.max_listed_percentage if listing.max_listed_percentage is not None else channel.max_listed_percentage
+    )
+    quantity, ended = channel_quantity_compute(
+        available=available, end_when=end_when, max_listed=max_listed, percentage=percentage
+    )
+    end_source = _source(listing.end_when_quantity)
+    if ended:
+        steps.append(
+            ExplainStep("End when", str(end_when), f"{end_source}; {available} <= {end_when}: the listing ends")
+        )
+    else:
+        steps.append(ExplainStep("End when", str(end_when), f"{end_source}; {available} > {end_when}: still listed"))
+        capped = available if max_listed is None else min(available, max_listed)
+        steps.append(
+            ExplainStep(
+                "Max listed", "none" if max_listed is None else str(max_listed),
+                "no maximum" if max_listed is None
+                else f"{_source(listing.max_listed_quantity)}; min({available}, {max_listed}) = {capped}",
+            )
+        )
+        steps.append(
+            ExplainStep(
+                "Percentage", "none" if percentage is None else f"{percentage}%",
+                "everything is sent" if percentage is None
+                else f"{_source(listing.max_listed_percentage)}; "
+                f"floor({capped} x {percentage} / 100) = {capped * percentage // 100}",
+            )
+        )
+    steps.append(ExplainStep("Result", str(quantity), "the listing is ended" if ended else "sent to the channel"))
+    steps.append(_latency_step(listing, channel))
+    steps.append(_price_step(listing, channel))
+    return steps
+
+
+def _latency_step(listing: ChannelListing, channel: Channel) -> ExplainStep:
+    if listing.latency_days is not None:
+        days, source = listing.latency_days, "listing override"
+    else:
+        days, source = channel.latency_days, "channel default"
+        if channel.product_based_latency:
+            properties = StockItemProperty.objects.filter(stock_item_id=listing.stock_item_id)
+            value = properties.filter(name=channel.latency_property_name).values_list("value", flat=True).first()
+            if value is not None and re.match(LATENCY_PATTERN, value) and int(value) <= MAX_LATENCY:
+                days, source = int(value), f"product property {channel.latency_property_name!r}"
+            elif value is not None:
+                source = f"channel default (product property {channel.latency_property_name!r} = {value!r} is not 0-30)"
+    return ExplainStep("Latency", f"{days} days" if days else "not sent", source)
+
+
+def _price_step(listing: ChannelListing, channel: Channel) -> ExplainStep:
+    if listing.price_override is not None:
+        price, source = listing.price_override, "listing's channel price"
+    else:
+        price, source = listing.stock_item.retail_price, "stock item's retail price"
+    sent = "sent" if channel.price_change else "not sent: Price Change is off"
+    return ExplainStep("Price", str(price), f"{source}; {sent}")

@@ -1,0 +1,146 @@
+"""Writes on listings for the inventory push: marking what needs a push, recording what was pushed.
+
+A listing is marked (push_pending) whenever something that feeds its quantity, latency or price may
+have changed; the push plan then sends only those whose values really differ from what was last
+pushed. Recording a push clears the mark and, in the same transaction, re-marks any listing whose
+stock changed while the push was in flight, so no change is ever lost between plan and record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from channels.models import Channel, ChannelListing
+from channels.selectors import PlannedPush, listings_differing_sql
+
+# Rows per UPDATE ... FROM (VALUES ...) statement.
+BATCH = 5000
+
+
+def _chunks(values: Sequence, size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _id_chunk_size() -> int:
+    limit = connection.features.max_query_params
+    return limit // 2 if limit else 1_000_000
+
+
+def listings_mark_for_push(*, stock_item_ids: Iterable[int], price_changed: bool = False) -> set[int]:
+    """Mark every listing of these stock items, on every channel, for a push; return the channels that
+    sync inventory and hold such listings (the ones to schedule a push for).
+
+    A price change marks the listings on every channel too: the push plan only sends a price where the
+    channel's Price Change is on, and the others drop out of the plan unchanged.
+    """
+    ids = sorted(set(stock_item_ids))
+    channel_ids: set[int] = set()
+    if not ids:
+        return channel_ids
+    for chunk in _chunks(ids, _id_chunk_size()):
+        linked = ChannelListing.objects.filter(stock_item_id__in=chunk, fulfilled_by_channel=False)
+        linked.filter(push_pending=False).update(push_pending=True)
+        channel_ids.update(
+            Channel.objects.filter(
+                enabled=True, inventory_sync=True, update_inventory=True,
+                listings__stock_item_id__in=chunk, listings__fulfilled_by_channel=False,
+            )
+            .values_list("pk", flat=True)
+            .distinct()
+        )
+    return channel_ids
+
+
+def channel_listings_mark_all(*, channel_id: int) -> int:
+    """The channel's rules or location mapping changed: every linked listing may get another number."""
+    return ChannelListing.objects.filter(
+        channel_id=channel_id, stock_item__isnull=False, fulfilled_by_channel=False, push_pending=False
+    ).update(push_pending=True)
+
+
+def _recheck(*, listing_ids: Sequence[int]) -> int:
+    """Re-mark those of these listings whose computed values differ from what was last pushed.
+
+    Runs after the statement that cleared their marks, in the same transaction: a stock change that
+    committed before this statement is seen here, one that commits later marks the row after us.
+    """
+    table = ChannelListing._meta.db_table
+    marked = 0
+    by_channel: dict[int, list[int]] = {}
+    for chunk in _chunks(sorted(listing_ids), _id_chunk_size()):
+        for listing_id, channel_id in ChannelListing.objects.filter(pk__in=chunk).values_list("pk", "channel_id"):
+            by_channel.setdefault(channel_id, []).append(listing_id)
+    for channel_id, ids in sorted(by_channel.items()):
+        for chunk in _chunks(sorted(ids), _id_chunk_size()):
+            differing, params = listings_differing_sql(channel_id=channel_id, listing_ids=chunk)
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {table} SET push_pending = %s WHERE id IN ({differing})", [True, *params])
+                marked += cursor.rowcount
+    return marked
+
+
+@transaction.atomic
+def listings_record_pushed(*, pushes: Sequence[PlannedPush], at: datetime) -> None:
+    """The channel accepted these values: remember them, clear the mark and any previous error.
+
+    One UPDATE ... FROM (VALUES ...) per batch of 5,000. A price of None (Price Change off) keeps the
+    last pushed price.
+    """
+    if not pushes:
+        return
+    table = ChannelListing._meta.db_table
+    ordered = sorted(pushes, key=lambda push: push.listing_id)
+    for chunk in _chunks(ordered, BATCH):
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+        params = [
+            value
+            for push in chunk
+            for value in (push.listing_id, push.quantity, push.latency_days, push.price, push.is_ended)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v(id, quantity, latency, price, ended) AS (VALUES {values}) "
+                f"UPDATE {table} AS l SET last_pushed_quantity = CAST(v.quantity AS integer), "
+                "last_pushed_latency = CAST(v.latency AS integer), "
+                "last_pushed_price = COALESCE(CAST(v.price AS numeric), l.last_pushed_price), "
+                "is_ended = CAST(v.ended AS boolean), last_pushed_at = %s, push_pending = %s, push_error = '' "
+                "FROM v WHERE l.id = v.id",
+                [*params, at, False],
+            )
+    _recheck(listing_ids=[push.listing_id for push in ordered])
+
+
+def listings_record_rejected(*, rejected: Sequence[tuple[int, str]]) -> None:
+    """The channel refused these listings: keep them marked so the next push tries again, and say why."""
+    if not rejected:
+        return
+    table = ChannelListing._meta.db_table
+    ordered = sorted(rejected)
+    for chunk in _chunks(ordered, BATCH):
+        values = ", ".join(["(%s, %s)"] * len(chunk))
+        params = [value for listing_id, reason in chunk for value in (listing_id, reason)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v(id, reason) AS (VALUES {values}) "
+                f"UPDATE {table} AS l SET push_error = v.reason, push_pending = %s FROM v WHERE l.id = v.id",
+                [*params, True],
+            )
+
+
+@transaction.atomic
+def listings_pending_settle(*, channel_id: int) -> int:
+    """Clear the marks of listings whose values turned out unchanged (a stock change at a location the
+    channel does not count, a price change on a channel without Price Change), so later plans do not
+    recompute them again and again. Returns how many stay marked."""
+    table = ChannelListing._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET push_pending = %s WHERE channel_id = %s AND push_pending RETURNING id",
+            [False, channel_id],
+        )
+        cleared = [row[0] for row in cursor.fetchall()]
+    return _recheck(listing_ids=cleared) if cleared else 0
