@@ -69,6 +69,16 @@ class CredentialStore(Protocol):
     def locked(self) -> AbstractContextManager[None]: ...
 
 
+class RateLimiter(Protocol):
+    """Token buckets shared by every connector of a process (or, in Redis, of every machine)."""
+
+    def acquire(self, key: str, limit: RateLimit, *, max_wait: float) -> None:
+        """Take one token, sleeping up to `max_wait` s for it; raise ChannelRateLimited beyond that."""
+
+    def hold_off(self, key: str, limit: RateLimit, *, seconds: float) -> None:
+        """Make the next caller of this bucket wait at least `seconds` (after a 429 or a low quota)."""
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
     channel_id: int
@@ -190,6 +200,9 @@ class OrderLineRef:
 class OrderRef:
     channel_order_id: str
     lines: tuple[OrderLineRef, ...] = ()
+    # The channel's own status to set, from the status mapping (EKM's cancelled status is shop-defined);
+    # empty: the connector's default.
+    channel_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,9 +241,15 @@ class Connector(abc.ABC):
     # Each download starts this long before Last Order Sync, so an order stamped late is still seen.
     order_overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
-    def __init__(self, config: ConnectorConfig, credentials: CredentialStore) -> None:
+    def __init__(
+        self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter | None = None
+    ) -> None:
+        # Imported here: ratelimit builds on RateLimit above.
+        from channels.connectors.ratelimit import in_process_limiter
+
         self.config = config
         self.credentials = credentials
+        self.limiter = limiter if limiter is not None else in_process_limiter()
 
     @abc.abstractmethod
     def test_connection(self) -> ConnectionResult: ...

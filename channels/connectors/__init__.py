@@ -1,0 +1,21 @@
+"""The connector registry: one class per channel kind, looked up by `Channel.kind`."""
+
+from __future__ import annotations
+
+from channels.connectors.amazon import AmazonConnector
+from channels.connectors.base import Connector
+from channels.connectors.ekm import EkmConnector
+from channels.connectors.rakuten import RakutenConnector
+
+CONNECTORS: dict[str, type[Connector]] = {
+    AmazonConnector.kind: AmazonConnector,
+    EkmConnector.kind: EkmConnector,
+    RakutenConnector.kind: RakutenConnector,
+}
+
+
+def connector_class(kind: str) -> type[Connector]:
+    try:
+        return CONNECTORS[kind]
+    except KeyError:
+        raise LookupError(f"no connector for channel kind {kind!r}") from None

@@ -1,0 +1,117 @@
+"""Access tokens for the OAuth2 channels (Amazon LWA, EKM): cached in memory, shared through the store.
+
+A worker first uses the token it holds, then one another worker saved in the credential store, and only
+then asks the channel for a new one. With single-use refresh tokens (EKM) the refresh runs under the
+store's lock and re-reads the store inside it: another worker may have rotated the refresh token a moment
+ago and left a fresh access token, and refreshing again with the old refresh token would revoke the grant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from channels.connectors.base import ChannelAuthError, CredentialStore
+
+# A token this close to its expiry is renewed first, so it does not expire in the middle of a call.
+EXPIRY_MARGIN_SECONDS = 120
+ACCESS_TOKEN = "access_token"
+ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    refresh_token: str = ""
+
+
+class AccessTokens:
+    def __init__(
+        self,
+        store: CredentialStore,
+        refresh: Callable[[dict[str, str]], TokenGrant],
+        *,
+        single_use_refresh: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self._refresh = refresh
+        self.single_use_refresh = single_use_refresh
+        self._clock = clock
+        self._token = ""
+        self._expires_at = 0.0
+        self.known_secrets: set[str] = set()
+
+    def _fresh(self, expires_at: float) -> bool:
+        return expires_at - EXPIRY_MARGIN_SECONDS > self._clock()
+
+    def _load(self) -> dict[str, str]:
+        credentials = dict(self.store.load())
+        self.known_secrets |= {str(v) for v in credentials.values() if v}
+        return credentials
+
+    def _adopt_stored(self, credentials: dict[str, str], *, stale: str) -> bool:
+        token = credentials.get(ACCESS_TOKEN, "")
+        try:
+            expires_at = datetime.fromisoformat(credentials.get(ACCESS_TOKEN_EXPIRES_AT, "")).timestamp()
+        except ValueError:
+            return False
+        if token and token != stale and self._fresh(expires_at):
+            self._token, self._expires_at = token, expires_at
+            return True
+        return False
+
+    @property
+    def held(self) -> str:
+        """The access token this worker last used (empty before the first call)."""
+        return self._token
+
+    def current(self) -> str:
+        if self._token and self._fresh(self._expires_at):
+            return self._token
+        if self._adopt_stored(self._load(), stale=""):
+            return self._token
+        return self.renew(stale="")
+
+    def renew(self, *, stale: str, force: bool = False) -> str:
+        """A new access token; `stale` is the one the channel just refused, never to be adopted again.
+
+        `force` always asks the channel, which proves the stored refresh token still works.
+        """
+        if not self.single_use_refresh:
+            return self._renew_from(self._load(), stale=stale, force=force)
+        with self.store.locked():
+            return self._renew_from(self._load(), stale=stale, force=force)
+
+    def _renew_from(self, credentials: dict[str, str], *, stale: str, force: bool) -> str:
+        if not force and self._adopt_stored(credentials, stale=stale):
+            return self._token
+        return self._grant(credentials)
+
+    def exchange(self, grant: Callable[[dict[str, str]], TokenGrant]) -> str:
+        """Replace the connection by a new grant (an authorization code): the old refresh token is dropped."""
+        with self.store.locked():
+            return self._grant(self._load(), obtain=grant)
+
+    def _grant(self, credentials: dict[str, str], obtain: Callable[[dict[str, str]], TokenGrant] | None = None) -> str:
+        if not credentials.get("refresh_token") and obtain is None:
+            raise ChannelAuthError("no refresh token is stored: authorise the channel first")
+        grant = (obtain or self._refresh)(credentials)
+        expires_at = self._clock() + grant.expires_in
+        saved = {
+            ACCESS_TOKEN: grant.access_token,
+            ACCESS_TOKEN_EXPIRES_AT: datetime.fromtimestamp(expires_at, UTC).isoformat(),
+        }
+        if grant.refresh_token:
+            saved["refresh_token"] = grant.refresh_token
+        self.known_secrets |= {grant.access_token, grant.refresh_token} - {""}
+        # Saved before use: with single-use refresh tokens the old one is already spent.
+        self.store.save(saved)
+        self._token, self._expires_at = grant.access_token, expires_at
+        return self._token
+
+    def forget(self) -> None:
+        self._token, self._expires_at = "", 0.0
