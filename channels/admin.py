@@ -1,8 +1,15 @@
-from django.contrib import admin
-from django.http import HttpRequest
+from celery import current_app
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from channels.connections import STALE_DOWNLOAD_AFTER, channel_reauthorise, channel_test
 from channels.forms import CREDENTIAL_PREFIX, channel_form_for
 from channels.models import (
     ACCOUNT_FIELDS,
@@ -46,6 +53,15 @@ class ShippingMappingInline(admin.TabularInline):
     verbose_name_plural = "Shipping mapping (tags appear once an order with them is downloaded)"
 
 
+class ReauthoriseForm(forms.Form):
+    authorization_code = forms.CharField(
+        label="Authorisation code", required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Amazon: the spapi_oauth_code from Seller Central's authorisation page. EKM: the code from "
+        "EKM's consent page. Rakuten: a new web services token. Leave empty to check that the stored "
+        "credentials still work.",
+    )
+
+
 def _kind_of(request: HttpRequest, obj: Channel | None) -> str:
     if obj is not None:
         return obj.kind
@@ -68,6 +84,81 @@ class ChannelAdmin(admin.ModelAdmin):
     readonly_fields = [
         "needs_reauthorisation", "reauthorisation_reason", "last_inventory_sync", *LISTING_FIELDS, "credentials_state",
     ]
+
+    change_form_template = "admin/channels/channel/change_form.html"
+
+    def get_urls(self):
+        own = [
+            path("<int:object_id>/test/", self.admin_site.admin_view(self.test_view), name="channels_channel_test"),
+            path("<int:object_id>/reauthorise/", self.admin_site.admin_view(self.reauthorise_view),
+                 name="channels_channel_reauthorise"),
+            path("<int:object_id>/download-listings/", self.admin_site.admin_view(self.download_listings_view),
+                 name="channels_channel_download_listings"),
+        ]
+        return own + super().get_urls()
+
+    def _channel_for_button(self, request: HttpRequest, object_id: int) -> Channel:
+        channel = get_object_or_404(Channel, pk=object_id)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        return channel
+
+    def _back(self, channel: Channel) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:channels_channel_change", args=(channel.pk,)))
+
+    def _report(self, request: HttpRequest, channel: Channel, result) -> None:
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        self.message_user(request, f"{channel.name}: {result.message}", level)
+
+    def test_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        if request.method == "POST":
+            self._report(request, channel, channel_test(channel_id=channel.pk))
+        return self._back(channel)
+
+    def reauthorise_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        form = ReauthoriseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            result = channel_reauthorise(
+                channel_id=channel.pk, authorization_code=form.cleaned_data["authorization_code"]
+            )
+            self._report(request, channel, result)
+            return self._back(channel)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": channel,
+            "title": f"Reauthorise {channel.name}",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/channels/channel/reauthorise.html", context)
+
+    @staticmethod
+    def _download_running(channel: Channel) -> bool:
+        started = channel.listing_download_started_at
+        return channel.listing_download_in_progress and bool(started) and (
+            timezone.now() - started < STALE_DOWNLOAD_AFTER
+        )
+
+    def download_listings_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        if request.method != "POST":
+            return self._back(channel)
+        if self._download_running(channel):
+            self.message_user(
+                request,
+                f"{channel.name}: a listing download is already running "
+                f"({channel.listing_download_done} of {channel.listing_download_total} done).",
+                messages.WARNING,
+            )
+        else:
+            current_app.send_task("channels.tasks.listings_download_task", args=(channel.pk,))
+            self.message_user(
+                request, f"{channel.name}: listing download queued; its progress shows under Listings.",
+                messages.SUCCESS,
+            )
+        return self._back(channel)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = channel_form_for(_kind_of(request, obj))
