@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -76,12 +76,12 @@ def parse_xml(content: bytes) -> ET.Element:
         raise ChannelPayloadError(f"Rakuten: the answer is not well-formed XML ({exc})") from exc
 
 
-def raise_for_error(root: ET.Element) -> None:
-    """Rakuten answers errors with HTTP 200 and an <error> root."""
+def raise_for_error(root: ET.Element, *, redact: Callable[[str], str]) -> None:
+    """Rakuten answers errors with HTTP 200 and an <error> root. Its message may echo the token."""
     if root.tag != "error":
         return
-    code = (root.findtext("code") or "").strip()
-    message = " ".join((root.findtext("message") or "").split())[:300]
+    code = redact((root.findtext("code") or "").strip())
+    message = redact(" ".join((root.findtext("message") or "").split())[:300])
     if code == "InvalidCredentials":
         raise ChannelAuthError(f"Rakuten refused the login or token ({message or code}); enter a new token")
     raise ChannelRejected(f"Rakuten: {code}: {message}" if message else f"Rakuten: {code or 'error'}")
@@ -249,7 +249,7 @@ class RakutenConnector(Connector):
         response = self.http.request(method, f"/{service}", operation=action, authenticated=False, params=query,
                                      **kwargs)
         root = parse_xml(response.content)
-        raise_for_error(root)
+        raise_for_error(root, redact=self.http.redact)
         return root
 
     def _ok(self, root: ET.Element, what: str) -> None:

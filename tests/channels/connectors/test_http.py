@@ -1,0 +1,187 @@
+import logging
+
+import pytest
+import requests
+import responses
+
+from channels.connectors.base import (
+    ChannelAuthError,
+    ChannelPayloadError,
+    ChannelRateLimited,
+    ChannelRejected,
+    ChannelTransientError,
+    RateLimit,
+)
+from channels.connectors.http import HttpClient, numbered_pages, redact, token_pages
+
+BASE = "https://api.example.test"
+SECRET = "tok-SUPER-secret-123"
+
+
+def client(limiter, *, auth=None, limits=None, sleep=lambda s: None):
+    return HttpClient(
+        service="Test", base_url=BASE, limiter=limiter, limits=limits or {"op": RateLimit(10, 10)},
+        bucket_prefix="1", secrets=lambda: {SECRET}, auth=auth, sleep=sleep,
+    )
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, "", ChannelAuthError),
+        (403, {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]},
+         ChannelAuthError),
+        (400, {"error": "invalid_grant", "error_description": "bad refresh token"}, ChannelAuthError),
+        (500, {"errors": [{"code": "InternalFailure", "message": "oops"}]}, ChannelTransientError),
+        (503, "", ChannelTransientError),
+        (422, {"validation_result": [{"member_names": ["name"], "error_message": "Name is required"}]},
+         ChannelRejected),
+        (404, {"errors": [{"code": "NotFound", "message": "No such order"}]}, ChannelRejected),
+    ],
+)
+def test_each_failure_becomes_its_typed_error(limiter, status, body, error):
+    kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
+    responses.add(responses.GET, f"{BASE}/thing", status=status, **kwargs)
+    with pytest.raises(error):
+        client(limiter).request("GET", "/thing", operation="op")
+
+
+@responses.activate
+def test_a_refusal_carries_the_channels_reason(limiter):
+    responses.add(responses.PUT, f"{BASE}/p", status=422,
+                  json={"validation_result": [{"member_names": ["name"], "error_message": "Name is required"}]})
+    with pytest.raises(ChannelRejected, match="name: Name is required"):
+        client(limiter).request("PUT", "/p", operation="op")
+
+
+@responses.activate
+def test_429_carries_retry_after(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", status=429, headers={"Retry-After": "30"},
+                  json={"errors": [{"code": "QuotaExceeded"}]})
+    with pytest.raises(ChannelRateLimited) as caught:
+        client(limiter).request("GET", "/thing", operation="op")
+    assert caught.value.retry_after == 30
+
+
+@responses.activate
+def test_429_without_retry_after_waits_for_the_buckets_next_token(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", status=429, json={"errors": [{"code": "QuotaExceeded"}]})
+    slow = {"op": RateLimit(0.0056, 20)}
+    with pytest.raises(ChannelRateLimited) as caught:
+        client(limiter, limits=slow).request("GET", "/thing", operation="op")
+    assert caught.value.retry_after == pytest.approx(1 / 0.0056)
+
+
+@responses.activate
+def test_a_short_429_is_waited_out_once_then_the_call_goes_through():
+    slept = []
+    from channels.connectors.ratelimit import InProcessLimiter
+
+    limiter = InProcessLimiter(sleep=slept.append)
+    responses.add(responses.GET, f"{BASE}/thing", status=429, headers={"Retry-After": "2"})
+    responses.add(responses.GET, f"{BASE}/thing", json={"ok": True})
+    response = client(limiter).request("GET", "/thing", operation="op")
+    assert response.json() == {"ok": True}
+    assert slept and slept[0] == pytest.approx(2, abs=0.1)
+
+
+@responses.activate
+def test_timeouts_and_connection_errors_are_transient(limiter):
+    responses.add(responses.GET, f"{BASE}/slow", body=requests.ReadTimeout("read timed out"))
+    responses.add(responses.GET, f"{BASE}/down", body=requests.ConnectionError(f"refused {BASE}/down?pwd={SECRET}"))
+    with pytest.raises(ChannelTransientError, match="no answer"):
+        client(limiter).request("GET", "/slow", operation="op")
+    with pytest.raises(ChannelTransientError) as caught:
+        client(limiter).request("GET", "/down", operation="op")
+    assert SECRET not in str(caught.value)
+
+
+@responses.activate
+def test_every_call_has_a_timeout(limiter):
+    seen = {}
+
+    def capture(request):
+        seen["timeout"] = request.req_kwargs.get("timeout")
+        return 200, {}, "{}"
+
+    responses.add_callback(responses.GET, f"{BASE}/thing", callback=capture)
+    client(limiter).request("GET", "/thing", operation="op")
+    assert seen["timeout"] and all(seen["timeout"])
+
+
+@responses.activate
+def test_an_expired_token_is_refreshed_once_and_the_call_repeated(limiter):
+    tokens = iter(["old", "new"])
+    current = {"token": next(tokens)}
+
+    def auth(refresh):
+        if refresh:
+            current["token"] = next(tokens)
+        return {"x-amz-access-token": current["token"]}
+
+    responses.add(responses.GET, f"{BASE}/thing", status=403, json={"errors": [{"code": "Unauthorized"}]})
+    responses.add(responses.GET, f"{BASE}/thing", json={"ok": True})
+    assert client(limiter, auth=auth).request("GET", "/thing", operation="op").json() == {"ok": True}
+    assert [c.request.headers["x-amz-access-token"] for c in responses.calls] == ["old", "new"]
+
+
+@responses.activate
+def test_a_token_refused_twice_is_an_auth_error(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", status=401)
+    with pytest.raises(ChannelAuthError):
+        client(limiter, auth=lambda refresh: {"Authorization": "Bearer x"}).request("GET", "/thing", operation="op")
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_an_answer_that_is_not_json_is_a_payload_error(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", body="<html>gateway</html>")
+    with pytest.raises(ChannelPayloadError):
+        client(limiter).call_json("GET", "/thing", operation="op")
+
+
+@responses.activate
+def test_no_secret_reaches_a_log_record_or_an_exception(limiter, caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.add(responses.GET, f"{BASE}/ws", status=400, body=f"bad token {SECRET}")
+    with pytest.raises(ChannelRejected) as caught:
+        client(limiter).request("GET", "/ws", operation="op", params={"login": "bob", "pwd": SECRET})
+    assert SECRET not in str(caught.value)
+    assert caplog.records
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+def test_urllib3_request_lines_are_redacted(caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").debug(
+        '%s://%s:%s "%s %s %s" %s %s', "https", "ws.example", 443, "GET", f"/sales_ws?login=a&pwd={SECRET}",
+        "HTTP/1.1", 200, None,
+    )
+    assert SECRET not in caplog.text
+    assert "pwd=***" in caplog.text
+
+
+def test_redact_hides_known_secrets_and_secret_parameters():
+    text = redact(f'url?pwd=abc&x=1 {{"refresh_token": "r-1"}} {SECRET}', [SECRET])
+    assert "abc" not in text and "r-1" not in text and SECRET not in text
+    assert "x=1" in text
+
+
+def test_token_pages_follow_tokens_until_none_and_refuse_a_loop():
+    pages = {"": ("a", "t1"), "t1": ("b", "t2"), "t2": ("c", "")}
+    assert list(token_pages(lambda token: pages[token])) == ["a", "b", "c"]
+    looping = {"": ("a", "t1"), "t1": ("b", "t1")}
+    with pytest.raises(ChannelPayloadError):
+        list(token_pages(lambda token: looping[token]))
+
+
+def test_numbered_pages_stop_at_the_total():
+    asked = []
+
+    def fetch(number):
+        asked.append(number)
+        return number * 10, 3
+
+    assert list(numbered_pages(fetch)) == [10, 20, 30]
+    assert asked == [1, 2, 3]
