@@ -52,8 +52,9 @@ class ListingDownloadRunning(Exception):
 class ChannelCredentialStore:
     """`base.CredentialStore` over `Channel.credentials`, always read fresh: another worker may have rotated it."""
 
-    def __init__(self, channel_id: int) -> None:
+    def __init__(self, channel_id: int, *, lock_wait: float = 30) -> None:
         self.channel_id = channel_id
+        self.lock_wait = lock_wait
 
     def load(self) -> dict[str, str]:
         return dict(Channel.objects.filter(pk=self.channel_id).values_list("credentials", flat=True).first() or {})
@@ -69,7 +70,7 @@ class ChannelCredentialStore:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        with channel_lock(channel_id=self.channel_id, purpose="credentials", ttl=60, wait=30) as held:
+        with channel_lock(channel_id=self.channel_id, purpose="credentials", ttl=60, wait=self.lock_wait) as held:
             if not held:
                 raise ChannelTransientError("another worker is renewing this channel's tokens; try again shortly")
             yield
