@@ -1,0 +1,138 @@
+"""What every emulated channel shares: the per-request context and the channel's error shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sandbox import state
+from sandbox.ratelimit import Decision, Limit
+from sandbox.web import HttpError, Request, Response, Router
+
+if TYPE_CHECKING:
+    from sandbox.app import SandboxApp
+
+
+class RenderCache:
+    """Orders rendered in a channel's wire form, by (channel, order pk, revision, variant).
+
+    Rendering dominates a page of 100 orders; orders rarely change between polls. Cleared when
+    accounts are reset or replaced, because primary keys are reused then.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._entries: dict[tuple, str] = {}
+
+    def get(self, key: tuple) -> str | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, text: str) -> None:
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = text
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+@dataclass
+class Call:
+    """One request to one account's emulated API."""
+
+    app: SandboxApp
+    request: Request
+    account: state.Account
+    operation: str
+    # The path under the account prefix plus `?query`: what fault regexes are searched in.
+    target: str
+    base_url: str
+    # Whether a malformed fault is armed for the account: saves list handlers a write transaction.
+    malformed_armed: bool = False
+
+    def read(self):
+        return self.app.store.read()
+
+    def write(self):
+        return self.app.store.write()
+
+    def take_malformed(self, records: list[Any]) -> dict[str, Any] | None:
+        """The malformed fault armed for this request, if the list has a record to spoil."""
+        if not records or not self.malformed_armed:
+            return None
+        with self.write() as db:
+            fault = state.fault_take(db, self.account, self.request.method, self.target, malformed=True)
+        if fault is None:
+            return None
+        index = min(int(fault["options"].get("index", 0)), len(records) - 1)
+        return {"index": index, "corrupt": fault["options"].get("corrupt", "")}
+
+
+def render_rows(call: Call, rows: Sequence[Any], variant: str, load_items: Callable[[list[int]], dict],
+                render: Callable[[Any, list], str]) -> list[str]:
+    """Each row rendered by `render(row, items)`, from the cache where the order has not changed."""
+    cache = call.app.render_cache
+    keys = [(call.account.kind, call.account.id, row["id"], row["revision"], variant) for row in rows]
+    texts = [cache.get(key) for key in keys]
+    missing = [row["id"] for row, text in zip(rows, texts, strict=True) if text is None]
+    items = load_items(missing) if missing else {}
+    for index, row in enumerate(rows):
+        if texts[index] is None:
+            texts[index] = render(row, items[row["id"]])
+            cache.put(keys[index], texts[index])
+    return texts
+
+
+class ChannelApi:
+    kind: str
+    # Published limits by bucket key; the `sandbox` profile raises slow refill rates to 1/s.
+    published_limits: dict[str, Limit] = {}
+
+    def __init__(self) -> None:
+        self.router = Router()
+        self.routes()
+
+    def routes(self) -> None:
+        raise NotImplementedError
+
+    def error(self, status: int, code: str, message: str) -> Response:
+        raise NotImplementedError
+
+    def authenticate(self, call: Call) -> None:
+        """Raise HttpError with the channel's answer when the call's credentials do not hold."""
+
+    def invalid_credentials(self, call: Call) -> Response:
+        """What a request sees when the `expire_token` fault fired and the channel has no token to expire."""
+        return self.error(401, "Unauthorized", "Access token expired")
+
+    def throttled(self, decision: Decision) -> Response:
+        response = self.error(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
+        response.headers.append(("Retry-After", str(decision.retry_after)))
+        return response
+
+    def rate_headers(self, decision: Decision | None) -> list[tuple[str, str]]:
+        return []
+
+    def bucket_key(self, operation: str) -> str:
+        return operation
+
+    def limit_for(self, account: state.Account, operation: str) -> tuple[str, Limit] | None:
+        """The bucket a call draws from, from the account's `rate_limits` setting (see README)."""
+        config = account.settings.get("rate_limits") or {}
+        profile = config.get("profile", "sandbox")
+        if profile == "off":
+            return None
+        key = self.bucket_key(operation)
+        override = config.get(key) or config.get("*")
+        if override:
+            return key, Limit(float(override["rate"]), int(override["burst"]))
+        published = self.published_limits.get(key)
+        if published is None:
+            return None
+        if profile == "published":
+            return key, published
+        return key, Limit(max(published.rate, 1.0), published.burst)
+
+    def fail(self, status: int, code: str, message: str) -> HttpError:
+        return HttpError(self.error(status, code, message))

@@ -1,0 +1,154 @@
+"""The control API under /_control/: how tests, the demo loader and benchmarks set the scene."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sandbox import state
+from sandbox.web import Request, Response, Router
+
+if TYPE_CHECKING:
+    from sandbox.app import SandboxApp
+
+
+def problem(message: str, status: int = 400) -> Response:
+    return Response.json({"error": message}, status)
+
+
+class ControlApi:
+    def __init__(self, app: SandboxApp) -> None:
+        self.app = app
+        self.router = Router()
+        add = self.router.add
+        add("POST", "/reset", "reset", self.reset)
+        add("PUT", "/{kind}/{account}", "account", self.put_account)
+        add("GET", "/{kind}/{account}", "account", self.get_account)
+        add("PUT", "/{kind}/{account}/rate_limits", "rate_limits", self.put_rate_limits)
+        add("POST", "/{kind}/{account}/listings", "listings", self.post_listings)
+        add("GET", "/{kind}/{account}/listings", "listings", self.get_listings)
+        add("POST", "/{kind}/{account}/orders", "orders", self.post_orders)
+        add("GET", "/{kind}/{account}/orders", "orders", self.get_orders)
+        add("POST", "/{kind}/{account}/orders/{order_id}/status", "order_status", self.post_order_status)
+        add("POST", "/{kind}/{account}/faults", "faults", self.post_faults)
+        add("GET", "/{kind}/{account}/faults", "faults", self.get_faults)
+        add("DELETE", "/{kind}/{account}/faults", "faults", self.delete_faults)
+        add("GET", "/{kind}/{account}/received", "received", self.get_received)
+
+    def handle(self, request: Request, path: str) -> Response:
+        route, params = self.router.match(request.method, path)
+        if route is None:
+            return problem(f"no control endpoint {request.method} /_control{path}", 404)
+        if "kind" in params and params["kind"] not in state.KINDS:
+            return problem(f"kind must be one of {', '.join(state.KINDS)}", 404)
+        try:
+            return route.handler(request, **params)
+        except state.ControlError as error:
+            return problem(str(error), error.status)
+        except (TypeError, ValueError, KeyError) as error:
+            return problem(f"bad request body: {error!r}")
+
+    def account(self, db, kind: str, name: str) -> state.Account:
+        account = state.account_get(db, kind, name)
+        if account is None:
+            raise state.ControlError(f"no {kind} account {name!r}: PUT /_control/{kind}/{name} first", 404)
+        return account
+
+    def body(self, request: Request) -> Any:
+        body = request.json()
+        if body is None:
+            raise state.ControlError("the body must be JSON")
+        return body
+
+    def describe(self, request: Request, account: state.Account) -> dict[str, Any]:
+        base = f"http://{request.host}/{account.kind}/{account.name}"
+        return {"kind": account.kind, "account": account.name, "seller_id": account.seller_id,
+                "marketplace_id": account.marketplace_id, "api_base_url": base,
+                "auth_base_url": base if account.kind != "rakuten" else "", "settings": account.settings}
+
+    def reset(self, request: Request) -> Response:
+        with self.app.store.write() as db:
+            db.execute("DELETE FROM account")
+        self.app.limiter.forget()
+        self.app.render_cache.clear()
+        return Response.json({"reset": True})
+
+    def put_account(self, request: Request, kind: str, account: str) -> Response:
+        body = self.body(request)
+        if not isinstance(body, dict):
+            raise state.ControlError("the body must be an object")
+        with self.app.store.write() as db:
+            created = state.account_put(db, kind, account, body)
+        self.app.limiter.forget(created.id)
+        self.app.render_cache.clear()
+        return Response.json(self.describe(request, created))
+
+    def get_account(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.read() as db:
+            found = self.account(db, kind, account)
+        return Response.json(self.describe(request, found))
+
+    def put_rate_limits(self, request: Request, kind: str, account: str) -> Response:
+        limits = self.body(request)
+        if not isinstance(limits, dict):
+            raise state.ControlError("rate_limits must be an object")
+        with self.app.store.write() as db:
+            updated = state.account_settings_update(db, self.account(db, kind, account), {"rate_limits": limits})
+        self.app.limiter.forget(updated.id)
+        return Response.json(self.describe(request, updated))
+
+    def post_listings(self, request: Request, kind: str, account: str) -> Response:
+        items = self.body(request)
+        with self.app.store.write() as db:
+            return Response.json(state.listings_upsert(db, self.account(db, kind, account), items))
+
+    def get_listings(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.read() as db:
+            return Response.json(state.listings_all(db, self.account(db, kind, account)))
+
+    def post_orders(self, request: Request, kind: str, account: str) -> Response:
+        body = self.body(request)
+        with self.app.store.write() as db:
+            found = self.account(db, kind, account)
+            if isinstance(body, dict) and "generate" in body:
+                ids = state.orders_generate(db, found, int(body["generate"]), list(body.get("skus") or []),
+                                            body.get("status"))
+            else:
+                ids = state.orders_insert(db, found, body)
+        return Response.json({"order_ids": ids})
+
+    def get_orders(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.read() as db:
+            return Response.json(state.orders_all(db, self.account(db, kind, account)))
+
+    def post_order_status(self, request: Request, kind: str, account: str, order_id: str) -> Response:
+        body = self.body(request)
+        if not isinstance(body, dict) or not body.get("status"):
+            raise state.ControlError('the body must be {"status": ...}')
+        with self.app.store.write() as db:
+            order = state.order_get(db, self.account(db, kind, account), order_id)
+            if order is None:
+                raise state.ControlError(f"no order {order_id}", 404)
+            state.order_status_set(db, order, body["status"])
+            if "paid" in body:
+                db.execute("UPDATE channel_order SET paid = ?, revision = revision + 1 WHERE id = ?",
+                           (int(bool(body["paid"])), order["id"]))
+        return Response.json({"order_id": order_id, "status": body["status"]})
+
+    def post_faults(self, request: Request, kind: str, account: str) -> Response:
+        faults = self.body(request)
+        with self.app.store.write() as db:
+            count = state.faults_add(db, self.account(db, kind, account), faults)
+        return Response.json({"armed": count})
+
+    def get_faults(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.read() as db:
+            return Response.json(state.faults_list(db, self.account(db, kind, account)))
+
+    def delete_faults(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.write() as db:
+            db.execute("DELETE FROM fault WHERE account_id = ?", (self.account(db, kind, account).id,))
+        return Response.json({"cleared": True})
+
+    def get_received(self, request: Request, kind: str, account: str) -> Response:
+        with self.app.store.read() as db:
+            return Response.json(state.received(db, self.account(db, kind, account)))

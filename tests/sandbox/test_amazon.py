@@ -1,0 +1,285 @@
+import json
+
+from tests.sandbox.conftest import amazon_login, make_account
+
+UK = "A1F83G8C2ARO7P"
+ORDERS = "/orders/2026-01-01/orders"
+ALL_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
+
+
+def get_orders(amazon, **params):
+    query = {"marketplaceIds": UK, "includedData": ALL_DATA, **params}
+    return amazon.session.get(amazon.url + ORDERS, params=query, timeout=5)
+
+
+def patch_body(quantity=None, lead_time=None, price=None):
+    patches = []
+    if quantity is not None:
+        availability = {"fulfillment_channel_code": "DEFAULT", "quantity": quantity}
+        if lead_time is not None:
+            availability["lead_time_to_ship_max_days"] = lead_time
+        patches.append({"op": "merge", "path": "/attributes/fulfillment_availability", "value": [availability]})
+    if price is not None:
+        patches.append({"op": "merge", "path": "/attributes/purchasable_offer", "value": [
+            {"marketplace_id": UK, "currency": "GBP", "our_price": [{"schedule": [{"value_with_tax": price}]}]}]})
+    return {"productType": "PRODUCT", "patches": patches}
+
+
+def poll(amazon, path, key, limit=5):
+    for _ in range(limit):
+        body = amazon.session.get(amazon.url + path, timeout=5).json()
+        if body["processingStatus"] in ("DONE", "FATAL"):
+            return body
+    raise AssertionError(f"{path} never finished: {body}")
+
+
+def test_refresh_token_grant_and_bad_clients(sandbox):
+    account = make_account(sandbox, "amazon", "uk")
+    token = amazon_login(account)
+    assert token.startswith("Atza|")
+    form = {"grant_type": "refresh_token", "refresh_token": account.credentials["refresh_token"],
+            "client_id": account.credentials["client_id"], "client_secret": "wrong"}
+    bad_client = account.session.post(f"{account.url}/auth/o2/token", data=form)
+    assert bad_client.status_code == 401 and bad_client.json()["error"] == "invalid_client"
+    bad_token = account.session.post(f"{account.url}/auth/o2/token", data={
+        **form, "client_secret": account.credentials["client_secret"], "refresh_token": "Atzr|nope"})
+    assert bad_token.status_code == 400 and bad_token.json()["error"] == "invalid_grant"
+    # Amazon refresh tokens are reusable, unlike EKM's.
+    assert amazon_login(account) != token
+    assert sandbox.received("amazon", "uk")["refresh_tokens_used"] == 2
+
+
+def test_authorization_code_gives_a_new_refresh_token_once(sandbox):
+    account = make_account(sandbox, "amazon", "uk")
+    form = {"grant_type": "authorization_code", "code": "spapi-code-1",
+            "client_id": account.credentials["client_id"], "client_secret": account.credentials["client_secret"]}
+    first = account.session.post(f"{account.url}/auth/o2/token", data=form)
+    assert first.status_code == 200
+    assert {"access_token", "refresh_token", "expires_in"} <= set(first.json())
+    assert account.session.post(f"{account.url}/auth/o2/token", data=form).json()["error"] == "invalid_grant"
+    account.credentials["refresh_token"] = first.json()["refresh_token"]
+    assert amazon_login(account)
+
+
+def test_calls_without_a_valid_token_are_denied(amazon):
+    url = amazon.url + "/sellers/v1/marketplaceParticipations"
+    for headers in ({"x-amz-access-token": ""}, {"x-amz-access-token": "Atza|forged"}):
+        response = amazon.session.get(url, headers=headers)
+        assert response.status_code == 403
+        assert response.json()["errors"][0]["code"] == "Unauthorized"
+
+
+def test_marketplace_participations(amazon):
+    response = amazon.session.get(amazon.url + "/sellers/v1/marketplaceParticipations")
+    assert response.status_code == 200
+    participation = response.json()["payload"][0]
+    assert participation["marketplace"]["id"] == UK
+    assert participation["participation"]["isParticipating"] is True
+
+
+def test_order_shape_and_included_data(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "SKU-1", "title": "Mug", "quantity": 5, "price": "10.00"}])
+    sandbox.orders("amazon", "uk", [
+        {"order_id": "202-0000001-0000001", "items": [{"sku": "SKU-1", "quantity": 2, "price": "10.00"}],
+         "shipping_tag": "Expedited", "buyer_email": None},
+        {"order_id": "202-0000001-0000002", "paid": False, "fulfilled_by_channel": True,
+         "items": [{"sku": "SKU-1", "quantity": 1}]},
+    ])
+    orders = get_orders(amazon, lastUpdatedAfter="2000-01-01T00:00:00Z").json()["orders"]
+    first, second = orders
+    assert first["orderId"] == "202-0000001-0000001"
+    assert "buyerEmail" not in first["buyer"]
+    assert first["fulfillment"] == {"fulfillmentStatus": "UNSHIPPED", "fulfilledBy": "MERCHANT",
+                                    "fulfillmentServiceLevel": "Expedited"}
+    assert first["proceeds"]["grandTotal"] == {"amount": "20.00", "currencyCode": "GBP"}
+    item = first["orderItems"][0]
+    assert item["quantityOrdered"] == 2 and item["product"]["sellerSku"] == "SKU-1"
+    assert item["product"]["price"]["unitPrice"]["amount"] == "10.00"
+    assert item["proceeds"]["itemTax"]["amount"] == "3.33"
+    assert set(first["recipient"]["deliveryAddress"]) == {"name", "addressLine1", "addressLine2", "city",
+                                                          "stateOrRegion", "postalCode", "countryCode", "phone"}
+    assert second["fulfillment"]["fulfillmentStatus"] == "PENDING"
+    assert second["fulfillment"]["fulfilledBy"] == "AMAZON"
+    bare = get_orders(amazon, lastUpdatedAfter="2000-01-01T00:00:00Z", includedData="").json()["orders"][0]
+    assert "buyer" not in bare and "recipient" not in bare and bare["orderItems"]
+
+
+def test_orders_paginate_in_last_updated_order_without_gaps(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 9}])
+    created = sandbox.orders("amazon", "uk", generate=250, skus=["A"])
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"paginationToken": token} if token else {"lastUpdatedAfter": "2000-01-01T00:00:00Z",
+                                                          "maxResultsPerPage": 100}
+        body = get_orders(amazon, **params).json()
+        pages += 1
+        seen += body["orders"]
+        token = body["pagination"].get("nextToken")
+        if not token:
+            break
+    assert pages == 3
+    assert sorted(order["orderId"] for order in seen) == sorted(created)
+    times = [order["lastUpdatedTime"] for order in seen]
+    assert times == sorted(times)
+    assert all("buyer" in order for order in seen), "the token keeps includedData"
+
+
+def test_orders_time_filters(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 9}])
+    for day in ("01", "02", "03"):
+        sandbox.orders("amazon", "uk", [{"order_id": f"202-0000000-00000{day}",
+                                         "created_at": f"2026-11-{day}T10:00:00Z",
+                                         "items": [{"sku": "A", "quantity": 1}]}])
+    window = get_orders(amazon, lastUpdatedAfter="2026-11-02T00:00:00Z", lastUpdatedBefore="2026-11-02T23:00:00Z")
+    assert [order["orderId"] for order in window.json()["orders"]] == ["202-0000000-0000002"]
+    created = get_orders(amazon, createdAfter="2026-11-02T10:00:00Z").json()["orders"]
+    assert [order["orderId"] for order in created] == ["202-0000000-0000002", "202-0000000-0000003"]
+    both = get_orders(amazon, createdAfter="2026-11-01T00:00:00Z", lastUpdatedAfter="2026-11-01T00:00:00Z")
+    assert both.status_code == 400 and both.json()["errors"][0]["code"] == "InvalidInput"
+
+
+def test_a_status_change_moves_the_order_to_the_end(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 9}])
+    first, _ = sandbox.orders("amazon", "uk", [
+        {"created_at": "2026-11-01T10:00:00Z", "items": [{"sku": "A"}]},
+        {"created_at": "2026-11-02T10:00:00Z", "items": [{"sku": "A"}]}])
+    sandbox.order_status("amazon", "uk", first, "CANCELLED")
+    orders = get_orders(amazon, lastUpdatedAfter="2026-11-01T00:00:00Z").json()["orders"]
+    assert orders[-1]["orderId"] == first
+    assert orders[-1]["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+
+
+def test_patch_listing_records_quantity_latency_and_price(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "SKU 1/A", "quantity": 1, "price": "9.99"}])
+    seller = amazon.seller_id
+    url = f"{amazon.url}/listings/2021-08-01/items/{seller}/SKU%201%2FA"
+    accepted = amazon.session.patch(url, params={"marketplaceIds": UK}, json=patch_body(7, 2, 12.5))
+    assert accepted.status_code == 200
+    assert accepted.json()["status"] == "ACCEPTED" and accepted.json()["sku"] == "SKU 1/A"
+    # A merge without the lead time keeps the one received before.
+    amazon.session.patch(url, params={"marketplaceIds": UK}, json=patch_body(4))
+    stock = sandbox.received("amazon", "uk")["stock"]["SKU 1/A"]
+    assert (stock["quantity"], stock["latency"], stock["price"], stock["updates"]) == (4, 2, "12.50", 2)
+    unknown = amazon.session.patch(f"{amazon.url}/listings/2021-08-01/items/{seller}/NOPE",
+                                   params={"marketplaceIds": UK}, json=patch_body(1)).json()
+    assert unknown["status"] == "INVALID" and unknown["issues"][0]["code"] == "4000001"
+    negative = amazon.session.patch(url, params={"marketplaceIds": UK}, json=patch_body(-1)).json()
+    assert negative["status"] == "INVALID"
+    assert sandbox.received("amazon", "uk")["stock"]["SKU 1/A"]["quantity"] == 4
+
+
+def create_feed(amazon, feed_type, content, content_type):
+    document = amazon.session.post(amazon.url + "/feeds/2021-06-30/documents", json={"contentType": content_type})
+    assert document.status_code == 201
+    upload = amazon.session.put(document.json()["url"], data=content, headers={"x-amz-access-token": None})
+    assert upload.status_code == 200
+    feed = amazon.session.post(amazon.url + "/feeds/2021-06-30/feeds", json={
+        "feedType": feed_type, "marketplaceIds": [UK], "inputFeedDocumentId": document.json()["feedDocumentId"]})
+    assert feed.status_code == 202
+    return feed.json()["feedId"]
+
+
+def read_result(amazon, feed):
+    document = amazon.session.get(f"{amazon.url}/feeds/2021-06-30/documents/{feed['resultFeedDocumentId']}").json()
+    return amazon.session.get(document["url"]).content
+
+
+def test_json_listings_feed_is_processed_on_the_second_poll(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}])
+    seller = amazon.seller_id
+    messages = [{"messageId": index, "sku": sku, "operationType": "PATCH", **patch_body(quantity)}
+                for index, (sku, quantity) in enumerate([("A", 5), ("B", 0), ("MISSING", 3)], start=1)]
+    feed_id = create_feed(amazon, "JSON_LISTINGS_FEED",
+                          json.dumps({"header": {"sellerId": seller, "version": "2.0"}, "messages": messages}),
+                          "application/json; charset=UTF-8")
+    first = amazon.session.get(f"{amazon.url}/feeds/2021-06-30/feeds/{feed_id}").json()
+    assert first["processingStatus"] in ("IN_QUEUE", "IN_PROGRESS")
+    assert sandbox.received("amazon", "uk")["stock"] == {}
+    feed = poll(amazon, f"/feeds/2021-06-30/feeds/{feed_id}", "feedId")
+    assert feed["processingStatus"] == "DONE"
+    result = json.loads(read_result(amazon, feed))
+    assert result["summary"]["messagesProcessed"] == 3
+    assert result["summary"]["messagesAccepted"] == 2 and result["summary"]["messagesInvalid"] == 1
+    assert result["issues"][0]["messageId"] == 3 and result["header"]["feedId"] == feed_id
+    stock = sandbox.received("amazon", "uk")["stock"]
+    assert {sku: entry["quantity"] for sku, entry in stock.items()} == {"A": 5, "B": 0}
+
+
+def test_order_acknowledgement_feed_cancels_the_order(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 9}])
+    (order_id,) = sandbox.orders("amazon", "uk", [{"items": [{"sku": "A", "quantity": 1}]}])
+    line = sandbox.orders("amazon", "uk")[0]["items"][0]["line_id"]
+    item_code = get_orders(amazon, lastUpdatedAfter="2000-01-01T00:00:00Z").json()["orders"][0]["orderItems"][0][
+        "orderItemId"]
+    assert line
+    content = f"order-id\tamazon-order-item-code\tcancellation-reason-code\n{order_id}\t{item_code}\tNoInventory\n"
+    feed_id = create_feed(amazon, "POST_FLAT_FILE_ORDER_ACKNOWLEDGEMENT_DATA", content, "text/tab-separated-values")
+    feed = poll(amazon, f"/feeds/2021-06-30/feeds/{feed_id}", "feedId")
+    assert b"Number of records successful\t\t1" in read_result(amazon, feed)
+    cancellations = sandbox.received("amazon", "uk")["cancellations"]
+    assert [(entry["order_id"], entry["reason"]) for entry in cancellations] == [(order_id, "NoInventory")]
+    assert sandbox.orders("amazon", "uk")[0]["status"] == "CANCELLED"
+
+
+def test_merchant_listings_report(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "title": "Blue mug", "quantity": 3, "price": "4.50"},
+                                      {"sku": "B", "quantity": 0}, {"sku": "F", "fulfilled_by_channel": True}])
+    report = amazon.session.post(amazon.url + "/reports/2021-06-30/reports",
+                                 json={"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": [UK]})
+    assert report.status_code == 202
+    done = poll(amazon, f"/reports/2021-06-30/reports/{report.json()['reportId']}", "reportId")
+    document = amazon.session.get(f"{amazon.url}/reports/2021-06-30/documents/{done['reportDocumentId']}").json()
+    lines = amazon.session.get(document["url"]).text.splitlines()
+    header = lines[0].split("\t")
+    assert header == ["item-name", "listing-id", "seller-sku", "price", "quantity", "open-date", "asin1",
+                      "fulfillment-channel", "status"]
+    rows = {row["seller-sku"]: row for row in (dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:])}
+    assert rows["A"]["item-name"] == "Blue mug" and rows["A"]["quantity"] == "3" and rows["A"]["price"] == "4.50"
+    assert rows["A"]["status"] == "Active" and rows["B"]["status"] == "Inactive"
+    assert rows["F"]["fulfillment-channel"] == "AMAZON_EU" and rows["A"]["fulfillment-channel"] == "DEFAULT"
+
+
+def test_shipment_confirmation(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 9}])
+    (order_id,) = sandbox.orders("amazon", "uk", [{"items": [{"sku": "A", "quantity": 2}]}])
+    item_id = get_orders(amazon, lastUpdatedAfter="2000-01-01T00:00:00Z").json()["orders"][0]["orderItems"][0][
+        "orderItemId"]
+    body = {"marketplaceId": UK, "packageDetail": {
+        "packageReferenceId": "1", "carrierCode": "Royal Mail", "shippingMethod": "1st Class",
+        "trackingNumber": "RM123", "shipDate": "2026-11-29T10:00:00Z",
+        "orderItems": [{"orderItemId": item_id, "quantity": 2}]}}
+    url = f"{amazon.url}/orders/v0/orders/{order_id}/shipmentConfirmation"
+    assert amazon.session.post(url, json=body).status_code == 204
+    again = amazon.session.post(url, json=body)
+    assert again.status_code == 400 and again.json()["errors"][0]["code"] == "InvalidInput"
+    missing = amazon.session.post(f"{amazon.url}/orders/v0/orders/202-9999999-9999999/shipmentConfirmation",
+                                  json=body)
+    assert missing.status_code == 404
+    (shipment,) = sandbox.received("amazon", "uk")["shipments"]
+    assert (shipment["order_id"], shipment["tracking_number"], shipment["carrier"]) == (order_id, "RM123",
+                                                                                        "Royal Mail")
+    assert shipment["items"] == [{"line_id": item_id, "sku": "A", "quantity": 2}]
+    assert sandbox.orders("amazon", "uk")[0]["status"] == "SHIPPED"
+
+
+def test_operation_buckets_answer_429_with_retry_after(sandbox, amazon):
+    sandbox.rate_limits("amazon", "uk", {"getMarketplaceParticipations": {"rate": 0.5, "burst": 2}})
+    url = amazon.url + "/sellers/v1/marketplaceParticipations"
+    statuses = [amazon.session.get(url) for _ in range(3)]
+    assert [response.status_code for response in statuses] == [200, 200, 429]
+    throttled = statuses[-1]
+    assert throttled.json()["errors"][0]["code"] == "QuotaExceeded"
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert throttled.headers["x-amzn-RateLimit-Limit"] == "0.5"
+    # Buckets are per operation: another operation still has its tokens.
+    assert get_orders(amazon, lastUpdatedAfter="2000-01-01T00:00:00Z").status_code == 200
+    assert sandbox.received("amazon", "uk")["calls"]["getMarketplaceParticipations"] == 3
+
+
+def test_published_profile_uses_amazons_own_numbers(sandbox):
+    account = make_account(sandbox, "amazon", "uk", rate_limits={"profile": "published"})
+    amazon_login(account)
+    url = account.url + "/sellers/v1/marketplaceParticipations"
+    statuses = [account.session.get(url).status_code for _ in range(16)]
+    assert statuses.count(200) == 15 and statuses[-1] == 429
+    assert int(account.session.get(url).headers["Retry-After"]) > 30
