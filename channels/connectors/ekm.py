@@ -70,7 +70,6 @@ def _name(first: object, last: object) -> str:
 
 def order_item_from_ekm(raw: Mapping[str, Any]) -> ExternalOrderItem:
     quantity = parse_int(raw["quantity"])
-    unit_tax = optional_decimal(raw.get("item_tax"))
     product_id, variant_id = raw.get("product_id"), raw.get("variant_id")
     return ExternalOrderItem(
         line_id=str(raw["id"]),
@@ -78,8 +77,8 @@ def order_item_from_ekm(raw: Mapping[str, Any]) -> ExternalOrderItem:
         title=str(raw.get("product_name") or ""),
         quantity=quantity,
         unit_price=parse_decimal(raw["item_price"]),
-        # item_tax is per unit, like item_price; the line carries the tax of all its units.
-        tax=unit_tax * quantity if unit_tax is not None else None,
+        # item_tax is the tax in the whole line (all its units), as Amazon's itemTax; item_price is per unit.
+        tax=optional_decimal(raw.get("item_tax")),
         tax_rate=optional_decimal(raw.get("item_tax_rate")),
         external_product_id=listing_external_id(product_id, variant_id) if product_id is not None else "",
     )

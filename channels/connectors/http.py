@@ -43,7 +43,8 @@ SECRET_PARAM = re.compile(
     r"(?i)\b(pwd|password|token|access_token|refresh_token|client_secret|code|x-amz-signature|signature)"
     r"(=|%3D|\"\s*:\s*\")([^&\s\"',}]+)"
 )
-SECRET_HEADERS = ("authorization", "x-amz-access-token")
+XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
+MARKUP = re.compile(r"<[^>]+>")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -91,7 +92,8 @@ def error_reason(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return " ".join(response.text.split())[:300]
+        # XML or HTML error pages: their text without the markup.
+        return " ".join(MARKUP.sub(" ", XML_DECLARATION.sub("", response.text)).split())[:300]
     reasons: list[str] = []
     if isinstance(body, dict):
         for error in body.get("errors") or []:

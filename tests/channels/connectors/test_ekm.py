@@ -69,6 +69,8 @@ def test_order_maps_without_currency_and_with_items():
     mug, tee = order.items
     assert (mug.line_id, mug.sku, mug.unit_price, mug.external_product_id) == ("9001", "MUG-RED", Decimal("12.5"), "55")
     assert tee.external_product_id == "56/7"
+    # item_tax is the line's tax, as the sandbox and EKM's totals show.
+    assert (mug.tax, tee.tax) == (Decimal("2.08"), Decimal("1.25"))
 
 
 def test_unpaid_order_and_empty_email():
