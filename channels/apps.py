@@ -7,5 +7,6 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        # Stock, listing and channel changes mark listings for a push and schedule it.
-        from channels import receivers  # noqa: F401
+        # Stock, listing and channel changes mark listings for a push and schedule it; processed and
+        # cancelled orders are confirmed to their channel; beat rows follow each channel.
+        from channels import events, receivers  # noqa: F401

@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
+from orders.forms import OrderCancelForm, OrderProcessForm
 from orders.models import Order, OrderItem, PostalService
+from orders.services import order_cancel, order_process
 
 
 @admin.register(PostalService)
@@ -32,6 +36,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = [OrderItemInline]
     show_full_result_count = False
+    actions = ["process_orders", "cancel_orders"]
     readonly_fields = [
         "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
         "received_at", "channel_updated_at", "processed_at", "cancelled_at", "despatch_sent_at", "despatch_error",
@@ -65,3 +70,49 @@ class OrderAdmin(admin.ModelAdmin):
         if obj.cancellation_sent_at:
             return "cancellation confirmed"
         return "—"
+
+    def _apply(self, request, queryset, *, form_class, title: str, verb: str, apply):
+        """An intermediate page asking the action's details, then the service for each order."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            if len(queryset) > 1 and form.cleaned_data.get("tracking_number"):
+                form.add_error("tracking_number", "A tracking number belongs to one order: select one order, "
+                               "or leave it empty.")
+            else:
+                done, failed = 0, []
+                for order in queryset.select_related("channel", "postal_service"):
+                    try:
+                        apply(order, form.cleaned_data)
+                        done += 1
+                    except ValidationError as exc:
+                        failed.append(f"{order.channel_order_id}: {' '.join(exc.messages)}")
+                if done:
+                    self.message_user(request, f"{done} order(s) {verb}.", messages.SUCCESS)
+                for line in failed:
+                    self.message_user(request, line, messages.ERROR)
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "title": title, "form": form, "orders": queryset,
+            "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+
+    @admin.action(description="Process (despatch) selected orders", permissions=["change"])
+    def process_orders(self, request, queryset):
+        return self._apply(
+            request, queryset, form_class=OrderProcessForm, title="Process orders", verb="processed",
+            apply=lambda order, data: order_process(
+                order_id=order.pk,
+                tracking_number=data["tracking_number"] or order.tracking_number,
+                postal_service_id=data["postal_service"].pk if data["postal_service"] else order.postal_service_id,
+                user=request.user,
+            ),
+        )
+
+    @admin.action(description="Cancel selected orders", permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        return self._apply(
+            request, queryset, form_class=OrderCancelForm, title="Cancel orders", verb="cancelled",
+            apply=lambda order, data: order_cancel(order_id=order.pk, reason=data["reason"], user=request.user),
+        )

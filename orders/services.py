@@ -1,0 +1,261 @@
+"""The write paths for orders: idempotent import, despatch (process) and cancellation.
+
+The channels app resolves everything that needs channel knowledge (status and shipping mapping,
+currency, tax, email, SKU links, fulfilment location) and hands over `OrderData`; this module
+upserts by (channel, channel_order_id) with conflict handling and reserves, releases or consumes
+stock through inventory's services. It announces processed and cancelled orders on commit
+(`orders.signals`) so the channels app can tell the marketplace without orders importing channels.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.services import stock_consume, stock_release, stock_reserve
+from orders.models import Order, OrderItem, PostalService
+from orders.signals import order_cancelled, order_processed
+
+
+@dataclass(frozen=True)
+class OrderLineData:
+    channel_line_id: str
+    channel_sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    tax: Decimal
+    stock_item_id: int | None
+
+
+@dataclass(frozen=True)
+class OrderData:
+    channel_order_id: str
+    status: str
+    channel_status: str
+    is_paid: bool
+    received_at: datetime
+    channel_updated_at: datetime
+    currency: str
+    lines: tuple[OrderLineData, ...]
+    fulfilled_by_channel: bool = False
+    fulfilment_location_id: int | None = None
+    buyer_name: str = ""
+    buyer_email: str = ""
+    address: dict[str, str] = field(default_factory=dict)
+    channel_shipping_tag: str = ""
+    postal_service_id: int | None = None
+    subtotal: Decimal = Decimal("0")
+    shipping_cost: Decimal = Decimal("0")
+    tax: Decimal = Decimal("0")
+    total: Decimal = Decimal("0")
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+ADDRESS_FIELDS = ("ship_name", "ship_line1", "ship_line2", "ship_city", "ship_region", "ship_postcode",
+                  "ship_country", "ship_phone")
+
+
+def _new_order(*, channel_id: int, data: OrderData, batch: uuid.UUID) -> Order:
+    return Order(
+        channel_id=channel_id,
+        channel_order_id=data.channel_order_id,
+        status=data.status,
+        channel_status=data.channel_status,
+        is_paid=data.is_paid,
+        fulfilled_by_channel=data.fulfilled_by_channel,
+        currency=data.currency,
+        received_at=data.received_at,
+        channel_updated_at=data.channel_updated_at,
+        buyer_name=data.buyer_name,
+        buyer_email=data.buyer_email,
+        channel_shipping_tag=data.channel_shipping_tag,
+        postal_service_id=data.postal_service_id,
+        fulfilment_location_id=data.fulfilment_location_id,
+        subtotal=data.subtotal,
+        shipping_cost=data.shipping_cost,
+        tax=data.tax,
+        total=data.total,
+        has_unlinked_items=any(line.stock_item_id is None for line in data.lines),
+        cancelled_at=timezone.now() if data.status == Order.Status.CANCELLED else None,
+        import_batch=batch,
+        **{name: data.address.get(name, "") for name in ADDRESS_FIELDS},
+    )
+
+
+def _reservation_lines(orders: list[Order], items_by_order: dict[int, list[OrderItem]]):
+    """Linked quantities per (stock item, location) for orders that hold stock."""
+    totals: dict[tuple[int, int], int] = defaultdict(int)
+    for order in orders:
+        if order.fulfilment_location_id is None:
+            continue
+        for item in items_by_order.get(order.pk, ()):
+            if item.stock_item_id is not None:
+                totals[(item.stock_item_id, order.fulfilment_location_id)] += item.quantity
+    return [(item_id, location_id, qty) for (item_id, location_id), qty in sorted(totals.items())]
+
+
+@transaction.atomic
+def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
+    """Create new orders and reserve their stock; update known ones, releasing stock when cancelled.
+
+    Safe to run twice and from several workers at once: rows are inserted with ON CONFLICT DO NOTHING
+    in a fixed order, and only the orders this call inserted (found by its batch token) get items and
+    reservations. Known orders are locked before their status changes.
+    """
+    result = ImportResult()
+    if not orders:
+        return result
+    by_id = {data.channel_order_id: data for data in orders}
+    ids = sorted(by_id)
+    batch = uuid.uuid4()
+    Order.objects.bulk_create(
+        [_new_order(channel_id=channel_id, data=by_id[order_id], batch=batch) for order_id in ids],
+        ignore_conflicts=True,
+    )
+    created = list(Order.objects.filter(channel_id=channel_id, channel_order_id__in=ids, import_batch=batch))
+    items = OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order=order,
+                stock_item_id=line.stock_item_id,
+                channel_line_id=line.channel_line_id,
+                channel_sku=line.channel_sku,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                tax=line.tax,
+            )
+            for order in created
+            for line in by_id[order.channel_order_id].lines
+        ]
+    )
+    items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
+    for item in items:
+        items_by_order[item.order_id].append(item)
+    holding_stock = [order for order in created if order.status in Order.OPEN_STATUSES]
+    reserve = _reservation_lines(holding_stock, items_by_order)
+    if reserve:
+        stock_reserve(lines=reserve)
+    result.created = [order.channel_order_id for order in created]
+
+    created_ids = set(result.created)
+    known = list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(channel_id=channel_id, channel_order_id__in=[i for i in ids if i not in created_ids])
+        .order_by("pk")
+    )
+    _apply_channel_updates(known=known, by_id=by_id, result=result)
+    return result
+
+
+def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], result: ImportResult) -> None:
+    """A later download of a known order: follow the channel's status, payment and cancellation."""
+    changed: list[Order] = []
+    cancelled: list[Order] = []
+    now = timezone.now()
+    for order in known:
+        data = by_id[order.channel_order_id]
+        before = (order.channel_status, order.is_paid, order.status)
+        order.channel_status = data.channel_status
+        order.channel_updated_at = data.channel_updated_at
+        order.is_paid = order.is_paid or data.is_paid
+        if order.is_open:
+            if data.status == Order.Status.CANCELLED:
+                order.status = Order.Status.CANCELLED
+                order.cancelled_at = now
+                cancelled.append(order)
+            elif order.status == Order.Status.UNPAID and data.status in (Order.Status.PAID, Order.Status.PENDING):
+                order.status = data.status
+        if (order.channel_status, order.is_paid, order.status) != before:
+            order.updated_at = now
+            changed.append(order)
+        else:
+            result.unchanged.append(order.channel_order_id)
+    if not changed:
+        return
+    Order.objects.bulk_update(
+        changed, ["channel_status", "channel_updated_at", "is_paid", "status", "cancelled_at", "updated_at"]
+    )
+    result.updated = [order.channel_order_id for order in changed]
+    result.cancelled = [order.channel_order_id for order in cancelled]
+    if cancelled:
+        items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
+        for item in OrderItem.objects.filter(order__in=cancelled, stock_item__isnull=False):
+            items_by_order[item.order_id].append(item)
+        release = _reservation_lines(cancelled, items_by_order)
+        if release:
+            stock_release(lines=release)
+
+
+def _locked_open_order(order_id: int, *, doing: str) -> Order:
+    order = Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order_id)
+    if not order.is_open:
+        raise ValidationError(f"Order {order.channel_order_id} is already {order.get_status_display().lower()}.")
+    if order.fulfilled_by_channel:
+        raise ValidationError(
+            f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: "
+            f"it cannot be {doing} here."
+        )
+    return order
+
+
+def _order_lines(order: Order) -> list[tuple[int, int, int]]:
+    items = list(order.items.filter(stock_item__isnull=False))
+    return _reservation_lines([order], {order.pk: items})
+
+
+@transaction.atomic
+def order_process(*, order_id: int, tracking_number: str = "", postal_service_id: int | None = None,
+                  user=None) -> Order:
+    """Despatch an open order: its stock leaves the shelf and its reservation ends, so available is unchanged.
+
+    The channel is told afterwards (on commit) by the channels app, when Mark as Despatched is on.
+    """
+    order = _locked_open_order(order_id, doing="processed")
+    if order.status == Order.Status.UNPAID:
+        raise ValidationError(f"Order {order.channel_order_id} is not paid yet.")
+    if postal_service_id is not None and not PostalService.objects.filter(pk=postal_service_id).exists():
+        raise ValidationError("That postal service no longer exists.")
+    lines = _order_lines(order)
+    if lines:
+        stock_consume(lines=lines, reference=f"{order.channel.name} order {order.channel_order_id}", user=user)
+    order.status = Order.Status.PROCESSED
+    order.processed_at = timezone.now()
+    order.tracking_number = tracking_number.strip()
+    order.postal_service_id = postal_service_id
+    order.despatch_error = ""
+    order.save(update_fields=[
+        "status", "processed_at", "tracking_number", "postal_service", "despatch_error", "updated_at",
+    ])
+    transaction.on_commit(lambda: order_processed.send(sender=Order, order_ids=[order.pk]))
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
+    """Cancel an open order here: its reservation is released and the channel is told when it wants to be."""
+    order = _locked_open_order(order_id, doing="cancelled")
+    lines = _order_lines(order)
+    if lines:
+        stock_release(lines=lines)
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = timezone.now()
+    order.cancellation_error = ""
+    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "updated_at"])
+    transaction.on_commit(lambda: order_cancelled.send(sender=Order, order_ids=[order.pk], reason=reason))
+    return order
