@@ -1,6 +1,6 @@
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.core.cache import cache
 
 
 def pytest_collection_modifyitems(config, items):
@@ -14,6 +14,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_redis)
 
 
-@pytest.fixture
-def db_vendor(db) -> str:
-    return connection.vendor
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Debounce keys and cached tokens from one test must not decide the next."""
+    cache.clear()
+    yield
+    cache.clear()

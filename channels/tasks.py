@@ -1,0 +1,99 @@
+"""Celery entry points. Thin: they take ids, hold the channel's lock and call one service.
+
+Names start with the queue they are routed to (orders_, inventory_, listings_, despatch_), see
+CELERY_TASK_ROUTES. All run with acks_late, so a task whose worker dies is delivered again; each
+service is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+
+from channels.connections import listings_download
+from channels.connectors.base import ChannelRateLimited, ChannelTransientError
+from channels.locks import channel_lock
+from channels.models import Channel
+from channels.scheduling import PUSH_QUEUED_KEY
+from channels.sync import (
+    inventory_push,
+    order_cancellation_confirm,
+    order_despatch_confirm,
+    orders_download,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRY = {
+    "bind": True,
+    "autoretry_for": (ChannelTransientError,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+# A push that finds another running for its channel tries again this soon, so no change waits long.
+BUSY_RETRY_SECONDS = 2
+
+
+def _retry_after(task, exc: ChannelRateLimited):
+    return task.retry(exc=exc, countdown=max(1.0, exc.retry_after), max_retries=50)
+
+
+@shared_task(**RETRY)
+def orders_download_task(self, channel_id: int) -> str:
+    with channel_lock(channel_id=channel_id, purpose="orders") as held:
+        if not held:
+            return "another order download is running for this channel"
+        try:
+            run = orders_download(channel_id=channel_id)
+        except Channel.DoesNotExist:
+            return "channel deleted"
+        except ChannelRateLimited as exc:
+            raise _retry_after(self, exc) from exc
+    return run.status if run else "channel disabled"
+
+
+@shared_task(**RETRY)
+def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
+    # Changes from now on must queue a new push: this one may already have read its quantities.
+    cache.delete(PUSH_QUEUED_KEY.format(channel_id=channel_id))
+    with channel_lock(channel_id=channel_id, purpose="push") as held:
+        if not held:
+            raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
+        try:
+            run = inventory_push(channel_id=channel_id, full=full)
+        except Channel.DoesNotExist:
+            return "channel deleted"
+        except ChannelRateLimited as exc:
+            raise _retry_after(self, exc) from exc
+    return run.status if run else "inventory sync off"
+
+
+@shared_task(**RETRY)
+def listings_download_task(self, channel_id: int) -> str:
+    if not Channel.objects.filter(pk=channel_id, enabled=True).exists():
+        return "channel disabled or deleted"
+    try:
+        run = listings_download(channel_id=channel_id)
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+    return run.status
+
+
+@shared_task(**RETRY)
+def despatch_confirm_task(self, order_id: int) -> str:
+    try:
+        return order_despatch_confirm(order_id=order_id)
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+
+
+@shared_task(**RETRY)
+def despatch_cancel_task(self, order_id: int, reason: str = "") -> str:
+    try:
+        return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
