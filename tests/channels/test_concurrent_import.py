@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections
+from django.db import connection
 
 from channels.connectors.base import ExternalOrder, ExternalOrderItem, OrderPage
 from channels.models import Channel
@@ -52,7 +52,7 @@ def test_overlapping_imports_from_many_workers_create_each_order_once_and_reserv
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:
-            close_old_connections()
+            connection.close()
 
     threads = [threading.Thread(target=work, args=job) for job in jobs]
     for thread in threads:
