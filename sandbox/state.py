@@ -182,11 +182,12 @@ def refresh_tokens_used_bump(db: sqlite3.Connection, account: Account) -> None:
 
 
 def listing_external_id(account: Account, row: sqlite3.Row) -> str:
+    """EKM "{id}" or "{id}/{variantId}", Rakuten's advertid, Amazon's listing-id (as its report gives it)."""
     if account.kind == "ekm":
         return f"{row['parent_id']}/{row['id']}" if row["parent_id"] else str(row["id"])
     if account.kind == "rakuten":
         return str(row["id"])
-    return row["sku"]
+    return amazon_listing_id(row["id"])
 
 
 def asin_for(listing_id: int) -> str:
