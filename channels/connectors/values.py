@@ -27,7 +27,8 @@ def iso_z(value: datetime) -> str:
     """The form every channel here accepts in a query: 2026-11-29T10:15:00Z."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: %Y drops the zero padding of years before 1000 (Last Order Sync 0001-01-01).
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_decimal(value: object) -> Decimal:
