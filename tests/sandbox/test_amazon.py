@@ -134,6 +134,8 @@ def test_orders_time_filters(sandbox, amazon):
     assert [order["orderId"] for order in window.json()["orders"]] == ["202-0000000-0000002"]
     created = get_orders(amazon, createdAfter="2026-11-02T10:00:00Z").json()["orders"]
     assert [order["orderId"] for order in created] == ["202-0000000-0000002", "202-0000000-0000003"]
+    since_ever = get_orders(amazon, lastUpdatedAfter="0001-01-01T00:00:00Z").json()["orders"]
+    assert len(since_ever) == 3
     both = get_orders(amazon, createdAfter="2026-11-01T00:00:00Z", lastUpdatedAfter="2026-11-01T00:00:00Z")
     assert both.status_code == 400 and both.json()["errors"][0]["code"] == "InvalidInput"
 

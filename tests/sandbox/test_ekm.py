@@ -80,6 +80,7 @@ def test_order_search_filters_and_pages(sandbox, ekm):
     assert order["total_cost"] == order["sub_total"] + order["total_delivery"]
     assert isinstance(order["total_cost"], float)
     assert order["shipping_address"]["country"] == "GB" and order["customer_details"]["email_address"]
+    assert search(ekm, "last_updated gt '0001-01-01T00:00:00Z'").json()["meta"]["items_total"] == 25
     assert search(ekm, query, limit=50).status_code == 400
     bad = search(ekm, "last_updated after yesterday")
     assert bad.status_code == 400 and bad.json()["validation_result"][0]["member_names"] == ["query"]
