@@ -51,6 +51,14 @@ class SandboxControl:
                 "marketplace_id": marketplace_id, **settings}
         return self._call("PUT", f"/{kind}/{account}", body)
 
+    def account_exists(self, kind: str, account: str) -> bool:
+        response = self.session.get(f"{self.base_url}/_control/{kind}/{account}", timeout=self.timeout)
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise SandboxControlError(f"GET /_control/{kind}/{account}: {response.status_code} {response.text}")
+        return True
+
     def rate_limits(self, kind: str, account: str, limits: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", f"/{kind}/{account}/rate_limits", limits)
 

@@ -158,7 +158,9 @@ def test_control_api_rejects_what_it_cannot_do(sandbox):
 
 
 def test_reset_forgets_every_account(sandbox, amazon):
+    assert sandbox.account_exists("amazon", "uk")
     sandbox.reset()
+    assert not sandbox.account_exists("amazon", "uk")
     assert amazon.session.get(amazon.url + PARTICIPATIONS).status_code == 404
 
 
