@@ -394,7 +394,7 @@ class AmazonConnector(Connector):
         }
         # Without lastUpdatedBefore Amazon means "two minutes ago", the latest it accepts.
         if until is not None and until <= datetime.now(UTC) - LATEST_BEFORE:
-            params["lastUpdatedBefore"] = iso_z(until)
+            params["lastUpdatedBefore"] = iso_z(until, round_up=True)
 
         def fetch(token: str) -> tuple[OrderPage, str]:
             body = self.http.call_json("GET", "/orders/2026-01-01/orders", operation="search_orders",

@@ -302,7 +302,7 @@ class EkmConnector(Connector):
     def fetch_orders(self, since: datetime, until: datetime | None = None) -> Iterator[OrderPage]:
         query = f"last_updated gt '{iso_z(since)}'"
         if until is not None:
-            query += f" and last_updated lt '{iso_z(until)}'"
+            query += f" and last_updated lt '{iso_z(until, round_up=True)}'"
 
         def fetch(page: int) -> tuple[OrderPage, int]:
             data, meta = self._data("GET", "/api/v2/orders/search", operation="search_orders", params={

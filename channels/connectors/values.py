@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
@@ -23,10 +23,16 @@ def parse_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def iso_z(value: datetime) -> str:
-    """The form every channel here accepts in a query: 2026-11-29T10:15:00Z."""
+def iso_z(value: datetime, *, round_up: bool = False) -> str:
+    """The form every channel here accepts in a query: 2026-11-29T10:15:00Z.
+
+    Whole seconds only, so an exclusive upper bound is rounded up (`round_up`): truncated, it would
+    miss what changed earlier in its last second.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    if round_up and value.microsecond:
+        value += timedelta(microseconds=1_000_000 - value.microsecond)
     # isoformat, not strftime: %Y drops the zero padding of years before 1000 (Last Order Sync 0001-01-01).
     return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 

@@ -185,3 +185,14 @@ def test_numbered_pages_stop_at_the_total():
 
     assert list(numbered_pages(fetch)) == [10, 20, 30]
     assert asked == [1, 2, 3]
+
+
+def test_query_times_keep_what_changed_in_the_last_second_of_an_exclusive_bound():
+    from datetime import UTC, datetime
+
+    from channels.connectors.values import iso_z
+
+    moment = datetime(2026, 11, 29, 10, 15, 0, 400_000, tzinfo=UTC)
+    assert iso_z(moment) == "2026-11-29T10:15:00Z"
+    assert iso_z(moment, round_up=True) == "2026-11-29T10:15:01Z"
+    assert iso_z(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
