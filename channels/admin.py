@@ -298,3 +298,6 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from channels import stock_admin  # noqa: E402,F401  (the stock item page with what each channel gets)

@@ -56,7 +56,7 @@ def on_listing_pre_save(sender, instance: ChannelListing, raw: bool = False, **k
 
 @receiver(post_save, sender=ChannelListing, dispatch_uid="channels.listing_post_save")
 def on_listing_saved(sender, instance: ChannelListing, created: bool, raw: bool = False, **kwargs) -> None:
-    if raw or instance.stock_item_id is None:
+    if raw or instance.stock_item_id is None or instance.fulfilled_by_channel:
         return
     before = getattr(instance, "_push_fields_before", None)
     if before is not None and all(before[name] == getattr(instance, name) for name in LISTING_PUSH_FIELDS):

@@ -124,12 +124,19 @@ def _regex(column: str) -> str:
     return f"{column} ~ %s" if connection.vendor == "postgresql" else f"{column} REGEXP %s"
 
 
+# The columns callers read, in this order, from the SELECT that `_computed_sql` builds.
+OUTPUT = (
+    "c.listing_id, c.channel_sku, c.external_id, c.stock_item_id, c.available, c.quantity, c.ended, c.latency, c.price"
+)
+
+
 def _computed_sql(
     *, rules: ChannelRules, listing_ids: Sequence[int] | None, stock_item_ids: Sequence[int] | None,
-    pending_only: bool,
+    pending_only: bool, with_price: bool,
 ) -> tuple[str, list]:
     """One SELECT with a row per linked merchant listing of the channel in scope: the computed
-    quantity, ended flag, latency and price beside what was last pushed."""
+    quantity, ended flag, latency and price beside what was last pushed. Callers select from it as
+    `c`; without `with_price` the stock items are not joined and the price is NULL."""
     listing = ChannelListing._meta.db_table
     level = StockLevel._meta.db_table
     item = StockItem._meta.db_table
@@ -144,6 +151,7 @@ def _computed_sql(
         scope.append(f"l.stock_item_id IN ({_placeholders(stock_item_ids) or 'NULL'})")
         scope_params += list(stock_item_ids)
     if pending_only:
+        # Served by the partial index channels_listing_push_due when it exists (see the report).
         scope.append("(l.push_pending OR l.last_pushed_at IS NULL)")
     where = " AND ".join(scope)
 
@@ -178,11 +186,11 @@ def _computed_sql(
                COALESCE(l.max_listed_quantity, %s) AS max_listed,
                COALESCE(l.max_listed_percentage, %s) AS percentage,
                NULLIF(COALESCE({", ".join(latency_sources)}), 0) AS latency,
-               COALESCE(l.price_override, si.retail_price) AS price,
+               {"COALESCE(l.price_override, si.retail_price)" if with_price else "NULL"} AS price,
                l.last_pushed_quantity, l.last_pushed_latency, l.last_pushed_price, l.last_pushed_at,
                l.is_ended AS was_ended
         FROM {listing} AS l
-        JOIN {item} AS si ON si.id = l.stock_item_id
+        {f"JOIN {item} AS si ON si.id = l.stock_item_id" if with_price else ""}
         LEFT JOIN (
             SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
             FROM {level} AS sl
@@ -213,6 +221,8 @@ def _computed_sql(
 def _price(value) -> Decimal | None:
     if value is None:
         return None
+    if isinstance(value, Decimal):
+        return value
     # SQLite hands back floats for decimal columns in raw SQL.
     return Decimal(str(value)).quantize(CENT)
 
@@ -240,10 +250,10 @@ def listing_quantities(
             if listing_chunk == [] or item_chunk == []:
                 continue
             sql, params = _computed_sql(
-                rules=rules, listing_ids=listing_chunk, stock_item_ids=item_chunk, pending_only=False
+                rules=rules, listing_ids=listing_chunk, stock_item_ids=item_chunk, pending_only=False, with_price=True
             )
             with connection.chunked_cursor() as cursor:
-                cursor.execute(sql, params)
+                cursor.execute(f"SELECT {OUTPUT} FROM ({sql}) AS c", params)
                 while rows := cursor.fetchmany(FETCH):
                     for row in rows:
                         yield ListingQuantity(
@@ -276,9 +286,12 @@ def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPu
     `full=True` recomputes every linked listing and plans them all, overwriting channel-side edits.
     """
     rules = channel_rules(channel_id=channel_id)
-    sql, params = _computed_sql(rules=rules, listing_ids=None, stock_item_ids=None, pending_only=not full)
+    sql, params = _computed_sql(
+        rules=rules, listing_ids=None, stock_item_ids=None, pending_only=not full, with_price=rules.price_change
+    )
+    sql = f"SELECT {OUTPUT} FROM ({sql}) AS c"
     if not full:
-        sql = f"SELECT * FROM ({sql}) AS c WHERE {_diff_sql(price_change=rules.price_change)}"
+        sql += f" WHERE {_diff_sql(price_change=rules.price_change)}"
     plan: list[PlannedPush] = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -298,7 +311,9 @@ def listings_differing_sql(*, channel_id: int, listing_ids: Sequence[int]) -> tu
     """SELECT listing_id of those listings whose computed values differ from what was last pushed;
     used by the services to re-mark listings that changed while a push was in flight."""
     rules = channel_rules(channel_id=channel_id)
-    sql, params = _computed_sql(rules=rules, listing_ids=listing_ids, stock_item_ids=None, pending_only=False)
+    sql, params = _computed_sql(
+        rules=rules, listing_ids=listing_ids, stock_item_ids=None, pending_only=False, with_price=rules.price_change
+    )
     return f"SELECT c.listing_id FROM ({sql}) AS c WHERE {_diff_sql(price_change=rules.price_change)}", params
 
 

@@ -1,8 +1,16 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
+from inventory.selectors import stock_movements_for_item
+from inventory.services import stock_changed_announce, stock_import_csv, stock_item_save
 
 
 @admin.register(Location)
@@ -34,14 +42,90 @@ class StockItemPropertyInline(admin.TabularInline):
     extra = 1
 
 
+class StockImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns sku, location, quantity with a header row. Each row sets the physical stock of one "
+        "item at one location. A bad row is reported with its line number and nothing of the file is applied.",
+    )
+
+
+def stock_import_view(request, model_admin: admin.ModelAdmin):
+    """The "Import stock CSV" page, linked from the stock item and stock level lists."""
+    if not request.user.has_perm("inventory.change_stocklevel"):
+        raise PermissionDenied
+    form = StockImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = stock_import_csv(file=form.cleaned_data["file"], user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Stock imported: {changed} stock levels changed.")
+            return redirect("admin:inventory_stocklevel_changelist")
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Import stock CSV",
+        "form": form,
+        "opts": StockLevel._meta,
+    }
+    return TemplateResponse(request, "admin/inventory/import_stock.html", context)
+
+
+class StockImportLinkMixin:
+    """Adds the import page's URL and a link to it on the change list."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(lambda request: stock_import_view(request, self))
+        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
+        return [path("import/", view, name=name), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "stock_import_url": reverse("admin:inventory_stocklevel_import")}
+        return super().changelist_view(request, extra_context=extra_context)
+
+
 @admin.register(StockItem)
-class StockItemAdmin(admin.ModelAdmin):
+class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
     list_display = ["sku", "title", "barcode", "retail_price", "stock_quantity", "stock_in_open_orders", "available"]
     search_fields = ["sku", "title", "barcode"]
     inlines = [StockLevelInline, StockItemPropertyInline]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "movement_ledger"]
     list_per_page = 50
     show_full_result_count = False
+    change_list_template = "admin/inventory/stock_change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so that a price change reaches the channels with Price Change on.
+        stock_item_save(stock_item=obj, changed_fields=form.changed_data if change else ())
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # An extended property may be a product's latency: let the channels recompute.
+        if change and any(fs.model is StockItemProperty and fs.has_changed() for fs in formsets):
+            stock_changed_announce(stock_item_ids=[form.instance.pk])
+
+    @admin.display(description="stock movements (latest 50)")
+    def movement_ledger(self, obj: StockItem) -> str:
+        if obj.pk is None:
+            return "—"
+        rows = [
+            (
+                f"{movement.created_at:%Y-%m-%d %H:%M}", movement.location.name, f"{movement.delta:+d}",
+                movement.quantity_after, movement.get_reason_display(), movement.reference,
+                movement.user.get_username() if movement.user else "",
+            )
+            for movement in stock_movements_for_item(stock_item_id=obj.pk)
+        ]
+        if not rows:
+            return "No movements yet."
+        header = "".join(
+            f"<th>{label}</th>" for label in ("When", "Location", "Change", "After", "Reason", "Reference", "User")
+        )
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", format_html(header), body)
 
     def get_queryset(self, request):
         return (
@@ -86,7 +170,8 @@ class AvailabilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(StockImportLinkMixin, admin.ModelAdmin):
+    change_list_template = "admin/inventory/stock_change_list.html"
     list_display = ["stock_item", "location", "quantity", "in_open_orders", "available"]
     list_filter = ["location", AvailabilityFilter]
     search_fields = ["stock_item__sku", "stock_item__title"]

@@ -1,0 +1,48 @@
+"""The stock item page, with what each channel gets for the item and why.
+
+Inventory must not import channels, so this section is added from the channels side: the StockItem
+admin is re-registered as a subclass with a read-only "What each channel gets" section.
+"""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from channels.models import ChannelListing
+from channels.selectors import channel_quantity_explain
+from inventory.admin import StockItemAdmin
+from inventory.models import StockItem
+
+
+class StockItemWithChannelsAdmin(StockItemAdmin):
+    readonly_fields = [*StockItemAdmin.readonly_fields, "channel_quantities"]
+
+    @admin.display(description="What each channel gets")
+    def channel_quantities(self, obj: StockItem) -> str:
+        if obj.pk is None:
+            return "—"
+        listings = ChannelListing.objects.filter(stock_item=obj).select_related("channel", "stock_item")
+        sections = []
+        for listing in listings.order_by("channel__name", "channel_sku"):
+            steps = format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((step.label, step.value, step.note) for step in channel_quantity_explain(listing)),
+            )
+            pushed = (
+                f"last pushed {listing.last_pushed_quantity} at {listing.last_pushed_at:%Y-%m-%d %H:%M}"
+                if listing.last_pushed_at else "never pushed"
+            )
+            state = "; push pending" if listing.push_pending else ""
+            error = f"; last push refused: {listing.push_error}" if listing.push_error else ""
+            sections.append(
+                format_html(
+                    "<h4>{} — {} ({}{}{})</h4><table><tbody>{}</tbody></table>",
+                    listing.channel.name, listing.channel_sku, pushed, state, error, steps,
+                )
+            )
+        if not sections:
+            return "Not linked to any channel listing."
+        return format_html_join("", "{}", ((section,) for section in sections))
+
+
+admin.site.unregister(StockItem)
+admin.site.register(StockItem, StockItemWithChannelsAdmin)
