@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from celery import current_app
 from django.core.cache import cache
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -26,12 +25,12 @@ def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
 
     The quantities are computed when the push runs, not now, so a queued push always sends the latest.
     """
+    from channels.tasks import inventory_push_task  # the tasks module imports this one
+
     queued = []
     for channel_id in sorted(set(channel_ids)):
         if cache.add(PUSH_QUEUED_KEY.format(channel_id=channel_id), 1, timeout=300):
-            current_app.send_task(
-                "channels.tasks.inventory_push_task", args=(channel_id,), countdown=PUSH_DEBOUNCE_SECONDS
-            )
+            inventory_push_task.apply_async(args=(channel_id,), countdown=PUSH_DEBOUNCE_SECONDS)
             queued.append(channel_id)
     return queued
 

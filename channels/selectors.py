@@ -155,13 +155,27 @@ def _computed_sql(
         scope.append("(l.push_pending OR l.last_pushed_at IS NULL)")
     where = " AND ".join(scope)
 
-    # Aggregate stock only for the items in scope, unless the whole channel is asked for, where one
-    # grouped scan of the levels is cheaper than a lookup per listing.
-    level_filter = [f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"]
-    level_params: list = list(rules.location_ids)
-    if listing_ids is not None or stock_item_ids is not None or pending_only:
-        level_filter.append(f"sl.stock_item_id IN (SELECT l.stock_item_id FROM {listing} AS l WHERE {where})")
-        level_params += scope_params
+    # For the whole channel one grouped scan of the levels is cheapest. For a subset (marked listings,
+    # some items) each listing looks its levels up by the (item, location) unique index, which holds
+    # whatever the planner's estimate of the subset's size: marks come and go faster than statistics.
+    in_locations = f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"
+    location_params = list(rules.location_ids)
+    select_params: list = []
+    join_available_params: list = []
+    if listing_ids is None and stock_item_ids is None and not pending_only:
+        available = "COALESCE(a.available, 0)"
+        available_join = f"""LEFT JOIN (
+            SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
+            FROM {level} AS sl WHERE {in_locations} GROUP BY sl.stock_item_id
+        ) AS a ON a.stock_item_id = l.stock_item_id"""
+        join_available_params = location_params
+    else:
+        available = f"""COALESCE((
+            SELECT SUM(sl.quantity - sl.in_open_orders) FROM {level} AS sl
+            WHERE sl.stock_item_id = l.stock_item_id AND {in_locations}
+        ), 0)"""
+        available_join = ""
+        select_params = location_params
 
     latency_sources = ["l.latency_days"]
     latency_join = ""
@@ -181,7 +195,7 @@ def _computed_sql(
 
     base = f"""
         SELECT l.id AS listing_id, l.channel_sku, l.external_id, l.stock_item_id,
-               COALESCE(a.available, 0) AS available,
+               {available} AS available,
                COALESCE(l.end_when_quantity, %s) AS end_when,
                COALESCE(l.max_listed_quantity, %s) AS max_listed,
                COALESCE(l.max_listed_percentage, %s) AS percentage,
@@ -191,18 +205,15 @@ def _computed_sql(
                l.is_ended AS was_ended
         FROM {listing} AS l
         {f"JOIN {item} AS si ON si.id = l.stock_item_id" if with_price else ""}
-        LEFT JOIN (
-            SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
-            FROM {level} AS sl
-            WHERE {" AND ".join(level_filter)}
-            GROUP BY sl.stock_item_id
-        ) AS a ON a.stock_item_id = l.stock_item_id
+        {available_join}
         {latency_join}
         WHERE {where}
+        {"OFFSET 0" if connection.vendor == "postgresql" else ""}
     """
+    # OFFSET 0 keeps PostgreSQL from inlining `available` into each of its uses below (a lookup each).
     base_params = [
-        rules.end_when, rules.max_listed, rules.percentage, *latency_params, *level_params, *join_params,
-        *scope_params,
+        *select_params, rules.end_when, rules.max_listed, rules.percentage, *latency_params,
+        *join_available_params, *join_params, *scope_params,
     ]
     sql = f"""
         SELECT b.listing_id, b.channel_sku, b.external_id, b.stock_item_id, b.available,

@@ -75,7 +75,8 @@ def _recheck(*, listing_ids: Sequence[int]) -> int:
         for listing_id, channel_id in ChannelListing.objects.filter(pk__in=chunk).values_list("pk", "channel_id"):
             by_channel.setdefault(channel_id, []).append(listing_id)
     for channel_id, ids in sorted(by_channel.items()):
-        for chunk in _chunks(sorted(ids), _id_chunk_size()):
+        # Batches keep the IN lists short enough for the planner to stay on the primary key.
+        for chunk in _chunks(sorted(ids), min(BATCH, _id_chunk_size())):
             differing, params = listings_differing_sql(channel_id=channel_id, listing_ids=chunk)
             with connection.cursor() as cursor:
                 cursor.execute(f"UPDATE {table} SET push_pending = %s WHERE id IN ({differing})", [True, *params])

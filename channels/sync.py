@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -282,7 +282,8 @@ def orders_download(*, channel_id: int) -> SyncRun | None:
         return None
     run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.ORDERS)
     connector = channel_connector(channel=channel)
-    until = timezone.now()
+    # Channels filter by whole seconds: round up so an order stamped this very second is included.
+    until = (timezone.now() + timedelta(seconds=1)).replace(microsecond=0)
     since = channel.last_order_sync
     if since > NEVER_SYNCED + connector.order_overlap:
         since -= connector.order_overlap

@@ -12,8 +12,8 @@ import logging
 from celery import shared_task
 from django.core.cache import cache
 
-from channels.connections import listings_download
-from channels.connectors.base import ChannelRateLimited, ChannelTransientError
+from channels.connections import ListingDownloadRunning, listings_download
+from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
 from channels.locks import channel_lock
 from channels.models import Channel
 from channels.scheduling import PUSH_QUEUED_KEY
@@ -44,15 +44,16 @@ def _retry_after(task, exc: ChannelRateLimited):
 
 @shared_task(**RETRY)
 def orders_download_task(self, channel_id: int) -> str:
-    with channel_lock(channel_id=channel_id, purpose="orders") as held:
-        if not held:
-            return "another order download is running for this channel"
-        try:
+    # Retries are raised outside the lock: a retry must never wait on the lock its own attempt holds.
+    try:
+        with channel_lock(channel_id=channel_id, purpose="orders") as held:
+            if not held:
+                return "another order download is running for this channel"
             run = orders_download(channel_id=channel_id)
-        except Channel.DoesNotExist:
-            return "channel deleted"
-        except ChannelRateLimited as exc:
-            raise _retry_after(self, exc) from exc
+    except Channel.DoesNotExist:
+        return "channel deleted"
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
     return run.status if run else "channel disabled"
 
 
@@ -60,15 +61,16 @@ def orders_download_task(self, channel_id: int) -> str:
 def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
     # Changes from now on must queue a new push: this one may already have read its quantities.
     cache.delete(PUSH_QUEUED_KEY.format(channel_id=channel_id))
-    with channel_lock(channel_id=channel_id, purpose="push") as held:
-        if not held:
-            raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
-        try:
-            run = inventory_push(channel_id=channel_id, full=full)
-        except Channel.DoesNotExist:
-            return "channel deleted"
-        except ChannelRateLimited as exc:
-            raise _retry_after(self, exc) from exc
+    try:
+        with channel_lock(channel_id=channel_id, purpose="push") as held:
+            run = inventory_push(channel_id=channel_id, full=full) if held else None
+    except Channel.DoesNotExist:
+        return "channel deleted"
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+    if not held:
+        # Another push for this channel is running; it may have planned before our change, so go again soon.
+        raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
     return run.status if run else "inventory sync off"
 
 
@@ -78,6 +80,11 @@ def listings_download_task(self, channel_id: int) -> str:
         return "channel disabled or deleted"
     try:
         run = listings_download(channel_id=channel_id)
+    except ListingDownloadRunning:
+        return "a listing download is already running for this channel"
+    except ChannelAuthError:
+        # Recorded on the run and the channel is flagged; retrying cannot help until the seller reauthorises.
+        return "needs reauthorisation"
     except ChannelRateLimited as exc:
         raise _retry_after(self, exc) from exc
     return run.status

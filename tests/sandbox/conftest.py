@@ -1,4 +1,4 @@
-"""The `sandbox` fixture: a sandbox server for the session, reset before each test."""
+"""Sandbox accounts seen from a test (the `sandbox` fixture itself is in tests/conftest.py)."""
 
 from dataclasses import dataclass, field
 
@@ -6,22 +6,6 @@ import pytest
 import requests
 
 from sandbox.control import SandboxControl, default_credentials
-from sandbox.testing import running_sandbox
-
-
-@pytest.fixture(scope="session")
-def sandbox_url():
-    with running_sandbox() as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def sandbox(sandbox_url):
-    """A `SandboxControl` on a freshly reset sandbox (`sandbox.base_url` is the server)."""
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    yield control
-    control.session.close()
 
 
 @dataclass

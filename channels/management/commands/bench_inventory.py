@@ -1,0 +1,301 @@
+"""Measure the inventory engine on a large catalogue in a scratch PostgreSQL database.
+
+Builds N stock items at L warehouses, C channels with a listing of every item each (different rules
+per channel), and open orders reserving stock, with set-based SQL (generate_series); then times the
+push planning the product does and prints the median of several runs. The scratch database is
+dropped at the end.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from channels import scheduling
+from channels.models import Channel, ChannelListing
+from channels.selectors import listings_push_plan
+from channels.services import channel_listings_mark_all, listings_pending_settle, listings_record_pushed
+from inventory.models import Location, StockItem, StockLevel, StockMovement
+from inventory.services import stock_levels_set_bulk, stock_reserve
+from orders.models import Order, OrderItem
+
+SCRATCH_DB = "stockline_bench"
+PUSH_DUE_INDEX = "channels_listing_push_due"
+# Per channel: (kind, settings) so that every rule is exercised at scale.
+CHANNEL_RULES = [
+    ("amazon", {"latency_days": 2, "product_based_latency": True}),
+    ("ekm", {"max_listed_quantity": 10}),
+    ("rakuten", {"max_listed_percentage": 50, "price_change": True}),
+    ("amazon", {"update_inventory_from_locations": True, "end_when_quantity": 2}),
+    ("ekm", {"max_listed_quantity": 25, "max_listed_percentage": 80, "end_when_quantity": 1}),
+]
+
+
+def _insert_select(model: type[Model], exprs: dict[str, str], tail: str, params: list | None = None) -> int:
+    """INSERT INTO model SELECT ...: the given columns as SQL expressions, every other column its
+    Python default, so the scratch rows look like rows the ORM would write."""
+    columns, values, defaults = [], [], []
+    now = timezone.now()
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if field.column in exprs:
+            values.append(exprs[field.column])
+        else:
+            values.append("%s")
+            auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            defaults.append(now if auto else field.get_db_prep_save(field.get_default(), connection))
+    sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} {tail}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*defaults, *(params or [])])
+        return cursor.rowcount
+
+
+class Command(BaseCommand):
+    help = "Benchmark quantity computation and push planning on a large catalogue (PostgreSQL only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--skus", type=int, default=100_000)
+        parser.add_argument("--channels", type=int, default=5)
+        parser.add_argument("--locations", type=int, default=3)
+        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--orders", type=int, default=20_000, help="Open orders (1-3 lines each).")
+        parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
+
+    def handle(self, *args, skus, channels, locations, runs, orders, keep, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("bench_inventory needs PostgreSQL: set DATABASE_URL to a postgres:// server.")
+        if not 1 <= channels <= len(CHANNEL_RULES):
+            raise CommandError(f"--channels must be between 1 and {len(CHANNEL_RULES)}.")
+        # As in production: with DEBUG on, Django keeps and formats every statement it runs, which
+        # costs more than the statements themselves at this size.
+        settings.DEBUG = False
+        settings_dict = connection.settings_dict
+        original_name = settings_dict["NAME"]
+        self._recreate(settings_dict)
+        pushes_sent: list[int] = []
+        original_schedule = scheduling.inventory_push_schedule
+        # Count the pushes that would be queued instead of sending tasks to a broker.
+        scheduling.inventory_push_schedule = lambda *, channel_ids: pushes_sent.extend(channel_ids) or []
+        try:
+            self._use(SCRATCH_DB)
+            call_command("migrate", verbosity=0)
+            started = time.perf_counter()
+            self._build(skus=skus, channels=channels, locations=locations, orders=orders)
+            self.stdout.write(f"built in {time.perf_counter() - started:.1f} s")
+            self._measure(runs=runs, skus=skus)
+        finally:
+            scheduling.inventory_push_schedule = original_schedule
+            self._use(original_name)
+            if not keep:
+                self._drop(settings_dict)
+
+    # --- scratch database -----------------------------------------------------------------------
+
+    def _server(self, settings_dict) -> psycopg.Connection:
+        return psycopg.connect(
+            dbname="postgres", user=settings_dict["USER"], password=settings_dict["PASSWORD"] or None,
+            host=settings_dict["HOST"] or None, port=settings_dict["PORT"] or None, autocommit=True,
+        )
+
+    def _recreate(self, settings_dict) -> None:
+        with self._server(settings_dict) as server:
+            server.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+            server.execute(f"CREATE DATABASE {SCRATCH_DB}")
+
+    def _drop(self, settings_dict) -> None:
+        with self._server(settings_dict) as server:
+            server.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+
+    def _use(self, name: str) -> None:
+        connections["default"].close()
+        connections["default"].settings_dict["NAME"] = name
+
+    # --- catalogue ------------------------------------------------------------------------------
+
+    def _build(self, *, skus: int, channels: int, locations: int, orders: int) -> None:
+        warehouses = [Location.objects.create(name=f"Warehouse {n + 1}", is_default=n == 0) for n in range(locations)]
+        _insert_select(
+            StockItem,
+            {
+                "sku": "'SKU-' || lpad(g::text, 7, '0')", "title": "'Bench item ' || g",
+                "retail_price": "(g %% 90) + 0.99",
+            },
+            "FROM generate_series(1, %s) AS g",
+            [skus],
+        )
+        _insert_select(
+            StockLevel,
+            {"stock_item_id": "i.id", "location_id": "w.id", "quantity": "(i.id * 7 + w.id * 13) %% 60"},
+            f"FROM {StockItem._meta.db_table} AS i CROSS JOIN {Location._meta.db_table} AS w",
+        )
+        for n in range(channels):
+            kind, rules = CHANNEL_RULES[n]
+            channel = Channel.objects.create(
+                name=f"Bench {kind} {n + 1}", kind=kind, api_base_url="http://127.0.0.1:8100/bench",
+                **{**Channel.defaults_for(kind), **rules},
+            )
+            if channel.update_inventory_from_locations:
+                channel.inventory_locations.set(warehouses[:2])
+            _insert_select(
+                ChannelListing,
+                {
+                    "channel_id": str(channel.pk), "channel_sku": "i.sku", "external_id": "'L' || i.id",
+                    "stock_item_id": "i.id",
+                    # Every 50th listing has its own max listed quantity, as sellers set on a few.
+                    "max_listed_quantity": "CASE WHEN i.id %% 50 = 0 THEN 5 END",
+                },
+                f"FROM {StockItem._meta.db_table} AS i",
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO inventory_stockitemproperty (stock_item_id, name, value) "
+                f"SELECT id, 'Latency', (id % 5)::text FROM {StockItem._meta.db_table} WHERE id % 10 = 0"
+            )
+        first_channel = Channel.objects.order_by("pk").first()
+        _insert_select(
+            Order,
+            {
+                "channel_id": str(first_channel.pk), "channel_order_id": "'BENCH-' || g",
+                "received_at": "'2026-11-01T00:00:00+00:00'::timestamptz",
+                "fulfilment_location_id": str(warehouses[0].pk), "status": "'paid'", "is_paid": "true",
+            },
+            "FROM generate_series(1, %s) AS g",
+            [orders],
+        )
+        _insert_select(
+            OrderItem,
+            {
+                "order_id": "o.id", "stock_item_id": f"1 + (o.id * 31 + n * 17) %% {skus}",
+                "channel_line_id": "n::text", "channel_sku": "'SKU'", "quantity": "1 + n",
+            },
+            f"FROM {Order._meta.db_table} AS o CROSS JOIN generate_series(0, 2) AS n WHERE n <= o.id %% 3",
+        )
+        # The counter the reservation services keep, set once from the open order lines.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {StockLevel._meta.db_table} AS l SET in_open_orders = t.held
+                    FROM (SELECT oi.stock_item_id, o.fulfilment_location_id AS location_id, SUM(oi.quantity) AS held
+                          FROM {OrderItem._meta.db_table} AS oi JOIN {Order._meta.db_table} AS o ON o.id = oi.order_id
+                          WHERE o.status IN ('unpaid', 'paid', 'pending') GROUP BY 1, 2) AS t
+                    WHERE l.stock_item_id = t.stock_item_id AND l.location_id = t.location_id"""
+            )
+            cursor.execute("ANALYZE")
+            cursor.execute(f"SELECT count(*) FROM {OrderItem._meta.db_table}")
+            lines = cursor.fetchone()[0]
+        self.stdout.write(
+            f"catalogue: {skus} SKUs x {len(warehouses)} locations, {channels} channels, "
+            f"{ChannelListing.objects.count()} listings, {orders} open orders with {lines} lines"
+        )
+        self._push_due_index()
+        # Start steady: every listing pushed once (a full resync), nothing pending.
+        started = time.perf_counter()
+        for channel_id in self._channel_ids():
+            listings_record_pushed(pushes=listings_push_plan(channel_id=channel_id, full=True), at=timezone.now())
+        self.stdout.write(f"initial full resync planned and recorded in {time.perf_counter() - started:.1f} s")
+
+    def _push_due_index(self) -> None:
+        """The push plan finds marked or never-pushed listings through a partial index; until the
+        ChannelListing model declares it, create it here so the figures show the intended design."""
+        table = ChannelListing._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [PUSH_DUE_INDEX])
+            if cursor.fetchone():
+                return
+            self.stdout.write(f"note: {PUSH_DUE_INDEX} is not in the migrations yet; created in the scratch database")
+            cursor.execute(
+                f"CREATE INDEX {PUSH_DUE_INDEX} ON {table} (channel_id) WHERE push_pending OR last_pushed_at IS NULL"
+            )
+            cursor.execute(f"ANALYZE {table}")
+
+    def _channel_ids(self) -> list[int]:
+        return list(Channel.objects.order_by("pk").values_list("pk", flat=True))
+
+    # --- measurements ---------------------------------------------------------------------------
+
+    def _plan_all(self) -> int:
+        return sum(len(listings_push_plan(channel_id=channel_id)) for channel_id in self._channel_ids())
+
+    def _settle(self) -> None:
+        for channel_id in self._channel_ids():
+            listings_record_pushed(pushes=listings_push_plan(channel_id=channel_id), at=timezone.now())
+            listings_pending_settle(channel_id=channel_id)
+
+    def _timed(self, label: str, runs: int, prepare: Callable[[int], None], run: Callable[[], int]) -> None:
+        times, sizes = [], []
+        for n in range(runs):
+            prepare(n)
+            started = time.perf_counter()
+            sizes.append(run())
+            times.append(time.perf_counter() - started)
+            self._settle()
+        median = statistics.median(times)
+        shown = f"{median * 1000:.1f} ms" if median < 1 else f"{median:.2f} s"
+        self.stdout.write(
+            f"{label}: median {shown} over {runs} runs (min {min(times) * 1000:.1f} ms, "
+            f"max {max(times) * 1000:.1f} ms), {statistics.median(sizes):.0f} listings planned"
+        )
+
+    def _measure(self, *, runs: int, skus: int) -> None:
+        warehouse = Location.objects.order_by("pk").first()
+        channel_ids = self._channel_ids()
+        table = ChannelListing._meta.db_table
+
+        def mark_everything_and_move_some_stock(n: int) -> None:
+            # As after a change of every channel's rules; 1% of the levels move, so the diff finds some.
+            for channel_id in channel_ids:
+                channel_listings_mark_all(channel_id=channel_id)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 100 = %s",
+                    [n],
+                )
+                # What autovacuum does between such rare mass updates; not timed.
+                cursor.execute(f"VACUUM ANALYZE {table}")
+
+        self._timed(
+            f"full recompute-and-diff of every listing ({len(channel_ids)} channels)", runs,
+            mark_everything_and_move_some_stock, self._plan_all,
+        )
+        self._timed(
+            "full resync plan (--full, every listing planned)", runs, lambda n: None,
+            lambda: sum(len(listings_push_plan(channel_id=c, full=True)) for c in channel_ids),
+        )
+
+        reserve_times: list[float] = []
+
+        def one_order(n: int) -> None:
+            started = time.perf_counter()
+            with transaction.atomic():
+                stock_reserve(lines=[(1 + (n * 7919) % skus, warehouse.pk, 1)])
+            reserve_times.append(time.perf_counter() - started)
+
+        self._timed("push planning after one order for one SKU", runs, one_order, self._plan_all)
+        reserve_ms = statistics.median(reserve_times) * 1000
+        self.stdout.write(f"  (reserving it and marking its listings: median {reserve_ms:.1f} ms)")
+
+        import_times: list[float] = []
+
+        def import_1000(n: int) -> None:
+            first = 1 + (n * 1000) % max(skus - 1000, 1)
+            rows = [(item_id, warehouse.pk, (item_id * 3 + n) % 40) for item_id in range(first, first + 1000)]
+            started = time.perf_counter()
+            stock_levels_set_bulk(rows=rows, reason=StockMovement.Reason.IMPORT, reference="bench")
+            import_times.append(time.perf_counter() - started)
+
+        self._timed("push planning after a 1,000-SKU stock import", runs, import_1000, self._plan_all)
+        import_ms = statistics.median(import_times) * 1000
+        self.stdout.write(f"  (the import itself, with its ledger and marking: median {import_ms:.1f} ms)")
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(f"peak memory (process maximum resident set): {peak_mb:.0f} MB")
