@@ -63,7 +63,7 @@ def test_deleting_a_channel_removes_its_tasks(django_capture_on_commit_callbacks
 
 def test_a_burst_of_changes_queues_one_push_per_channel(monkeypatch):
     sent = []
-    monkeypatch.setattr("channels.scheduling.current_app.send_task", lambda name, **kw: sent.append(kw["args"]))
+    monkeypatch.setattr("channels.tasks.inventory_push_task.apply_async", lambda args, **kw: sent.append(args))
     cache.delete_many([PUSH_QUEUED_KEY.format(channel_id=n) for n in (1, 2)])
 
     for _ in range(50):
