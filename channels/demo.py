@@ -18,7 +18,7 @@ from channels.connections import listings_download
 from channels.models import Channel, OrderStatusMapping, ShippingMapping
 from channels.scheduling import channel_beat_schedule_update
 from channels.sync import orders_download
-from inventory.models import Location, StockItem, StockItemProperty, StockMovement
+from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order, PostalService
 from sandbox.control import SandboxControl
@@ -80,7 +80,7 @@ DEMO_CHANNELS = [
     ),
     DemoChannel(
         name="Rakuten France (demo)", kind=Channel.Kind.RAKUTEN, account="demo-rakuten",
-        credentials={"token": "demo-rakuten-token"},
+        credentials={"login": "demo-rakuten-login", "token": "demo-rakuten-token"},
         seller_id="demo-rakuten-login", marketplace_id="",
         statuses={"REQUESTED": Order.Status.PENDING, "ACCEPTED": Order.Status.PAID,
                   "SHIPPED": Order.Status.PROCESSED, "CANCELLED": Order.Status.CANCELLED,
@@ -118,14 +118,13 @@ def _load_stock(*, rng: random.Random) -> tuple[Location, Location]:
             name=name, defaults={"carrier_code": carrier, "tracking_url_template": template}
         )
     items = _catalogue(rng=rng)
-    # Stock only items the demo has never stocked, so a second run leaves staff's changes alone.
-    stocked = set(
-        StockMovement.objects.filter(reason=StockMovement.Reason.DEMO).values_list("stock_item_id", flat=True)
-    )
+    # Stock only items that have no stock level yet, so a second run leaves staff's changes alone.
+    stocked = set(StockLevel.objects.filter(stock_item__in=items).values_list("stock_item_id", flat=True))
     rows = []
     for item in items:
         if item.pk in stocked:
             continue
+        # A level at 0 is still written: the item is known at the main warehouse, and it marks the item stocked.
         rows.append((item.pk, main.pk, rng.choice([0, 1, 2, 3, 5, 8, 12, 20, 35, 60])))
         if rng.random() < 0.3:
             rows.append((item.pk, overflow.pk, rng.randrange(1, 40)))
@@ -202,14 +201,15 @@ def demo_load(*, sandbox_url: str) -> list[str]:
     main, overflow = _load_stock(rng=rng)
     report.append(f"Stock: {StockItem.objects.count()} items in {MAIN_WAREHOUSE} and {OVERFLOW_STORE}")
     for demo in DEMO_CHANNELS:
-        channel, created = _channel(demo=demo, sandbox_url=sandbox_url, control=control, rng=rng)
+        channel, _ = _channel(demo=demo, sandbox_url=sandbox_url, control=control, rng=rng)
         channel_beat_schedule_update(channel=channel)
-        if not created:
-            report.append(f"{channel.name}: already set up")
-            continue
-        listings = listings_download(channel_id=channel.pk)
-        orders = orders_download(channel_id=channel.pk)
-        report.append(
-            f"{channel.name}: {listings.processed} listings downloaded, {orders.processed} orders downloaded"
-        )
+        # Each step runs until it has happened once, so a run cut short is completed by the next one.
+        done = []
+        if not channel.listings.exists():
+            run = listings_download(channel_id=channel.pk)
+            done.append(f"{run.processed} listings downloaded")
+        if not channel.orders.exists():
+            run = orders_download(channel_id=channel.pk)
+            done.append(f"{run.processed} orders downloaded")
+        report.append(f"{channel.name}: {', '.join(done) or 'already set up'}")
     return report

@@ -39,7 +39,7 @@ def test_zero_setup_default_is_sqlite_and_embedded_broker():
         capture_output=True, text=True, timeout=60,
     )
 
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True", "True", "UTC"]
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://localhost//", "True", "True", "UTC"]
 
 
 def test_database_and_redis_urls_switch_to_production_services():

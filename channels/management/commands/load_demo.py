@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from channels.connectors.base import ChannelError
 from channels.demo import DEMO_PASSWORD, demo_load, demo_user
+from sandbox.control import SandboxControlError
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         self._wait_for_sandbox(sandbox_url, wait)
         try:
             report = demo_load(sandbox_url=sandbox_url)
-        except (ChannelError, requests.RequestException) as exc:
+        except (ChannelError, SandboxControlError, requests.RequestException) as exc:
             raise CommandError(f"The demo could not talk to the sandbox at {sandbox_url}: {exc}") from exc
         for line in report:
             self.stdout.write(line)
