@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from channels.models import Channel, ChannelListing
-from channels.selectors import PlannedPush, listings_differing_sql
+from channels.selectors import PlannedPush, computing_cursor, listings_differing_sql
 
 # Rows per UPDATE ... FROM (VALUES ...) statement.
 BATCH = 5000
@@ -78,7 +78,7 @@ def _recheck(*, listing_ids: Sequence[int]) -> int:
         # Batches keep the IN lists short enough for the planner to stay on the primary key.
         for chunk in _chunks(sorted(ids), min(BATCH, _id_chunk_size())):
             differing, params = listings_differing_sql(channel_id=channel_id, listing_ids=chunk)
-            with connection.cursor() as cursor:
+            with computing_cursor() as cursor:
                 cursor.execute(f"UPDATE {table} SET push_pending = %s WHERE id IN ({differing})", [True, *params])
                 marked += cursor.rowcount
     return marked

@@ -214,9 +214,9 @@ def test_planning_takes_a_fixed_number_of_queries(warehouse, django_assert_max_n
     for _ in range(listings):
         linked(channel, warehouse)
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(6):
         plan = listings_push_plan(channel_id=channel.pk)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(12):
         listings_record_pushed(pushes=plan, at=AT)
 
     assert len(plan) == listings
