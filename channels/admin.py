@@ -2,15 +2,39 @@ from celery import current_app
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import F, Q
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from channels.connections import STALE_DOWNLOAD_AFTER, channel_reauthorise, channel_test
-from channels.forms import CREDENTIAL_PREFIX, channel_form_for
+from channels.connections import (
+    STALE_DOWNLOAD_AFTER,
+    channel_connector,
+    channel_reauthorise,
+    channel_test,
+    channel_test_unsaved,
+    tested_credentials_claim,
+)
+from channels.connectors.base import ChannelError
+from channels.dashboard import (
+    activity_by_day,
+    activity_chart_svg,
+    channel_health,
+    channels_with_last_runs,
+    dashboard_channels,
+    oversold_levels,
+    runs_needing_attention,
+)
+from channels.forms import (
+    CREDENTIAL_PREFIX,
+    LocationMappingForm,
+    ShippingMappingForm,
+    StatusMappingForm,
+    channel_form_for,
+)
 from channels.models import (
     ACCOUNT_FIELDS,
     CREDENTIAL_FIELDS,
@@ -20,37 +44,30 @@ from channels.models import (
     ShippingMapping,
     SyncRun,
 )
+from channels.services import (
+    channel_location_mapping_save,
+    channel_shipping_mappings_save,
+    channel_status_mappings_save,
+    listings_link_by_sku,
+)
 
 ORDER_FIELDS = [
     "mark_as_despatched", "send_despatch_notes", "send_cancellation_notes", "download_unpaid_orders",
     "use_channel_tax", "currency", "last_order_sync", "utc_offset_hours", "default_email",
 ]
 INVENTORY_FIELDS = [
-    "update_inventory", "update_inventory_from_locations", "inventory_locations",
-    "max_listed_quantity", "max_listed_percentage", "end_when_quantity",
+    "update_inventory", "update_inventory_from_locations", "max_listed_quantity", "max_listed_percentage",
+    "end_when_quantity",
 ]
 LATENCY_FIELDS = ["latency_days", "product_based_latency", "latency_property_name"]
 LISTING_FIELDS = [
-    "listing_download_in_progress", "listing_download_started_at",
+    "listing_download_progress", "listing_download_in_progress", "listing_download_started_at",
     "listing_download_completed_at", "listing_download_estimated_completion",
 ]
+MAPPING_FIELDS = ["location_mapping", "order_status_mapping", "shipping_mapping"]
 FBA_FIELDS = ["fba_enabled", "fba_sync_inventory", "fba_convert_currency"]
-
-
-class OrderStatusMappingInline(admin.TabularInline):
-    model = OrderStatusMapping
-    extra = 0
-    fields = ["channel_status", "hub_status", "first_seen_at"]
-    readonly_fields = ["first_seen_at"]
-    verbose_name_plural = "Order status mapping (statuses appear as orders with them are downloaded)"
-
-
-class ShippingMappingInline(admin.TabularInline):
-    model = ShippingMapping
-    extra = 0
-    fields = ["tag", "postal_service", "first_seen_at"]
-    readonly_fields = ["first_seen_at"]
-    verbose_name_plural = "Shipping mapping (tags appear once an order with them is downloaded)"
+HEALTH_COLOURS = {"ok": "#2e7d32", "errors": "#b26a00", "reauthorise": "#b00020", "disabled": "#777"}
+RUN_COLOURS = {"success": "#2e7d32", "partial": "#b26a00", "failed": "#b00020", "running": "#1565c0"}
 
 
 class ReauthoriseForm(forms.Form):
@@ -69,41 +86,130 @@ def _kind_of(request: HttpRequest, obj: Channel | None) -> str:
     return kind if kind in Channel.Kind.values else ""
 
 
+def download_running(channel: Channel) -> bool:
+    started = channel.listing_download_started_at
+    return channel.listing_download_in_progress and bool(started) and (
+        timezone.now() - started < STALE_DOWNLOAD_AFTER
+    )
+
+
+def download_state(channel: Channel) -> dict:
+    """What the progress bar shows; the JSON the page polls while a download runs."""
+    running = download_running(channel)
+    done, total = channel.listing_download_done, channel.listing_download_total
+    if running:
+        percent = min(100, done * 100 // total) if total else 0
+    else:
+        percent = 100 if channel.listing_download_completed_at else 0
+    stamp = lambda value: timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""  # noqa: E731
+    return {
+        "running": running, "done": done, "total": total, "percent": percent,
+        "started": stamp(channel.listing_download_started_at),
+        "estimated_completion": stamp(channel.listing_download_estimated_completion),
+        "completed": stamp(channel.listing_download_completed_at),
+    }
+
+
+def _run_cell(channel: Channel, kind: str) -> str:
+    status = getattr(channel, f"last_{kind}_status")
+    if status is None:
+        return "never"
+    started = getattr(channel, f"last_{kind}_started_at")
+    processed, failed = getattr(channel, f"last_{kind}_processed"), getattr(channel, f"last_{kind}_failed")
+    url = reverse("admin:channels_syncrun_changelist") + f"?channel__id__exact={channel.pk}&kind__exact={kind}"
+    return format_html(
+        '<a href="{}">{}</a> <span style="color:{}">{}</span> ({} done{})',
+        url, f"{timezone.localtime(started):%Y-%m-%d %H:%M}", RUN_COLOURS.get(status, "#333"),
+        SyncRun.Status(status).label, processed, f", {failed} failed" if failed else "",
+    )
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     """The Channel Integration screen: one row per channel, its switches and its config."""
 
     list_display = [
-        "name", "kind", "enabled", "inventory_sync", "health", "last_order_sync", "last_inventory_sync",
+        "name", "kind", "enabled", "inventory_sync", "health", "last_order_download", "last_inventory_push",
+        "buttons",
     ]
     list_display_links = ["name"]
     list_editable = ["enabled", "inventory_sync"]
     list_filter = ["kind", "enabled", "inventory_sync", "needs_reauthorisation"]
     search_fields = ["name", "seller_id", "shop_url"]
-    inlines = [OrderStatusMappingInline, ShippingMappingInline]
     readonly_fields = [
-        "needs_reauthorisation", "reauthorisation_reason", "last_inventory_sync", *LISTING_FIELDS, "credentials_state",
+        "needs_reauthorisation", "reauthorisation_reason", "last_inventory_sync", *LISTING_FIELDS, *MAPPING_FIELDS,
+        "credentials_state",
     ]
 
     change_form_template = "admin/channels/channel/change_form.html"
+    change_list_template = "admin/channels/channel/change_list.html"
 
     def get_urls(self):
+        def view(func, route: str, name: str):
+            return path(route, self.admin_site.admin_view(func), name=f"channels_channel_{name}")
+
         own = [
-            path("<int:object_id>/test/", self.admin_site.admin_view(self.test_view), name="channels_channel_test"),
-            path("<int:object_id>/reauthorise/", self.admin_site.admin_view(self.reauthorise_view),
-                 name="channels_channel_reauthorise"),
-            path("<int:object_id>/download-listings/", self.admin_site.admin_view(self.download_listings_view),
-                 name="channels_channel_download_listings"),
+            view(self.dashboard_view, "dashboard/", "dashboard"),
+            view(self.test_unsaved_view, "test-unsaved/", "test_unsaved"),
+            view(self.test_view, "<int:object_id>/test/", "test"),
+            view(self.reauthorise_view, "<int:object_id>/reauthorise/", "reauthorise"),
+            view(self.download_listings_view, "<int:object_id>/download-listings/", "download_listings"),
+            view(self.download_status_view, "<int:object_id>/download-status/", "download_status"),
+            view(self.location_mapping_view, "<int:object_id>/location-mapping/", "location_mapping"),
+            view(self.status_mapping_view, "<int:object_id>/order-status-mapping/", "status_mapping"),
+            view(self.shipping_mapping_view, "<int:object_id>/shipping-mapping/", "shipping_mapping"),
         ]
         return own + super().get_urls()
 
-    def _channel_for_button(self, request: HttpRequest, object_id: int) -> Channel:
+    def get_queryset(self, request):
+        return channels_with_last_runs(super().get_queryset(request))
+
+    # --- the list -------------------------------------------------------------------------------
+
+    @admin.display(description="health")
+    def health(self, obj: Channel) -> str:
+        state, words = channel_health(obj)
+        return format_html(
+            '<span class="health health-{}" style="color:{};font-weight:bold">&#9679; {}</span>',
+            state, HEALTH_COLOURS[state], words,
+        )
+
+    @admin.display(description="last order sync", ordering="last_orders_started_at")
+    def last_order_download(self, obj: Channel) -> str:
+        return _run_cell(obj, SyncRun.Kind.ORDERS)
+
+    @admin.display(description="last inventory sync", ordering="last_inventory_started_at")
+    def last_inventory_push(self, obj: Channel) -> str:
+        return _run_cell(obj, SyncRun.Kind.INVENTORY)
+
+    @admin.display(description="")
+    def buttons(self, obj: Channel) -> str:
+        # The list is one form (its toggles save in place), so Test posts that form to its own URL.
+        return format_html(
+            '<a class="button" href="{}">Config</a> '
+            '<button type="submit" class="button" formaction="{}?next=list" name="_test">Test</button> '
+            '<a class="button" href="{}">Reauthorise</a>',
+            reverse("admin:channels_channel_change", args=(obj.pk,)),
+            reverse("admin:channels_channel_test", args=(obj.pk,)),
+            reverse("admin:channels_channel_reauthorise", args=(obj.pk,)),
+        )
+
+    # --- buttons --------------------------------------------------------------------------------
+
+    def _channel_for_button(self, request: HttpRequest, object_id: int, *, change: bool = True) -> Channel:
         channel = get_object_or_404(Channel, pk=object_id)
-        if not self.has_change_permission(request, channel):
+        allowed = self.has_change_permission(request, channel) if change else self.has_view_permission(request, channel)
+        if not allowed:
             raise PermissionDenied
         return channel
 
-    def _back(self, channel: Channel) -> HttpResponseRedirect:
+    def _back(self, request: HttpRequest, channel: Channel) -> HttpResponseRedirect:
+        if request.GET.get("next") == "list":
+            return HttpResponseRedirect(reverse("admin:channels_channel_changelist"))
+        if request.GET.get("next") == "listings":
+            return HttpResponseRedirect(
+                reverse("admin:channels_channellisting_changelist") + f"?channel__id__exact={channel.pk}"
+            )
         return HttpResponseRedirect(reverse("admin:channels_channel_change", args=(channel.pk,)))
 
     def _report(self, request: HttpRequest, channel: Channel, result) -> None:
@@ -114,7 +220,34 @@ class ChannelAdmin(admin.ModelAdmin):
         channel = self._channel_for_button(request, object_id)
         if request.method == "POST":
             self._report(request, channel, channel_test(channel_id=channel.pk))
-        return self._back(channel)
+        return self._back(request, channel)
+
+    def test_unsaved_view(self, request: HttpRequest):
+        """Test before Save on the add page: the form's data, posted by its Test button, answered in JSON."""
+        if request.method != "POST":
+            return JsonResponse({"ok": False, "message": "Use the Test button of the form."}, status=405)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        kind = _kind_of(request, None)
+        if not kind:
+            return JsonResponse({"ok": False, "message": "Choose the kind of channel first."}, status=400)
+        form = self.get_form(request, None)(request.POST)
+        form.is_valid()
+        connection_fields = {
+            "api_base_url", "auth_base_url", *ACCOUNT_FIELDS[kind],
+            *(CREDENTIAL_PREFIX + key for key, _ in CREDENTIAL_FIELDS[kind]),
+        }
+        problems = {name: errors for name, errors in form.errors.items() if name in connection_fields}
+        if problems:
+            return JsonResponse({
+                "ok": False, "errors": problems,
+                "message": "Fill in the account details first: " + ", ".join(
+                    str(form.fields[name].label) for name in problems
+                ) + ".",
+            })
+        typed = {key: form.cleaned_data[CREDENTIAL_PREFIX + key] for key, _ in CREDENTIAL_FIELDS[kind]}
+        result, handle = channel_test_unsaved(channel=form.instance, credentials=typed, owner=str(request.user.pk))
+        return JsonResponse({"ok": result.ok, "message": result.message, "tested_credentials": handle})
 
     def reauthorise_view(self, request: HttpRequest, object_id: int):
         channel = self._channel_for_button(request, object_id)
@@ -124,28 +257,14 @@ class ChannelAdmin(admin.ModelAdmin):
                 channel_id=channel.pk, authorization_code=form.cleaned_data["authorization_code"]
             )
             self._report(request, channel, result)
-            return self._back(channel)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": channel,
-            "title": f"Reauthorise {channel.name}",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/channels/channel/reauthorise.html", context)
-
-    @staticmethod
-    def _download_running(channel: Channel) -> bool:
-        started = channel.listing_download_started_at
-        return channel.listing_download_in_progress and bool(started) and (
-            timezone.now() - started < STALE_DOWNLOAD_AFTER
-        )
+            return self._back(request, channel)
+        return self._page(request, channel, "Reauthorise", "admin/channels/channel/reauthorise.html", {"form": form})
 
     def download_listings_view(self, request: HttpRequest, object_id: int):
         channel = self._channel_for_button(request, object_id)
         if request.method != "POST":
-            return self._back(channel)
-        if self._download_running(channel):
+            return self._back(request, channel)
+        if download_running(channel):
             self.message_user(
                 request,
                 f"{channel.name}: a listing download is already running "
@@ -158,7 +277,97 @@ class ChannelAdmin(admin.ModelAdmin):
                 request, f"{channel.name}: listing download queued; its progress shows under Listings.",
                 messages.SUCCESS,
             )
-        return self._back(channel)
+        return self._back(request, channel)
+
+    def download_status_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id, change=False)
+        return JsonResponse(download_state(channel))
+
+    # --- mapping pages --------------------------------------------------------------------------
+
+    def _page(self, request: HttpRequest, channel: Channel, title: str, template: str, extra: dict):
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": channel,
+            "title": f"{title}: {channel.name}", "page": title, **extra,
+        }
+        return TemplateResponse(request, template, context)
+
+    def _saved(self, request: HttpRequest, channel: Channel, what: str, changes: list[str]) -> HttpResponseRedirect:
+        # The admin's own history (LogEntry) records who changed which mapping, on the channel's history page.
+        if changes:
+            self.log_change(request, channel, [{"changed": {"name": what, "object": "; ".join(changes)}}])
+            self.message_user(request, f"{what} saved for {channel.name}: {'; '.join(changes)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{what} for {channel.name}: nothing changed.", messages.INFO)
+        return HttpResponseRedirect(request.path)
+
+    def location_mapping_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        form = LocationMappingForm(request.POST or None, channel=channel)
+        if request.method == "POST" and form.is_valid():
+            before = form.initial_summary()
+            channel_location_mapping_save(
+                channel_id=channel.pk, from_locations=form.cleaned_data["update_inventory_from_locations"],
+                location_ids=[location.pk for location in form.cleaned_data["locations"]],
+            )
+            channel.refresh_from_db()
+            after = LocationMappingForm(channel=channel).initial_summary()
+            return self._saved(request, channel, "Location mapping", [after] if after != before else [])
+        return self._page(request, channel, "Location mapping", "admin/channels/channel/mapping.html", {"form": form})
+
+    def status_mapping_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        offered, note = [], ""
+        try:
+            offered = channel_connector(channel=channel).order_statuses()
+        except ChannelError as exc:
+            note = f"The channel's list of statuses could not be fetched ({exc}); the statuses seen are shown."
+        form = StatusMappingForm(request.POST or None, channel=channel, offered=offered)
+        if request.method == "POST" and form.is_valid():
+            changed = channel_status_mappings_save(channel_id=channel.pk, mapping=form.mapping())
+            labels = dict(OrderStatusMapping.HUB_STATUS_CHOICES)
+            return self._saved(
+                request, channel, "Order status mapping",
+                [f"{status} → {labels[form.mapping()[status]]}" for status in changed],
+            )
+        return self._page(
+            request, channel, "Order status mapping", "admin/channels/channel/mapping.html",
+            {"form": form, "note": note, "help": "Orders with an Unmapped status are not downloaded unless the "
+             "channel marks them paid. Map the hub's Processed status to the channel's shipped status, or "
+             "despatch notes cannot be sent."},
+        )
+
+    def shipping_mapping_view(self, request: HttpRequest, object_id: int):
+        channel = self._channel_for_button(request, object_id)
+        form = ShippingMappingForm(request.POST or None, channel=channel)
+        if request.method == "POST" and form.is_valid():
+            changed = channel_shipping_mappings_save(channel_id=channel.pk, mapping=form.mapping())
+            names = form.service_names()
+            return self._saved(
+                request, channel, "Shipping mapping",
+                [f"{tag} → {names.get(form.mapping()[tag], 'Unmapped')}" for tag in changed],
+            )
+        return self._page(
+            request, channel, "Shipping mapping", "admin/channels/channel/mapping.html",
+            {"form": form, "help": "A channel's shipping tags appear here once an order with them is downloaded; "
+             "you can also add one by hand."},
+        )
+
+    # --- dashboard ------------------------------------------------------------------------------
+
+    def dashboard_view(self, request: HttpRequest):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        points = activity_by_day()
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Sync dashboard",
+            "summaries": dashboard_channels(), "attention": runs_needing_attention(),
+            "oversold": oversold_levels(), "chart": activity_chart_svg(points),
+            "orders_total": sum(p.orders for p in points), "pushed_total": sum(p.pushed for p in points),
+        }
+        return TemplateResponse(request, "admin/channels/dashboard.html", context)
+
+    # --- the config page ------------------------------------------------------------------------
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = channel_form_for(_kind_of(request, obj))
@@ -172,25 +381,45 @@ class ChannelAdmin(admin.ModelAdmin):
         kind = _kind_of(request, obj)
         credentials = [CREDENTIAL_PREFIX + key for key, _ in CREDENTIAL_FIELDS.get(kind, ())]
         account = ["name", "kind", ("enabled", "inventory_sync"), *ACCOUNT_FIELDS.get(kind, ()), *credentials]
-        if obj is not None:
+        if obj is None:
+            account.append("tested_credentials")
+        else:
             account += ["credentials_state", ("needs_reauthorisation", "reauthorisation_reason")]
         inventory = [*INVENTORY_FIELDS]
         if kind == Channel.Kind.AMAZON:
             inventory += LATENCY_FIELDS
         inventory += ["price_change", "last_inventory_sync"]
         fieldsets = [
-            ("Account", {"fields": account}),
-            ("Orders", {"fields": ORDER_FIELDS}),
+            ("Account", {
+                "fields": account,
+                "description": "The account the hub connects to. Secrets are never shown again once saved: type a "
+                "new value only to replace one. Use Test to check the details before you save.",
+            }),
+            ("Orders", {
+                "fields": ORDER_FIELDS,
+                "description": "How orders come down from the channel and what the channel is told when you "
+                "process or cancel them.",
+            }),
             ("Inventory", {
                 "fields": inventory,
                 "description": "What each listing gets: available stock (physical less open orders) from the "
-                "chosen locations, 0 at or below End When, capped by Max Listed, then the Percentage, rounded down.",
+                "chosen locations, 0 at or below End When, capped by Max Listed, then the Percentage, rounded down. "
+                "Example: 20 available, Max Listed 10, Percentage 50: 5 is sent.",
             }),
         ]
         if obj is not None:
+            fieldsets.append(("Mapping", {
+                "fields": MAPPING_FIELDS,
+                "description": "Which locations' stock is sent, and how the channel's order statuses and shipping "
+                "services translate into the hub's.",
+            }))
             fieldsets.append(("Listings", {"fields": LISTING_FIELDS}))
         if kind == Channel.Kind.AMAZON:
-            fieldsets.append(("FBA", {"fields": FBA_FIELDS}))
+            fieldsets.append(("FBA", {
+                "fields": FBA_FIELDS,
+                "description": "Fulfilled by Amazon: Amazon holds and ships this stock; it is never sent from "
+                "your warehouses.",
+            }))
         return fieldsets
 
     def get_changeform_initial_data(self, request):
@@ -209,18 +438,71 @@ class ChannelAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "admin/channels/channel/choose_kind.html", context)
         return super().add_view(request, form_url, extra_context)
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            typed = {
+                key: form.cleaned_data.get(CREDENTIAL_PREFIX + key, "") for key, _ in CREDENTIAL_FIELDS[obj.kind]
+            }
+            rotated = tested_credentials_claim(
+                handle=form.cleaned_data.get("tested_credentials", ""), owner=str(request.user.pk), typed=typed
+            )
+            if rotated:
+                # The Test before Save used up single-use tokens: keep the ones the channel issued instead.
+                obj.credentials = {**obj.credentials, **rotated}
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="credentials")
     def credentials_state(self, obj: Channel) -> str:
         keys = [label for key, label in CREDENTIAL_FIELDS.get(obj.kind, ()) if obj.credentials.get(key)]
         return ", ".join(keys) + " set" if keys else "none set"
 
-    @admin.display(description="health")
-    def health(self, obj: Channel) -> str:
-        if obj.needs_reauthorisation:
-            return format_html('<span style="color:#b00">{}</span>', "needs reauthorisation")
-        if not obj.enabled:
-            return "disabled"
-        return "ok"
+    @admin.display(description="Location mapping")
+    def location_mapping(self, obj: Channel) -> str:
+        if obj.update_inventory_from_locations:
+            names = ", ".join(obj.inventory_locations.order_by("name").values_list("name", flat=True))
+            summary = f"from {names or 'no location (nothing is sent)'}"
+        else:
+            summary = "from all warehouses"
+        return format_html(
+            '<a class="button" href="{}">Location Mapping</a> <span class="help">Stock sent {}.</span>',
+            reverse("admin:channels_channel_location_mapping", args=(obj.pk,)), summary,
+        )
+
+    @admin.display(description="Order status mapping")
+    def order_status_mapping(self, obj: Channel) -> str:
+        unmapped = obj.status_mappings.filter(hub_status=OrderStatusMapping.UNMAPPED).count()
+        return format_html(
+            '<a class="button" href="{}">Order Status Mapping</a> <span class="help">{} statuses, {} unmapped.</span>',
+            reverse("admin:channels_channel_status_mapping", args=(obj.pk,)), obj.status_mappings.count(), unmapped,
+        )
+
+    @admin.display(description="Shipping mapping")
+    def shipping_mapping(self, obj: Channel) -> str:
+        unmapped = obj.shipping_mappings.filter(postal_service__isnull=True).count()
+        return format_html(
+            '<a class="button" href="{}">Shipping Mapping</a> <span class="help">{} tags, {} unmapped.</span>',
+            reverse("admin:channels_channel_shipping_mapping", args=(obj.pk,)), obj.shipping_mappings.count(),
+            unmapped,
+        )
+
+    @admin.display(description="listing download")
+    def listing_download_progress(self, obj: Channel) -> str:
+        return format_html(
+            '{} <a href="{}">Listings of this channel</a>',
+            progress_bar(obj), reverse("admin:channels_channellisting_changelist") + f"?channel__id__exact={obj.pk}",
+        )
+
+
+def progress_bar(channel: Channel) -> str:
+    """The listing download's progress; the page's script polls the status view while it runs."""
+    state = download_state(channel)
+    return format_html(
+        '<div class="download-progress" data-status-url="{}" data-running="{}">'
+        '<progress max="100" value="{}"></progress> <span class="download-percent">{}%</span> '
+        '<span class="download-text"></span></div>',
+        reverse("admin:channels_channel_download_status", args=(channel.pk,)),
+        "1" if state["running"] else "0", state["percent"], state["percent"],
+    )
 
 
 class LinkStateFilter(admin.SimpleListFilter):
@@ -238,23 +520,45 @@ class LinkStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DriftFilter(admin.SimpleListFilter):
+    title = "drift"
+    parameter_name = "drift"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Channel quantity differs from the last sent")]
+
+    def queryset(self, request, queryset):
+        # The same rule as connections.listings_with_drift, for every channel at once.
+        if self.value() == "yes":
+            return queryset.filter(channel_quantity__isnull=False, last_pushed_quantity__isnull=False).exclude(
+                channel_quantity=F("last_pushed_quantity")
+            )
+        return queryset
+
+
 @admin.register(ChannelListing)
 class ChannelListingAdmin(admin.ModelAdmin):
     list_display = [
-        "channel_sku", "channel", "title", "stock_item", "channel_quantity", "last_pushed_quantity",
+        "channel_sku", "channel", "title", "link", "channel_quantity", "last_pushed_quantity", "drift",
         "last_pushed_at", "is_ended", "push_pending",
     ]
-    list_filter = ["channel", LinkStateFilter, "push_pending", "is_ended", "fulfilled_by_channel", "is_active"]
+    list_filter = ["channel", LinkStateFilter, DriftFilter, "is_ended", "push_pending", "fulfilled_by_channel",
+                   "is_active"]
     search_fields = ["channel_sku", "title", "external_id", "stock_item__sku"]
     list_select_related = ["channel", "stock_item"]
     autocomplete_fields = ["stock_item"]
     show_full_result_count = False
+    actions = ["auto_link_by_sku"]
+    change_list_template = "admin/channels/channellisting/change_list.html"
     fieldsets = [
         (None, {"fields": ["channel", "channel_sku", "external_id", "title", "stock_item", "is_active",
                            "fulfilled_by_channel"]}),
-        ("Overrides of the channel's defaults", {"fields": [
-            "max_listed_quantity", "max_listed_percentage", "end_when_quantity", "latency_days", "price_override",
-        ]}),
+        ("Overrides of the channel's defaults", {
+            "fields": ["max_listed_quantity", "max_listed_percentage", "end_when_quantity", "latency_days",
+                       "price_override"],
+            "description": "Empty: the channel's default applies. The stock item page shows what this listing "
+            "gets and why.",
+        }),
         ("Sync state", {"fields": [
             ("channel_quantity", "channel_price", "downloaded_at"),
             ("last_pushed_quantity", "last_pushed_latency", "last_pushed_price", "last_pushed_at"),
@@ -265,6 +569,35 @@ class ChannelListingAdmin(admin.ModelAdmin):
         "channel_quantity", "channel_price", "downloaded_at", "last_pushed_quantity", "last_pushed_latency",
         "last_pushed_price", "last_pushed_at", "is_ended", "push_pending", "push_error",
     ]
+
+    @admin.display(description="stock item", ordering="stock_item__sku")
+    def link(self, obj: ChannelListing) -> str:
+        if obj.stock_item_id is None:
+            return format_html('<span style="color:#b00020">{}</span>', "Unlinked")
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:inventory_stockitem_change", args=(obj.stock_item_id,)),
+            obj.stock_item.sku,
+        )
+
+    @admin.display(description="drift", boolean=True)
+    def drift(self, obj: ChannelListing) -> bool | None:
+        if obj.channel_quantity is None or obj.last_pushed_quantity is None:
+            return None
+        return obj.channel_quantity != obj.last_pushed_quantity
+
+    @admin.action(description="Link selected unlinked listings to the stock item with the same SKU",
+                  permissions=["change"])
+    def auto_link_by_sku(self, request, queryset):
+        linked = listings_link_by_sku(listing_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{linked} listing(s) linked by SKU.", messages.SUCCESS)
+
+    def changelist_view(self, request, extra_context=None):
+        channel_id = request.GET.get("channel__id__exact", "")
+        shown = Channel.objects.filter(
+            Q(pk=channel_id) if channel_id.isdigit() else Q(listing_download_in_progress=True)
+        ).order_by("name")
+        extra_context = {**(extra_context or {}), "downloads": [(channel, progress_bar(channel)) for channel in shown]}
+        return super().changelist_view(request, extra_context=extra_context)
 
 
 @admin.register(OrderStatusMapping)
@@ -279,7 +612,6 @@ class OrderStatusMappingAdmin(admin.ModelAdmin):
 @admin.register(ShippingMapping)
 class ShippingMappingAdmin(admin.ModelAdmin):
     list_display = ["channel", "tag", "postal_service", "first_seen_at"]
-    list_editable = ["postal_service"]
     list_filter = ["channel", ("postal_service", admin.EmptyFieldListFilter)]
     search_fields = ["tag"]
     list_select_related = ["channel", "postal_service"]

@@ -6,7 +6,10 @@ from the Channel row, a credential store backed by `Channel.credentials`, and th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,6 +17,7 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from django.core.cache import cache as django_cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -40,6 +44,8 @@ logger = logging.getLogger(__name__)
 # A download flagged as running for longer than this died without clearing its flag: the next may start.
 STALE_DOWNLOAD_AFTER = timedelta(hours=6)
 MAX_RECORDED_ERRORS = 500
+# How long the credentials a Test before Save rotated wait for the Save.
+TESTED_CREDENTIALS_TTL = 900
 LISTING_UPDATE_FIELDS = [
     "title", "external_id", "is_active", "fulfilled_by_channel", "channel_quantity", "channel_price", "downloaded_at",
 ]
@@ -273,3 +279,70 @@ def channel_by_name(*, name: str) -> Channel:
     except Channel.DoesNotExist:
         known = ", ".join(Channel.objects.order_by("name").values_list("name", flat=True)[:20]) or "none"
         raise Channel.DoesNotExist(f"No channel is named {name!r} (channels: {known}).") from None
+
+
+class TransientCredentialStore:
+    """`base.CredentialStore` over credentials typed into a form and not saved yet: a token the
+    channel rotates during the test lives only as long as the test."""
+
+    def __init__(self, credentials: Mapping[str, str]) -> None:
+        self.credentials = dict(credentials)
+
+    def load(self) -> dict[str, str]:
+        return dict(self.credentials)
+
+    def save(self, credentials: Mapping[str, str]) -> None:
+        self.credentials.update(credentials)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        yield
+
+
+def _digest(credentials: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(credentials), sort_keys=True).encode()).hexdigest()
+
+
+def _tested_key(handle: str) -> str:
+    return f"channels:tested-credentials:{handle}"
+
+
+def channel_test_unsaved(
+    *, channel: Channel, credentials: Mapping[str, str], owner: str
+) -> tuple[ConnectionResult, str]:
+    """Test before Save: call the channel with settings and secrets from the add form, storing no channel.
+
+    `channel_connector` alone would read the secrets from the (absent) row; this one keeps them in memory.
+    EKM refresh tokens are single-use: a test that rotated them leaves the new ones in the cache for a
+    while under a random handle, so the Save that follows stores tokens that still work (see
+    `tested_credentials_claim`). Returns the result and that handle ("" when nothing rotated).
+    """
+    connector = channel_connector(channel=channel)
+    store = TransientCredentialStore(credentials)
+    connector.credentials = store
+    try:
+        result = connector.test_connection()
+    except ChannelAuthError as exc:
+        result = ConnectionResult(False, f"Authorisation failed: {exc}")
+    except ChannelError as exc:
+        result = ConnectionResult(False, f"Could not connect: {exc}")
+    if store.credentials == dict(credentials):
+        return result, ""
+    handle = uuid.uuid4().hex
+    django_cache.set(
+        _tested_key(handle),
+        {"owner": owner, "typed": _digest(credentials), "credentials": store.credentials},
+        TESTED_CREDENTIALS_TTL,
+    )
+    return result, handle
+
+
+def tested_credentials_claim(*, handle: str, owner: str, typed: Mapping[str, str]) -> dict[str, str] | None:
+    """The credentials a Test before Save rotated, once, for the same user and the same typed secrets."""
+    if not handle:
+        return None
+    entry = django_cache.get(_tested_key(handle))
+    django_cache.delete(_tested_key(handle))
+    if not entry or entry["owner"] != owner or entry["typed"] != _digest(typed):
+        return None
+    return entry["credentials"]

@@ -1,6 +1,8 @@
 from django import forms
 
-from channels.models import CREDENTIAL_FIELDS, Channel
+from channels.models import CREDENTIAL_FIELDS, Channel, OrderStatusMapping
+from inventory.models import Location
+from orders.models import Order, PostalService
 
 CREDENTIAL_PREFIX = "credential_"
 
@@ -9,11 +11,12 @@ class ChannelForm(forms.ModelForm):
     """The channel's config form. Secrets are replace-only: they are never rendered back."""
 
     kind_for_form: str = ""
+    # Set by the add page's Test button: the handle of the credentials that test rotated (EKM's are single-use).
+    tested_credentials = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Channel
         fields = "__all__"  # noqa: DJ007 - the admin narrows the fields per kind from its fieldsets
-        widgets = {"inventory_locations": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -33,11 +36,12 @@ class ChannelForm(forms.ModelForm):
             for key, label in CREDENTIAL_FIELDS.get(self.kind_for_form, ()):
                 if not cleaned.get(CREDENTIAL_PREFIX + key):
                     self.add_error(CREDENTIAL_PREFIX + key, f"{label} is needed to connect the channel.")
-        inventory_from_locations = cleaned.get("update_inventory_from_locations")
-        if inventory_from_locations and "inventory_locations" in cleaned and not cleaned["inventory_locations"]:
+        from_locations = cleaned.get("update_inventory_from_locations")
+        if from_locations and not (self.instance.pk and self.instance.inventory_locations.exists()):
             self.add_error(
-                "inventory_locations",
-                "Tick at least one location, or turn off “Update inventory from location”.",
+                "update_inventory_from_locations",
+                "Tick the locations in Location Mapping first (saving there turns this on), or leave it off "
+                "to send stock from all warehouses.",
             )
         return cleaned
 
@@ -65,3 +69,107 @@ def channel_form_for(kind: str) -> type[ChannelForm]:
         for key, label in CREDENTIAL_FIELDS.get(kind, ())
     }
     return type(f"{kind.title()}ChannelForm", (ChannelForm,), {**declared, "kind_for_form": kind})
+
+
+class LocationMappingForm(forms.Form):
+    """A tick per warehouse; the ticks count only with “Update inventory from location” on."""
+
+    update_inventory_from_locations = forms.BooleanField(
+        label="Update inventory from location", required=False,
+        help_text="On: the channel is sent the stock of the ticked locations only. Off: all warehouses together.",
+    )
+    locations = forms.ModelMultipleChoiceField(
+        queryset=Location.objects.filter(kind=Location.Kind.WAREHOUSE).order_by("name"), required=False,
+        widget=forms.CheckboxSelectMultiple, label="Locations",
+        help_text="Available stock (physical less open orders) of the ticked locations is added up and sent. "
+        "FBA stock is Amazon's and never counts.",
+    )
+
+    def __init__(self, *args, channel: Channel, **kwargs) -> None:
+        self.channel = channel
+        kwargs.setdefault("initial", {
+            "update_inventory_from_locations": channel.update_inventory_from_locations,
+            "locations": list(channel.inventory_locations.values_list("pk", flat=True)),
+        })
+        super().__init__(*args, **kwargs)
+        if not channel.update_inventory_from_locations:
+            # The page's script enables the ticks when the switch is turned on.
+            self.fields["locations"].widget.attrs["disabled"] = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("update_inventory_from_locations") and not cleaned.get("locations"):
+            self.add_error("locations", "Tick at least one location, or turn off “Update inventory from location”.")
+        return cleaned
+
+    def initial_summary(self) -> str:
+        if not self.initial["update_inventory_from_locations"]:
+            return "from all warehouses"
+        ticked = Location.objects.filter(pk__in=self.initial["locations"]).order_by("name")
+        names = ticked.values_list("name", flat=True)
+        return "from " + ", ".join(names)
+
+
+class StatusMappingForm(forms.Form):
+    """One choice per channel status: each seen on an order, and each the channel says it can give."""
+
+    def __init__(self, *args, channel: Channel, offered: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        stored = dict(channel.status_mappings.values_list("channel_status", "hub_status"))
+        seen = channel.orders.exclude(channel_status="").values_list("channel_status", flat=True).distinct()
+        self.statuses = sorted({*stored, *seen, *offered})
+        for index, status in enumerate(self.statuses):
+            self.fields[f"status_{index}"] = forms.ChoiceField(
+                label=status, choices=OrderStatusMapping.HUB_STATUS_CHOICES,
+                initial=stored.get(status, OrderStatusMapping.UNMAPPED),
+                help_text="" if status in stored else "not mapped yet",
+            )
+
+    def mapping(self) -> dict[str, str]:
+        return {status: self.cleaned_data[f"status_{index}"] for index, status in enumerate(self.statuses)}
+
+
+class ShippingMappingForm(forms.Form):
+    """One postal service per shipping tag seen on the channel's orders, and a row to add a tag by hand."""
+
+    new_tag = forms.CharField(
+        label="Add a tag", max_length=255, required=False,
+        help_text="The channel's shipping service exactly as it appears on its orders.",
+    )
+
+    def __init__(self, *args, channel: Channel, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        stored = dict(channel.shipping_mappings.values_list("tag", "postal_service_id"))
+        seen = (
+            Order.objects.filter(channel=channel).exclude(channel_shipping_tag="")
+            .values_list("channel_shipping_tag", flat=True).distinct()
+        )
+        self.tags = sorted({*stored, *seen})
+        # One query for the services, shared by every row.
+        self.services = list(PostalService.objects.order_by("name").values_list("pk", "name"))
+        choices = [("", "Unmapped"), *self.services]
+        for index, tag in enumerate(self.tags):
+            self.fields[f"tag_{index}"] = forms.TypedChoiceField(
+                label=tag, choices=choices, required=False, coerce=int, empty_value=None,
+                initial=stored.get(tag) or "",
+            )
+        self.fields["new_tag_service"] = forms.TypedChoiceField(
+            label="Its postal service", choices=choices, required=False, coerce=int, empty_value=None
+        )
+        self.order_fields([*(f"tag_{i}" for i in range(len(self.tags))), "new_tag", "new_tag_service"])
+
+    def clean_new_tag(self) -> str:
+        tag = self.cleaned_data["new_tag"].strip()
+        if tag and tag in self.tags:
+            raise forms.ValidationError("This tag is already in the list above.")
+        return tag
+
+    def mapping(self) -> dict[str, int | None]:
+        mapping = {tag: self.cleaned_data[f"tag_{index}"] for index, tag in enumerate(self.tags)}
+        if self.cleaned_data.get("new_tag"):
+            mapping[self.cleaned_data["new_tag"]] = self.cleaned_data.get("new_tag_service")
+        return mapping
+
+    def service_names(self) -> dict[int, str]:
+        return dict(self.services)
+

@@ -12,9 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Subquery
 
-from channels.models import Channel, ChannelListing
+from channels import scheduling
+from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping
 from channels.selectors import PlannedPush, computing_cursor, listings_differing_sql
+from inventory.models import StockItem
 
 # Rows per UPDATE ... FROM (VALUES ...) statement.
 BATCH = 5000
@@ -145,3 +148,71 @@ def listings_pending_settle(*, channel_id: int) -> int:
         )
         cleared = [row[0] for row in cursor.fetchall()]
     return _recheck(listing_ids=cleared) if cleared else 0
+
+
+# --- The mapping screens and listing links (called by the admin) ------------------------------------
+
+
+@transaction.atomic
+def channel_location_mapping_save(*, channel_id: int, from_locations: bool, location_ids: Iterable[int]) -> None:
+    """Location Mapping: which warehouses' stock the channel is sent. Turned off, every warehouse counts and
+    the ticks are kept for the next time it is turned on."""
+    channel = Channel.objects.select_for_update().get(pk=channel_id)
+    if channel.update_inventory_from_locations != from_locations:
+        channel.update_inventory_from_locations = from_locations
+        # A plain save: the channels receivers mark every listing for a push when the rule changes.
+        channel.save(update_fields=["update_inventory_from_locations", "updated_at"])
+    if from_locations:
+        channel.inventory_locations.set(sorted(set(location_ids)))
+
+
+@transaction.atomic
+def channel_status_mappings_save(*, channel_id: int, mapping: dict[str, str]) -> list[str]:
+    """Order Status Mapping: the hub status for each channel status (seen on orders or offered by the
+    connector). Statuses not stored yet are added; returns the statuses whose mapping changed."""
+    OrderStatusMapping.objects.bulk_create(
+        [OrderStatusMapping(channel_id=channel_id, channel_status=status) for status in mapping],
+        ignore_conflicts=True,
+    )
+    changed = []
+    for row in OrderStatusMapping.objects.select_for_update().filter(channel_id=channel_id, channel_status__in=mapping):
+        if row.hub_status != mapping[row.channel_status]:
+            row.hub_status = mapping[row.channel_status]
+            row.save(update_fields=["hub_status"])
+            changed.append(row.channel_status)
+    return sorted(changed)
+
+
+@transaction.atomic
+def channel_shipping_mappings_save(*, channel_id: int, mapping: dict[str, int | None]) -> list[str]:
+    """Shipping Mapping: the postal service for each shipping tag (None: unmapped). Returns the changed tags."""
+    ShippingMapping.objects.bulk_create(
+        [ShippingMapping(channel_id=channel_id, tag=tag) for tag in mapping], ignore_conflicts=True
+    )
+    changed = []
+    for row in ShippingMapping.objects.select_for_update().filter(channel_id=channel_id, tag__in=mapping):
+        if row.postal_service_id != mapping[row.tag]:
+            row.postal_service_id = mapping[row.tag]
+            row.save(update_fields=["postal_service"])
+            changed.append(row.tag)
+    return sorted(changed)
+
+
+@transaction.atomic
+def listings_link_by_sku(*, listing_ids: Iterable[int]) -> int:
+    """Link each unlinked listing to the stock item with the same SKU; mark the newly linked ones for a push
+    and schedule it on commit. Returns how many were linked."""
+    same_sku = StockItem.objects.filter(sku=OuterRef("channel_sku"))
+    linked_ids: list[int] = []
+    for chunk in _chunks(sorted(set(listing_ids)), _id_chunk_size()):
+        matching = ChannelListing.objects.filter(pk__in=chunk, stock_item__isnull=True).filter(Exists(same_sku))
+        ids = list(matching.values_list("pk", flat=True))
+        ChannelListing.objects.filter(pk__in=ids).update(stock_item_id=Subquery(same_sku.values("pk")[:1]))
+        linked_ids += ids
+    item_ids: set[int] = set()
+    for chunk in _chunks(linked_ids, _id_chunk_size()):
+        item_ids.update(ChannelListing.objects.filter(pk__in=chunk).values_list("stock_item_id", flat=True))
+    channel_ids = listings_mark_for_push(stock_item_ids=item_ids)
+    if channel_ids:
+        transaction.on_commit(lambda: scheduling.inventory_push_schedule(channel_ids=sorted(channel_ids)))
+    return len(linked_ids)

@@ -1,6 +1,11 @@
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from orders.forms import OrderCancelForm, OrderProcessForm
 from orders.models import Order, OrderItem, PostalService
@@ -24,19 +29,36 @@ class OrderItemInline(admin.TabularInline):
         return False
 
 
+class OpenFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open (unpaid, paid, pending)"), ("no", "Processed or cancelled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status__in=Order.OPEN_STATUSES)
+        if self.value() == "no":
+            return queryset.exclude(status__in=Order.OPEN_STATUSES)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = [
-        "channel_order_id", "channel", "status", "channel_status", "is_paid", "received_at",
-        "total", "currency", "fulfilment_location", "postal_service", "has_unlinked_items", "channel_confirmation",
+        "channel_order_id", "channel", "status", "channel_status", "is_paid", "received_at", "items_count",
+        "total", "currency", "fulfilment_location", "postal_service", "unlinked", "channel_confirmation",
     ]
-    list_filter = ["status", "channel", "is_paid", "has_unlinked_items", "fulfilment_location", "fulfilled_by_channel"]
+    list_filter = [OpenFilter, "status", "channel", "is_paid", "has_unlinked_items", "fulfilment_location",
+                   "fulfilled_by_channel"]
     search_fields = ["channel_order_id", "buyer_name", "buyer_email", "ship_postcode", "tracking_number"]
     list_select_related = ["channel", "fulfilment_location", "postal_service"]
     date_hierarchy = "received_at"
     inlines = [OrderItemInline]
     show_full_result_count = False
     actions = ["process_orders", "cancel_orders"]
+    change_form_template = "admin/orders/order/change_form.html"
     readonly_fields = [
         "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
         "received_at", "channel_updated_at", "processed_at", "cancelled_at", "despatch_sent_at", "despatch_error",
@@ -61,14 +83,49 @@ class OrderAdmin(admin.ModelAdmin):
         ]}),
     ]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(items_total=Count("items"))
+
+    def get_urls(self):
+        def view(action: str):
+            return path(
+                f"<int:object_id>/{action}/", self.admin_site.admin_view(lambda request, object_id: self.one_order_view(
+                    request, object_id, action=action)), name=f"orders_order_{action}",
+            )
+
+        return [view("process"), view("cancel"), *super().get_urls()]
+
+    def one_order_view(self, request, object_id: int, *, action: str):
+        """The order page's Process and Cancel buttons: the bulk action's page for this one order."""
+        order = get_object_or_404(Order, pk=object_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        apply = self.process_orders if action == "process" else self.cancel_orders
+        response = apply(request, Order.objects.filter(pk=order.pk))
+        if response is None:
+            return HttpResponseRedirect(reverse("admin:orders_order_change", args=(order.pk,)))
+        response.context_data["single"] = True
+        return response
+
+    @admin.display(description="items", ordering="items_total")
+    def items_count(self, obj: Order) -> int:
+        return obj.items_total
+
+    @admin.display(description="unlinked", boolean=True, ordering="has_unlinked_items")
+    def unlinked(self, obj: Order) -> bool:
+        return obj.has_unlinked_items
+
     @admin.display(description="channel told")
     def channel_confirmation(self, obj: Order) -> str:
         if obj.despatch_error or obj.cancellation_error:
-            return "failed"
+            return format_html('<span style="color:#b00020">failed: {}</span>',
+                               (obj.despatch_error or obj.cancellation_error)[:80])
         if obj.despatch_sent_at:
             return "despatch confirmed"
         if obj.cancellation_sent_at:
             return "cancellation confirmed"
+        if obj.status == Order.Status.PROCESSED and obj.channel.mark_as_despatched and not obj.fulfilled_by_channel:
+            return "despatch pending"
         return "—"
 
     def _apply(self, request, queryset, *, form_class, title: str, verb: str, apply):
@@ -93,7 +150,7 @@ class OrderAdmin(admin.ModelAdmin):
                 return None
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.opts, "title": title, "form": form, "orders": queryset,
+            "opts": self.opts, "title": title, "form": form, "orders": queryset, "single": False,
             "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/orders/order/action_form.html", context)

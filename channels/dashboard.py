@@ -1,0 +1,182 @@
+"""Reads for the staff's screens: the latest runs per channel, the sync dashboard and its chart.
+
+Every read here is one set-based query whatever the number of channels or rows, so the Channel
+Integration list and the dashboard stay fast with a real catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from channels.models import Channel, ChannelListing, SyncRun
+from inventory.models import StockLevel
+from orders.models import Order
+
+CHART_DAYS = 30
+# The statuses that mean a run left something for staff to look at.
+RUN_PROBLEMS = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL)
+LAST_RUN_FIELDS = ("status", "started_at", "processed", "failed")
+
+
+def _latest_run(kind: str, field: str) -> Subquery:
+    latest = SyncRun.objects.filter(channel=OuterRef("pk"), kind=kind).order_by("-started_at", "-id")
+    return Subquery(latest.values(field)[:1])
+
+
+def channels_with_last_runs(queryset: QuerySet[Channel]) -> QuerySet[Channel]:
+    """Each channel with its latest order download and inventory push as `last_<kind>_<field>`,
+    from correlated subqueries on the (channel, kind, -started_at) index: one query for the list."""
+    annotations = {
+        f"last_{kind}_{field}": _latest_run(kind, field)
+        for kind in (SyncRun.Kind.ORDERS, SyncRun.Kind.INVENTORY)
+        for field in LAST_RUN_FIELDS
+    }
+    return queryset.annotate(**annotations)
+
+
+def channel_health(channel: Channel) -> tuple[str, str]:
+    """(state, words) for the health badge; the channel must come from `channels_with_last_runs`."""
+    if channel.needs_reauthorisation:
+        return "reauthorise", "needs reauthorisation"
+    if channel.last_orders_status in RUN_PROBLEMS or channel.last_inventory_status in RUN_PROBLEMS:
+        return "errors", "errors in last run"
+    if not channel.enabled:
+        return "disabled", "disabled"
+    return "ok", "ok"
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    channel: Channel
+    health: tuple[str, str]
+    listings: int
+    unlinked: int
+    pending_push: int
+    push_errors: int
+    open_orders: int
+    recent_runs: list[SyncRun]
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    orders: int
+    pushed: int
+
+
+def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
+    """Per channel: health, listing counts, open orders and its latest runs (three queries in all)."""
+    open_statuses = list(Order.OPEN_STATUSES)
+    channels = list(
+        channels_with_last_runs(Channel.objects.all()).order_by("name")
+    )
+    listing_counts = {
+        row["channel_id"]: row
+        for row in ChannelListing.objects.values("channel_id").annotate(
+            total=Count("pk"),
+            unlinked=Count("pk", filter=Q(stock_item__isnull=True)),
+            pending=Count("pk", filter=Q(push_pending=True)),
+            errors=Count("pk", filter=~Q(push_error="")),
+        )
+    }
+    open_orders = dict(
+        Order.objects.filter(status__in=open_statuses).values("channel_id").annotate(n=Count("pk"))
+        .values_list("channel_id", "n")
+    )
+    # The latest few runs of every channel in one query: rank within the channel, keep the top ones.
+    runs: dict[int, list[SyncRun]] = {}
+    recent = SyncRun.objects.filter(started_at__gte=timezone.now() - timedelta(days=CHART_DAYS)).order_by(
+        "channel_id", "-started_at", "-id"
+    )
+    for run in recent.only("channel_id", "kind", "status", "started_at", "processed", "failed", "skipped", "error"):
+        bucket = runs.setdefault(run.channel_id, [])
+        if len(bucket) < runs_per_channel:
+            bucket.append(run)
+    return [
+        ChannelSummary(
+            channel=channel,
+            health=channel_health(channel),
+            listings=listing_counts.get(channel.pk, {}).get("total", 0),
+            unlinked=listing_counts.get(channel.pk, {}).get("unlinked", 0),
+            pending_push=listing_counts.get(channel.pk, {}).get("pending", 0),
+            push_errors=listing_counts.get(channel.pk, {}).get("errors", 0),
+            open_orders=open_orders.get(channel.pk, 0),
+            recent_runs=runs.get(channel.pk, []),
+        )
+        for channel in channels
+    ]
+
+
+def runs_needing_attention(*, limit: int = 20) -> QuerySet[SyncRun]:
+    """Failed or partial runs of the last 30 days, newest first."""
+    since = timezone.now() - timedelta(days=CHART_DAYS)
+    return (
+        SyncRun.objects.filter(status__in=RUN_PROBLEMS, started_at__gte=since)
+        .select_related("channel").order_by("-started_at", "-id")[:limit]
+    )
+
+
+def oversold_levels(*, limit: int = 20) -> QuerySet[StockLevel]:
+    """Stock levels where open orders hold more than is on the shelf (available < 0)."""
+    return (
+        StockLevel.objects.alias(available_qty=F("quantity") - F("in_open_orders"))
+        .filter(available_qty__lt=0)
+        .annotate(available_now=F("quantity") - F("in_open_orders"))
+        .select_related("stock_item", "location")
+        .order_by("available_now", "pk")[:limit]
+    )
+
+
+def activity_by_day(*, days: int = CHART_DAYS) -> list[DayPoint]:
+    """Orders downloaded and listing quantities pushed per day (UTC) over the last `days` days."""
+    today = timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    since = timezone.now() - timedelta(days=days)
+    orders = dict(
+        Order.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+        .values("day").annotate(n=Count("pk")).values_list("day", "n")
+    )
+    pushed = dict(
+        SyncRun.objects.filter(kind=SyncRun.Kind.INVENTORY, started_at__gte=since)
+        .annotate(day=TruncDate("started_at")).values("day").annotate(n=Sum("processed")).values_list("day", "n")
+    )
+    return [
+        DayPoint(day=day, orders=orders.get(day, 0), pushed=pushed.get(day, 0) or 0)
+        for day in (first + timedelta(days=n) for n in range(days))
+    ]
+
+
+def activity_chart_svg(points: list[DayPoint], *, width: int = 720, height: int = 180) -> str:
+    """A bar chart as inline SVG: orders (left bar) and quantities pushed (right bar) per day,
+    each series scaled to its own maximum so a busy push day does not flatten the orders."""
+    pad_left, pad_bottom, pad_top = 8, 22, 10
+    plot_height = height - pad_bottom - pad_top
+    slot = (width - pad_left) / max(len(points), 1)
+    bar = max(slot / 2 - 1, 1)
+    top_orders = max((p.orders for p in points), default=0) or 1
+    top_pushed = max((p.pushed for p in points), default=0) or 1
+    bars, labels = [], []
+    for index, point in enumerate(points):
+        x = pad_left + index * slot
+        for offset, value, top, css in ((0, point.orders, top_orders, "orders"), (bar, point.pushed, top_pushed,
+                                                                                  "pushed")):
+            h = round(plot_height * value / top, 1)
+            bars.append((css, round(x + offset, 1), round(pad_top + plot_height - h, 1), round(bar, 1), h,
+                         f"{point.day:%d %b}: {value} {'orders' if css == 'orders' else 'quantities pushed'}"))
+        if index % 5 == 0 or index == len(points) - 1:
+            labels.append((round(x, 1), height - 6, f"{point.day:%d %b}"))
+    return format_html(
+        '<svg class="activity-chart" role="img" aria-label="Orders downloaded and quantities pushed per day" '
+        'width="{}" height="{}" viewBox="0 0 {} {}">{}{}</svg>',
+        width, height, width, height,
+        format_html_join(
+            "", '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>', bars
+        ),
+        format_html_join("", '<text x="{}" y="{}">{}</text>', labels),
+    )
