@@ -6,7 +6,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
+from channels.fields import EncryptedJSONField
 from orders.models import Order, PostalService
 from orders.validators import validate_currency
 
@@ -56,6 +58,19 @@ ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Written by the sync engine as it runs, not by staff: kept out of the channel's history.
+CHANNEL_STATE_FIELDS = [
+    "last_inventory_sync", "listing_download_in_progress", "listing_download_started_at",
+    "listing_download_completed_at", "listing_download_estimated_completion", "listing_download_done",
+    "listing_download_total", "needs_reauthorisation", "reauthorisation_reason", "updated_at",
+]
+# Written by downloads and pushes: a listing's history keeps only what staff set (link and overrides).
+LISTING_STATE_FIELDS = [
+    "channel_quantity", "channel_price", "last_pushed_quantity", "last_pushed_price", "last_pushed_latency",
+    "last_pushed_at", "is_ended", "push_pending", "push_error", "downloaded_at",
+]
+
+
 class Channel(models.Model):
     class Kind(models.TextChoices):
         AMAZON = "amazon", "Amazon"
@@ -78,8 +93,8 @@ class Channel(models.Model):
     seller_id = models.CharField("seller id / login", max_length=100, blank=True)
     marketplace_id = models.CharField(max_length=50, blank=True, help_text="Amazon only, e.g. A1F83G8C2ARO7P (UK).")
     shop_url = models.URLField("shop URL", blank=True)
-    # Secrets live here and nowhere else; admin forms replace them, never display them.
-    credentials = models.JSONField(default=dict, blank=True, editable=False)
+    # Secrets live here and nowhere else, encrypted at rest; admin forms replace them, never display them.
+    credentials = EncryptedJSONField(default=dict, blank=True, editable=False)
     needs_reauthorisation = models.BooleanField(default=False)
     reauthorisation_reason = models.CharField(max_length=255, blank=True)
 
@@ -180,9 +195,17 @@ class Channel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Who changed which setting and when. The secrets are never copied into history: a replacement is
+    # recorded as the change reason "Credentials replaced: <which>". Sync progress changes by .update()
+    # and is left out, so history holds what staff set.
+    history = HistoricalRecords(
+        excluded_fields=["credentials", *CHANNEL_STATE_FIELDS], m2m_fields=[inventory_locations]
+    )
+
     class Meta:
         ordering = ["name"]
         verbose_name = "channel"
+        permissions = [("change_channel_credentials", "Can see and replace channel credentials and reauthorise")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_listed_percentage__isnull=True) | Q(max_listed_percentage__lte=100),
@@ -257,6 +280,7 @@ class OrderStatusMapping(models.Model):
     channel_status = models.CharField(max_length=100)
     hub_status = models.CharField(max_length=20, choices=HUB_STATUS_CHOICES, default=UNMAPPED)
     first_seen_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["channel_id", "channel_status"]
@@ -276,6 +300,7 @@ class ShippingMapping(models.Model):
         PostalService, null=True, blank=True, on_delete=models.SET_NULL, help_text="Empty: unmapped."
     )
     first_seen_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["channel_id", "tag"]
@@ -327,6 +352,7 @@ class ChannelListing(models.Model):
     push_pending = models.BooleanField(default=False, db_index=True)
     push_error = models.TextField(blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=LISTING_STATE_FIELDS)
 
     class Meta:
         ordering = ["channel_id", "channel_sku"]

@@ -4,6 +4,9 @@ With no environment variables the hub runs on a SQLite file and an embedded Cele
 `var/`, so a newcomer needs no server. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
 
+import base64
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -24,6 +27,19 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "django-insecure-stockline-development-key-do-not-use-in-production"
 
+# Fernet keys for channel credentials at rest, comma-separated: the first encrypts, all decrypt, so a new
+# key goes first and the old one stays until `manage.py rotate_secrets` has re-encrypted every row.
+# Generate one with `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+STOCKLINE_SECRET_KEYS = env.list("STOCKLINE_SECRET_KEYS", default=[])
+if not STOCKLINE_SECRET_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("STOCKLINE_SECRET_KEYS must be set when DEBUG is off.")
+    # Development only: a key derived from SECRET_KEY, so a bare clone runs; changing SECRET_KEY then
+    # makes the stored credentials unreadable (re-enter them, or set STOCKLINE_SECRET_KEYS).
+    STOCKLINE_SECRET_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(f"stockline-secrets:{SECRET_KEY}".encode()).digest()).decode()
+    ]
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -35,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "simple_history",
+    "axes",
     "inventory",
     "orders",
     "channels.apps.ChannelsConfig",
@@ -49,7 +67,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Who made each change recorded in the history of channels, mappings and listings.
+    "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out user is refused before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed attempts for one username from one
+# address, that pair is locked for LOGIN_COOLOFF_MINUTES; a successful login clears the count.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+# Behind N reverse proxies that append to X-Forwarded-For, the client is the Nth address from the right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 ROOT_URLCONF = "config.urls"
 
@@ -157,6 +196,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes announces its version at every start, commands included; lockouts still log as warnings.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # The hub's tax rates in percent (prices include tax) by destination country, used for channels whose
@@ -167,11 +208,20 @@ HUB_TAX_RATES = {"default": "20", **env.dict("HUB_TAX_RATES", default={})}
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100")
 
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Behind a proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (the
+    # proxy must overwrite that header); without it a client could claim HTTPS by sending the header.
+    _proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+    if _proxy_ssl_header:
+        if len(_proxy_ssl_header) != 2:
+            raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,value: HTTP_X_FORWARDED_PROTO,https.")
+        SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    if not SECURE_SSL_REDIRECT:
+        # The operator said the proxy redirects HTTP to HTTPS itself.
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True

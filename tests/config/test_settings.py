@@ -3,11 +3,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setup_django(**env_overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    unset = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "STOCKLINE_SECRET_KEYS"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env |= {"DJANGO_SETTINGS_MODULE": "config.settings", **env_overrides}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
@@ -22,8 +25,18 @@ def test_production_without_secret_key_refuses_to_start_with_one_clear_line():
     assert "SECRET_KEY must be set when DEBUG is off." in result.stderr.strip().splitlines()[-1]
 
 
-def test_production_with_secret_key_starts():
+def test_production_without_secret_keys_refuses_to_start_with_one_clear_line():
     result = _setup_django(DEBUG="false", SECRET_KEY="x" * 60, ALLOWED_HOSTS="shop.example")
+
+    assert result.returncode != 0
+    assert "STOCKLINE_SECRET_KEYS must be set when DEBUG is off." in result.stderr.strip().splitlines()[-1]
+
+
+def test_production_with_secret_key_and_secret_keys_starts():
+    result = _setup_django(
+        DEBUG="false", SECRET_KEY="x" * 60, ALLOWED_HOSTS="shop.example",
+        STOCKLINE_SECRET_KEYS=Fernet.generate_key().decode(),
+    )
 
     assert result.returncode == 0, result.stderr
 

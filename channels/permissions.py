@@ -1,0 +1,69 @@
+"""The staff groups and what each may reach in the admin.
+
+Created by a data migration and re-created (permissions reset to these lists) by `manage.py setup_groups`,
+which also gives Admins the permissions of apps installed since. Staff users get their rights from these
+groups; superusers bypass them.
+"""
+
+from __future__ import annotations
+
+CREDENTIALS_PERMISSION = "channels.change_channel_credentials"
+
+WAREHOUSE_STAFF = "Warehouse staff"
+CHANNEL_MANAGERS = "Channel managers"
+ADMINS = "Admins"
+
+
+def _crud(app_label: str, model: str, *actions: str) -> list[str]:
+    return [f"{app_label}.{action}_{model}" for action in actions]
+
+
+# "app_label.codename" per group. Process and cancel are the Order change actions; the stock import
+# page needs change on stock levels.
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    WAREHOUSE_STAFF: [
+        *_crud("inventory", "stockitem", "view", "change"),
+        *_crud("inventory", "stockitemproperty", "view", "add", "change", "delete"),
+        *_crud("inventory", "stocklevel", "view", "change"),
+        *_crud("inventory", "stockmovement", "view", "change"),
+        *_crud("inventory", "location", "view"),
+        *_crud("orders", "order", "view", "change"),
+        *_crud("orders", "orderitem", "view", "change"),
+        *_crud("orders", "postalservice", "view"),
+    ],
+    CHANNEL_MANAGERS: [
+        # Config only: adding a channel means entering its credentials, which needs CREDENTIALS_PERMISSION.
+        *_crud("channels", "channel", "view", "change"),
+        *_crud("channels", "orderstatusmapping", "view", "add", "change", "delete"),
+        *_crud("channels", "shippingmapping", "view", "add", "change", "delete"),
+        *_crud("channels", "channellisting", "view", "change"),
+        *_crud("channels", "syncrun", "view"),
+        # To pick a listing's stock item, a mapping's postal service and a channel's locations.
+        *_crud("inventory", "stockitem", "view"),
+        *_crud("inventory", "location", "view"),
+        *_crud("orders", "postalservice", "view"),
+        *_crud("orders", "order", "view"),
+    ],
+}
+
+
+def groups_setup(*, group_model, permission_model) -> dict[str, int]:
+    """Create the three groups, or reset their permissions to the lists above; Admins get every permission.
+
+    Takes the models so a migration can pass its historical ones. Returns the permission count per group.
+    Raises LookupError naming any listed permission that does not exist (a renamed model, a typo).
+    """
+    every = permission_model.objects.select_related("content_type")
+    by_name = {f"{p.content_type.app_label}.{p.codename}": p for p in every}
+    counts = {}
+    for name, wanted in GROUP_PERMISSIONS.items():
+        missing = sorted(set(wanted) - by_name.keys())
+        if missing:
+            raise LookupError(f"{name}: no such permission(s): {', '.join(missing)}")
+        group, _ = group_model.objects.get_or_create(name=name)
+        group.permissions.set([by_name[codename] for codename in wanted])
+        counts[name] = len(set(wanted))
+    admins, _ = group_model.objects.get_or_create(name=ADMINS)
+    admins.permissions.set(list(by_name.values()))
+    counts[ADMINS] = len(by_name)
+    return counts
