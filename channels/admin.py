@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from channels.connections import (
     STALE_DOWNLOAD_AFTER,
@@ -44,6 +45,7 @@ from channels.models import (
     ShippingMapping,
     SyncRun,
 )
+from channels.permissions import CREDENTIALS_PERMISSION
 from channels.services import (
     channel_location_mapping_save,
     channel_shipping_mappings_save,
@@ -125,7 +127,7 @@ def _run_cell(channel: Channel, kind: str) -> str:
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(SimpleHistoryAdmin):
     """The Channel Integration screen: one row per channel, its switches and its config."""
 
     list_display = [
@@ -251,6 +253,8 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def reauthorise_view(self, request: HttpRequest, object_id: int):
         channel = self._channel_for_button(request, object_id)
+        if not request.user.has_perm(CREDENTIALS_PERMISSION):
+            raise PermissionDenied
         form = ReauthoriseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             result = channel_reauthorise(
@@ -295,7 +299,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def _saved(self, request: HttpRequest, channel: Channel, what: str, changes: list[str]) -> HttpResponseRedirect:
         # The admin's own history (LogEntry) records who changed which mapping, on the channel's history page.
         if changes:
-            self.log_change(request, channel, [{"changed": {"name": what, "object": "; ".join(changes)}}])
+            self.log_change(request, channel, f"{what}: {'; '.join(changes)}.")
             self.message_user(request, f"{what} saved for {channel.name}: {'; '.join(changes)}.", messages.SUCCESS)
         else:
             self.message_user(request, f"{what} for {channel.name}: nothing changed.", messages.INFO)
@@ -369,8 +373,14 @@ class ChannelAdmin(admin.ModelAdmin):
 
     # --- the config page ------------------------------------------------------------------------
 
+    def has_add_permission(self, request) -> bool:
+        # A new channel is its credentials: adding one needs the right to enter them.
+        return super().has_add_permission(request) and request.user.has_perm(CREDENTIALS_PERMISSION)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = channel_form_for(_kind_of(request, obj))
+        # Without the credentials permission the form has no credential fields, so none can be replaced.
+        kind = _kind_of(request, obj) if request.user.has_perm(CREDENTIALS_PERMISSION) else ""
+        kwargs["form"] = channel_form_for(kind)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
@@ -380,6 +390,8 @@ class ChannelAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         kind = _kind_of(request, obj)
         credentials = [CREDENTIAL_PREFIX + key for key, _ in CREDENTIAL_FIELDS.get(kind, ())]
+        if not request.user.has_perm(CREDENTIALS_PERMISSION):
+            credentials = []
         account = ["name", "kind", ("enabled", "inventory_sync"), *ACCOUNT_FIELDS.get(kind, ()), *credentials]
         if obj is None:
             account.append("tested_credentials")
@@ -537,7 +549,7 @@ class DriftFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChannelListing)
-class ChannelListingAdmin(admin.ModelAdmin):
+class ChannelListingAdmin(SimpleHistoryAdmin):
     list_display = [
         "channel_sku", "channel", "title", "link", "channel_quantity", "last_pushed_quantity", "drift",
         "last_pushed_at", "is_ended", "push_pending",
@@ -601,7 +613,7 @@ class ChannelListingAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderStatusMapping)
-class OrderStatusMappingAdmin(admin.ModelAdmin):
+class OrderStatusMappingAdmin(SimpleHistoryAdmin):
     list_display = ["channel", "channel_status", "hub_status", "first_seen_at"]
     list_editable = ["hub_status"]
     list_filter = ["channel", "hub_status"]
@@ -610,7 +622,7 @@ class OrderStatusMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShippingMapping)
-class ShippingMappingAdmin(admin.ModelAdmin):
+class ShippingMappingAdmin(SimpleHistoryAdmin):
     list_display = ["channel", "tag", "postal_service", "first_seen_at"]
     list_filter = ["channel", ("postal_service", admin.EmptyFieldListFilter)]
     search_fields = ["tag"]

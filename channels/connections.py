@@ -30,6 +30,7 @@ from channels.connectors.base import (
     ConnectionResult,
     Connector,
     ConnectorConfig,
+    CredentialStore,
     ExternalListing,
     RateLimiter,
     RecordError,
@@ -92,7 +93,8 @@ def channel_limiter() -> RateLimiter:
     return _redis_limiter(settings.REDIS_URL) if settings.REDIS_URL else in_process_limiter()
 
 
-def channel_connector(*, channel: Channel) -> Connector:
+def channel_connector(*, channel: Channel, credentials: CredentialStore | None = None) -> Connector:
+    """The channel's connector; `credentials` replaces the row's secrets (an unsaved channel has none)."""
     config = ConnectorConfig(
         channel_id=channel.pk,
         kind=channel.kind,
@@ -104,7 +106,8 @@ def channel_connector(*, channel: Channel) -> Connector:
         shop_url=channel.shop_url,
         currency=channel.currency,
     )
-    return connector_class(channel.kind)(config, ChannelCredentialStore(channel.pk), channel_limiter())
+    store = credentials if credentials is not None else ChannelCredentialStore(channel.pk)
+    return connector_class(channel.kind)(config, store, channel_limiter())
 
 
 def _flag_reauthorisation(*, channel_id: int, reason: str) -> None:
@@ -317,9 +320,8 @@ def channel_test_unsaved(
     while under a random handle, so the Save that follows stores tokens that still work (see
     `tested_credentials_claim`). Returns the result and that handle ("" when nothing rotated).
     """
-    connector = channel_connector(channel=channel)
     store = TransientCredentialStore(credentials)
-    connector.credentials = store
+    connector = channel_connector(channel=channel, credentials=store)
     try:
         result = connector.test_connection()
     except ChannelAuthError as exc:
