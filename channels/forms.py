@@ -54,6 +54,9 @@ class ChannelForm(forms.ModelForm):
         }
         if replaced:
             channel.credentials = {**channel.credentials, **replaced}
+            # History never holds the secrets, only which of them staff replaced.
+            labels = dict(CREDENTIAL_FIELDS[self.kind_for_form])
+            channel._change_reason = "Credentials replaced: " + ", ".join(labels[key] for key in replaced)
         if commit:
             channel.save()
             self.save_m2m()

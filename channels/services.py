@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from channels import scheduling
+from channels.history import listings_history_record
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping
 from channels.selectors import PlannedPush, computing_cursor, listings_differing_sql
 from inventory.models import StockItem
@@ -209,6 +210,7 @@ def listings_link_by_sku(*, listing_ids: Iterable[int]) -> int:
         ids = list(matching.values_list("pk", flat=True))
         ChannelListing.objects.filter(pk__in=ids).update(stock_item_id=Subquery(same_sku.values("pk")[:1]))
         linked_ids += ids
+    listings_history_record(listing_ids=linked_ids, reason="Linked by SKU")
     item_ids: set[int] = set()
     for chunk in _chunks(linked_ids, _id_chunk_size()):
         item_ids.update(ChannelListing.objects.filter(pk__in=chunk).values_list("stock_item_id", flat=True))

@@ -73,6 +73,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# History is an audit trail: reverting from it would bypass the services that keep channels in step.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out user is refused before the password is even checked.
     "axes.backends.AxesStandaloneBackend",
