@@ -9,4 +9,5 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         # Stock, listing and channel changes mark listings for a push and schedule it; processed and
         # cancelled orders are confirmed to their channel; beat rows follow each channel.
-        from channels import events, receivers  # noqa: F401
+        # Admins get the permissions each migrate creates.
+        from channels import events, permissions, receivers  # noqa: F401

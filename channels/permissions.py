@@ -1,11 +1,15 @@
 """The staff groups and what each may reach in the admin.
 
-Created by a data migration and re-created (permissions reset to these lists) by `manage.py setup_groups`,
-which also gives Admins the permissions of apps installed since. Staff users get their rights from these
-groups; superusers bypass them.
+Created by a data migration and re-created (permissions reset to these lists) by `manage.py setup_groups`.
+Every `migrate` also gives Admins the permissions that appeared since (new models, new apps), so "Admins:
+everything" stays true without touching what staff changed in the other groups. Staff users get their
+rights from these groups; superusers bypass them.
 """
 
 from __future__ import annotations
+
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
 
 CREDENTIALS_PERMISSION = "channels.change_channel_credentials"
 
@@ -67,3 +71,13 @@ def groups_setup(*, group_model, permission_model) -> dict[str, int]:
     admins.permissions.set(list(by_name.values()))
     counts[ADMINS] = len(by_name)
     return counts
+
+
+@receiver(post_migrate, dispatch_uid="channels.admins_get_new_permissions")
+def admins_grant_new_permissions(sender, using="default", **kwargs) -> None:
+    """After migrate (Django has created the permissions of every app by now), Admins hold all of them."""
+    from django.contrib.auth.models import Group, Permission
+
+    admins = Group.objects.using(using).filter(name=ADMINS).first()
+    if admins is not None:
+        admins.permissions.add(*Permission.objects.using(using).exclude(group=admins))
