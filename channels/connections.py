@@ -88,8 +88,20 @@ def _redis_limiter(url: str) -> RedisLimiter:
     return RedisLimiter(redis.Redis.from_url(url))
 
 
+class UnlimitedLimiter:
+    """CHANNEL_RATE_LIMITS=off: for benchmarks against the sandbox, which measure the hub, not the quotas."""
+
+    def acquire(self, key: str, limit, *, max_wait: float) -> None:
+        return None
+
+    def hold_off(self, key: str, limit, *, seconds: float) -> None:
+        return None
+
+
 def channel_limiter() -> RateLimiter:
     """Buckets in Redis when there is one, so every worker on every machine shares a channel's quota."""
+    if settings.CHANNEL_RATE_LIMITS == "off":
+        return UnlimitedLimiter()
     return _redis_limiter(settings.REDIS_URL) if settings.REDIS_URL else in_process_limiter()
 
 

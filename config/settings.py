@@ -209,6 +209,11 @@ HUB_TAX_RATES = {"default": "20", **env.dict("HUB_TAX_RATES", default={})}
 
 # Where the demo channels and the tests find the emulated marketplace APIs.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100")
+# "published": each connector keeps under its channel's published quotas. "off": only for benchmarks
+# against the sandbox; a real marketplace throttles or suspends a seller who ignores its quotas.
+CHANNEL_RATE_LIMITS = env.str("CHANNEL_RATE_LIMITS", default="published")
+if CHANNEL_RATE_LIMITS not in ("published", "off"):
+    raise ImproperlyConfigured("CHANNEL_RATE_LIMITS must be 'published' or 'off'.")
 
 if not DEBUG:
     # Behind a proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (the

@@ -6,6 +6,7 @@ channels, downloads them here, and watches the sandbox until every other channel
 SKU's new quantity. Prints import throughput and the order-to-push latency; removes the scratch data.
 """
 
+import os
 import statistics
 import subprocess
 import sys
@@ -45,12 +46,20 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=300, help="Orders to inject, split over three channels.")
         parser.add_argument("--timeout", type=float, default=180, help="Seconds to wait for every push.")
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
+        parser.add_argument(
+            "--published-limits", action="store_true",
+            help="Keep the connectors under the channels' published quotas (EKM 2 calls/s...): measures the "
+            "quotas rather than the hub. By default they are lifted (CHANNEL_RATE_LIMITS=off) for this run.",
+        )
 
-    def handle(self, *args, orders, timeout, concurrency, **options):
+    def handle(self, *args, orders, timeout, concurrency, published_limits, **options):
         if not settings.REDIS_URL:
             raise CommandError("bench_sync needs a live worker on Redis: set REDIS_URL (and DATABASE_URL).")
         if Channel.objects.filter(name__startswith="bench-").exists():
             raise CommandError("Scratch channels bench-… already exist: another run is going, or remove them.")
+        if not published_limits:
+            settings.CHANNEL_RATE_LIMITS = "off"
+        self.stdout.write(f"Connector rate limits: {settings.CHANNEL_RATE_LIMITS}")
         worker = self._start_worker(concurrency)
         try:
             with running_sandbox() as sandbox_url:
@@ -65,6 +74,7 @@ class Command(BaseCommand):
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "--concurrency", str(concurrency),
              "--loglevel", "WARNING", "--hostname", "bench@%h"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "CHANNEL_RATE_LIMITS": settings.CHANNEL_RATE_LIMITS},
         )
         deadline = time.monotonic() + 60
         while not current_app.control.ping(timeout=1, destination=None):
@@ -84,8 +94,11 @@ class Command(BaseCommand):
             control.orders(kind, f"bench-{kind}", [{"items": [{"sku": sku, "quantity": 1, "price": "9.99"}]}])
 
         started = time.monotonic()
-        for channel in channels.values():
-            orders_download(channel_id=channel.pk)
+        for name, channel in channels.items():
+            channel_started = time.monotonic()
+            run = orders_download(channel_id=channel.pk)
+            seconds = time.monotonic() - channel_started
+            self.stdout.write(f"  {name}: {run.processed} orders in {seconds:.2f} s = {run.processed / seconds:.0f}/s")
         import_seconds = time.monotonic() - started
         imported = Order.objects.filter(channel__name__startswith="bench-").count()
 
