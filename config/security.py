@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest
-from django.template.response import TemplateResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 LOCKED_OUT_STATUS = 429
 
@@ -29,17 +30,25 @@ def lockout_message() -> str:
     )
 
 
-def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> TemplateResponse:
+class LockedOutForm(AuthenticationForm):
+    """The admin's login form, refusing with the lockout message whatever was typed."""
+
+    def clean(self):
+        raise ValidationError(lockout_message(), code="locked_out")
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """The admin's own login page with the lockout explained, answered with 429 Too Many Requests."""
-    form = AuthenticationForm(request)
-    form.full_clean()  # an unbound form gets an empty error list, which the lockout message then fills
-    form.add_error(None, lockout_message())
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    # Bound only so the message shows; the password is never checked nor rendered back.
+    form = LockedOutForm(request, data={"username": username, "password": "-"})
+    form.is_valid()
     context = {
         **admin.site.each_context(request),
         "title": "Log in",
-        "site_header": admin.site.site_header,
         "app_path": request.get_full_path(),
         "form": form,
-        "username": (credentials or {}).get("username", ""),
+        "username": username,
     }
-    return TemplateResponse(request, "admin/login.html", context, status=LOCKED_OUT_STATUS)
+    # Rendered now: axes returns it from its middleware, after the response phase that renders templates.
+    return render(request, "admin/login.html", context, status=LOCKED_OUT_STATUS)
