@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import secrets
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,12 @@ INCLUDABLE = ("BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT")
 REPORT_COLUMNS = ("item-name", "listing-id", "seller-sku", "price", "quantity", "open-date", "asin1",
                   "fulfillment-channel", "status")
 FEED_TYPES = ("JSON_LISTINGS_FEED", "POST_FLAT_FILE_ORDER_ACKNOWLEDGEMENT_DATA")
+SHIPPING_SPEEDS = ("Standard", "Expedited", "Priority", "ScheduledDelivery")
+FULFILLMENT_STATUS_NAMES = {"RECEIVED": "Received", "PLANNING": "Planning", "PROCESSING": "Processing",
+                            "COMPLETE": "Complete"}
+# Amazon answers at most this many inventory summaries a page; a nextToken lives this many seconds.
+SUMMARIES_PAGE = 50
+SUMMARIES_TOKEN_LIFETIME = 30
 MARKETPLACES = {"A1F83G8C2ARO7P": ("Amazon.co.uk", "GB", "GBP"), "A13V1IB3VIYZZH": ("Amazon.fr", "FR", "EUR"),
                 "A1PA6795UKMFR9": ("Amazon.de", "DE", "EUR")}
 
@@ -66,6 +73,9 @@ class AmazonApi(ChannelApi):
         "getReport": Limit(2, 15),
         "getReportDocument": Limit(0.0167, 15),
         "confirmShipment": Limit(2, 10),
+        "getInventorySummaries": Limit(2, 2),
+        "createFulfillmentOrder": Limit(2, 30),
+        "getFulfillmentOrder": Limit(2, 30),
     }
 
     def routes(self) -> None:
@@ -82,6 +92,11 @@ class AmazonApi(ChannelApi):
         add("GET", "/reports/2021-06-30/reports/{report_id}", "getReport", self.get_report)
         add("GET", "/reports/2021-06-30/documents/{document_id}", "getReportDocument", self.get_document)
         add("POST", "/orders/v0/orders/{order_id}/shipmentConfirmation", "confirmShipment", self.confirm_shipment)
+        add("GET", "/fba/inventory/v1/summaries", "getInventorySummaries", self.inventory_summaries)
+        add("POST", "/fba/outbound/2020-07-01/fulfillmentOrders", "createFulfillmentOrder",
+            self.create_fulfillment_order)
+        add("GET", "/fba/outbound/2020-07-01/fulfillmentOrders/{order_id}", "getFulfillmentOrder",
+            self.get_fulfillment_order)
         add("PUT", "/_documents/{document_id}", "uploadDocument", self.upload_document,
             authenticated=False, limited=False)
         add("GET", "/_documents/{document_id}", "downloadDocument", self.download_document,
@@ -605,6 +620,174 @@ class AmazonApi(ChannelApi):
                 "shipping_method": package.get("shippingMethod", ""), "items": shipped,
                 "ship_date": package.get("shipDate")})
         return Response.empty(204)
+
+    # FBA inventory
+
+    def inventory_summaries(self, call: Call) -> Response:
+        request = call.request
+        marketplace = call.account.marketplace_id
+        self.require_marketplace(call, request.arg("marketplaceIds"))
+        if request.arg("granularityType") != "Marketplace" or request.arg("granularityId") != marketplace:
+            raise self.fail(400, "InvalidInput",
+                            f"granularityType must be Marketplace and granularityId {marketplace}.")
+        token = request.arg("nextToken")
+        start = 0
+        if token:
+            data = decode_token(token)
+            if data is None or not isinstance(data.get("start"), int):
+                raise self.fail(400, "InvalidInput", "Invalid nextToken.")
+            if time.time() - float(data.get("issued", 0)) > SUMMARIES_TOKEN_LIFETIME:
+                raise self.fail(400, "InvalidInput", "The nextToken has expired: tokens live 30 seconds.")
+            start = data["start"]
+        skus = set(filter(None, (request.arg("sellerSkus") or "").split(",")))
+        with call.read() as db:
+            stock = [row for row in state.fba_inventory(db, call.account) if not skus or row["sku"] in skus]
+        page = stock[start:start + SUMMARIES_PAGE]
+        details = (request.arg("details") or "").lower() == "true"
+        summaries = [self.render_summary(row, details) for row in page]
+        self.spoil_summaries(call, summaries)
+        body: dict[str, Any] = {"payload": {"granularity": {"granularityType": "Marketplace",
+                                                            "granularityId": marketplace},
+                                            "inventorySummaries": summaries}}
+        if start + SUMMARIES_PAGE < len(stock):
+            body["pagination"] = {"nextToken": encode_token({"start": start + SUMMARIES_PAGE, "issued": time.time()})}
+        return Response.json(body)
+
+    def render_summary(self, row: dict[str, Any], details: bool) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "asin": state.asin_for(row["id"]), "fnSku": f"X00{row['id']:07d}", "sellerSku": row["sku"],
+            "condition": "NewItem", "lastUpdatedTime": state.now_iso(), "productName": row["title"],
+            "totalQuantity": row["fulfillable"] + row["reserved"],
+        }
+        if details:
+            summary["inventoryDetails"] = {
+                "fulfillableQuantity": row["fulfillable"], "inboundWorkingQuantity": 0, "inboundShippedQuantity": 0,
+                "inboundReceivingQuantity": 0,
+                "reservedQuantity": {"totalReservedQuantity": row["reserved"],
+                                     "pendingCustomerOrderQuantity": row["reserved"],
+                                     "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
+                "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
+                "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0},
+            }
+        return summary
+
+    def spoil_summaries(self, call: Call, summaries: list[dict[str, Any]]) -> None:
+        spoiled = call.take_malformed(summaries)
+        if spoiled is None:
+            return
+        summary = summaries[spoiled["index"]]
+        if spoiled["corrupt"] == "id" or "inventoryDetails" not in summary:
+            summary["sellerSku"] = ""
+        else:
+            summary["inventoryDetails"]["fulfillableQuantity"] = "lots"
+
+    # Multi-channel fulfilment (Fulfillment Outbound 2020-07-01)
+
+    def create_fulfillment_order(self, call: Call) -> Response:
+        body = self.json_body(call)
+        account = call.account
+        self.validate_fulfillment_order(call, body)
+        with call.write() as db:
+            if state.fulfillment_order_get(db, account, body["sellerFulfillmentOrderId"]) is not None:
+                raise self.fail(400, "InvalidInput", f"A fulfillment order with sellerFulfillmentOrderId "
+                                                     f"{body['sellerFulfillmentOrderId']} already exists.")
+            fulfillable = {row["sku"]: row["fulfillable"] for row in state.fba_inventory(db, account)}
+            wanted: dict[str, int] = {}
+            for item in body["items"]:
+                wanted[item["sellerSku"]] = wanted.get(item["sellerSku"], 0) + item["quantity"]
+            for sku, quantity in wanted.items():
+                if sku not in fulfillable:
+                    raise self.fail(400, "InvalidInput", f"sellerSku {sku} is not in your FBA inventory.")
+                if fulfillable[sku] < quantity:
+                    raise self.fail(400, "InvalidInput", f"sellerSku {sku}: {fulfillable[sku]} fulfillable, "
+                                                         f"{quantity} requested.")
+            state.fulfillment_order_create(db, account, body)
+        return Response.json({})
+
+    def validate_fulfillment_order(self, call: Call, body: dict[str, Any]) -> None:
+        marketplace = call.account.marketplace_id
+        if body.get("marketplaceId") not in (None, marketplace):
+            raise self.fail(400, "InvalidInput", f"marketplaceId must be {marketplace}.")
+        order_id = body.get("sellerFulfillmentOrderId")
+        if not isinstance(order_id, str) or not 1 <= len(order_id) <= 40:
+            raise self.fail(400, "InvalidInput", "sellerFulfillmentOrderId is required (at most 40 characters).")
+        for key, limit in (("displayableOrderId", 40), ("displayableOrderComment", 750)):
+            if not isinstance(body.get(key), str) or not 1 <= len(body[key]) <= limit:
+                raise self.fail(400, "InvalidInput", f"{key} is required (at most {limit} characters).")
+        try:
+            parse_time(str(body.get("displayableOrderDate") or ""))
+        except ValueError:
+            raise self.fail(400, "InvalidInput", "displayableOrderDate must be ISO 8601.") from None
+        if body.get("shippingSpeedCategory") not in SHIPPING_SPEEDS:
+            raise self.fail(400, "InvalidInput", f"shippingSpeedCategory must be one of {', '.join(SHIPPING_SPEEDS)}.")
+        address = body.get("destinationAddress")
+        missing = [key for key in ("name", "addressLine1", "countryCode")
+                   if not isinstance(address, dict) or not address.get(key)]
+        if missing:
+            raise self.fail(400, "InvalidInput", f"destinationAddress needs {', '.join(missing)}.")
+        items = body.get("items")
+        if not isinstance(items, list) or not items:
+            raise self.fail(400, "InvalidInput", "items must be a non-empty list.")
+        currency = MARKETPLACES.get(marketplace, ("", "", "GBP"))[2]
+        for item in items:
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if (not isinstance(item, dict) or not item.get("sellerSku") or not item.get("sellerFulfillmentOrderItemId")
+                    or isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1):
+                raise self.fail(400, "InvalidInput", "Each item needs sellerSku, sellerFulfillmentOrderItemId and a "
+                                                     "positive quantity.")
+            declared = item.get("perUnitDeclaredValue")
+            declared_currency = declared.get("currencyCode") if isinstance(declared, dict) else None
+            if declared is not None and declared_currency != currency:
+                raise self.fail(400, "InvalidInput", f"perUnitDeclaredValue for {item['sellerSku']} must be in "
+                                                     f"{currency}, the currency of marketplace {marketplace}.")
+
+    def get_fulfillment_order(self, call: Call, order_id: str) -> Response:
+        with call.write() as db:
+            order = state.fulfillment_order_get(db, call.account, order_id)
+            if order is None:
+                raise self.fail(404, "NotFound", f"Fulfillment order {order_id} was not found.")
+            # Amazon works on the order between polls: each poll finds it one step further on.
+            order = state.fulfillment_order_advance(db, order)
+        return Response.json({"payload": self.render_fulfillment_order(call, order)})
+
+    def render_fulfillment_order(self, call: Call, order) -> dict[str, Any]:
+        request = json.loads(order["input_document"])
+        items = [{"sellerSku": item["sellerSku"], "sellerFulfillmentOrderItemId": item["sellerFulfillmentOrderItemId"],
+                  "quantity": item["quantity"], "cancelledQuantity": 0, "unfulfillableQuantity": 0,
+                  **({"perUnitDeclaredValue": item["perUnitDeclaredValue"]} if item.get("perUnitDeclaredValue")
+                     else {})}
+                 for item in request["items"]]
+        shipments = []
+        if order["status"] == "COMPLETE":
+            shipment = json.loads(order["result_document"])
+            shipments.append({
+                "amazonShipmentId": shipment["shipment_id"], "fulfillmentCenterId": "LTN1",
+                "fulfillmentShipmentStatus": "SHIPPED", "shippingDate": shipment["shipped_at"],
+                "fulfillmentShipmentItem": [{"sellerSku": item["sellerSku"], "quantity": item["quantity"],
+                                             "sellerFulfillmentOrderItemId": item["sellerFulfillmentOrderItemId"],
+                                             "packageNumber": 1} for item in request["items"]],
+                "fulfillmentShipmentPackage": [{"packageNumber": 1, "carrierCode": shipment["carrier"],
+                                                "trackingNumber": shipment["tracking_number"]}],
+            })
+        return {
+            "fulfillmentOrder": {
+                "sellerFulfillmentOrderId": request["sellerFulfillmentOrderId"],
+                "marketplaceId": call.account.marketplace_id,
+                "displayableOrderId": request["displayableOrderId"],
+                "displayableOrderDate": request["displayableOrderDate"],
+                "displayableOrderComment": request["displayableOrderComment"],
+                "shippingSpeedCategory": request["shippingSpeedCategory"],
+                "destinationAddress": request["destinationAddress"],
+                "fulfillmentAction": request.get("fulfillmentAction", "Ship"),
+                "receivedDate": request["receivedDate"],
+                "fulfillmentOrderStatus": FULFILLMENT_STATUS_NAMES[order["status"]],
+                "statusUpdatedDate": state.now_iso(),
+            },
+            "fulfillmentOrderItems": items,
+            "fulfillmentShipments": shipments,
+            "returnItems": [],
+            "returnAuthorizations": [],
+        }
 
 
 def issue(code: str, message: str) -> dict[str, str]:

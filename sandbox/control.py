@@ -89,3 +89,15 @@ class SandboxControl:
 
     def received(self, kind: str, account: str) -> dict[str, Any]:
         return self._call("GET", f"/{kind}/{account}/received")
+
+    def fba_inventory(self, account: str, items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Set FBA stock (`[{"sku", "fulfillable"}]`) of an Amazon account when given; its FBA stock otherwise."""
+        if items is None:
+            return self._call("GET", f"/amazon/{account}/fba_inventory")
+        return self._call("POST", f"/amazon/{account}/fba_inventory", items)
+
+    def fulfillment_order_ship(self, account: str, fulfillment_order_id: str, *, tracking_number: str = "",
+                               carrier: str = "") -> dict[str, Any]:
+        """Amazon ships a fulfilment order now (COMPLETE with a package), rather than after its polls."""
+        return self._call("POST", f"/amazon/{account}/fulfillment_orders/{fulfillment_order_id}/ship",
+                          {"tracking_number": tracking_number, "carrier": carrier})

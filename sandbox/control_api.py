@@ -33,6 +33,10 @@ class ControlApi:
         add("GET", "/{kind}/{account}/faults", "faults", self.get_faults)
         add("DELETE", "/{kind}/{account}/faults", "faults", self.delete_faults)
         add("GET", "/{kind}/{account}/received", "received", self.get_received)
+        add("POST", "/amazon/{account}/fba_inventory", "fba_inventory", self.post_fba_inventory)
+        add("GET", "/amazon/{account}/fba_inventory", "fba_inventory", self.get_fba_inventory)
+        add("POST", "/amazon/{account}/fulfillment_orders/{order_id}/ship", "fulfillment_ship",
+            self.post_fulfillment_ship)
 
     def handle(self, request: Request, path: str) -> Response:
         route, params = self.router.match(request.method, path)
@@ -152,3 +156,26 @@ class ControlApi:
     def get_received(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.read() as db:
             return Response.json(state.received(db, self.account(db, kind, account)))
+
+    def post_fba_inventory(self, request: Request, account: str) -> Response:
+        items = self.body(request)
+        with self.app.store.write() as db:
+            return Response.json(state.fba_inventory_set(db, self.account(db, "amazon", account), items))
+
+    def get_fba_inventory(self, request: Request, account: str) -> Response:
+        with self.app.store.read() as db:
+            return Response.json(state.fba_inventory(db, self.account(db, "amazon", account)))
+
+    def post_fulfillment_ship(self, request: Request, account: str, order_id: str) -> Response:
+        body = request.json() or {}
+        if not isinstance(body, dict):
+            raise state.ControlError('the body must be {"tracking_number"?, "carrier"?}')
+        with self.app.store.write() as db:
+            found = self.account(db, "amazon", account)
+            order = state.fulfillment_order_get(db, found, order_id)
+            if order is None:
+                raise state.ControlError(f"no fulfillment order {order_id}", 404)
+            state.fulfillment_order_advance(db, order, tracking_number=str(body.get("tracking_number") or ""),
+                                            carrier=str(body.get("carrier") or ""), to_the_end=True)
+            shipped = next(o for o in state.fulfillment_orders_all(db, found) if o["fulfillment_order_id"] == order_id)
+        return Response.json(shipped)

@@ -1,4 +1,5 @@
-"""Amazon Selling Partner API: orders (v2026-01-01), listings, feeds, reports, shipment confirmation.
+"""Amazon Selling Partner API: orders (v2026-01-01), listings, feeds, reports, shipment confirmation,
+FBA inventory (v1) and multi-channel fulfilment (Fulfillment Outbound 2020-07-01).
 
 The mappers (`order_from_amazon`, `listing_patches`, `listings_from_report`, ...) are pure functions of
 the payloads; `AmazonConnector` drives the HTTP calls. Paths and shapes follow sandbox/README.md.
@@ -10,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,11 @@ from channels.connectors.base import (
     ExternalListing,
     ExternalOrder,
     ExternalOrderItem,
+    FbaStock,
+    FbaStockPage,
+    FulfilmentPackage,
+    FulfilmentRequest,
+    FulfilmentState,
     ListingPage,
     OrderPage,
     OrderRef,
@@ -68,6 +75,19 @@ CARRIER_CODES = {
     code.casefold(): code
     for code in ("Royal Mail", "Parcelforce", "DPD", "DHL", "UPS", "FedEx", "Evri", "Hermes", "Yodel", "TNT",
                  "Amazon Shipping", "USPS", "Arrow XL", "Whistl", "DX")
+}
+# Each marketplace's currency: what FBA accepts declared values in.
+MARKETPLACE_CURRENCIES = {
+    "A1F83G8C2ARO7P": "GBP", "A1PA6795UKMFR9": "EUR", "A13V1IB3VIYZZH": "EUR", "APJ6JRA9NG5V4": "EUR",
+    "A1RKKUPIHCS9HS": "EUR", "A1805IZSGTT6HS": "EUR", "AMEN7PMS3EDWL": "EUR", "A2NODRKZP88ZB9": "SEK",
+    "A1C3SOZRARQ6R3": "PLN", "A33AVAJ2PDY3EV": "TRY", "ATVPDKIKX0DER": "USD", "A2EUQ1WTGCTBG2": "CAD",
+    "A1AM78C64UM0Y8": "MXN", "A1VC38T7YXB528": "JPY", "A39IBJ37TRP1C6": "AUD",
+}
+# Fulfillment Outbound's order statuses (New, Received, ..., CompletePartialled) in the hub's spelling.
+FULFILMENT_STATUSES = {
+    "new": "RECEIVED", "received": "RECEIVED", "planning": "PLANNING", "processing": "PROCESSING",
+    "complete": "COMPLETE", "completepartialled": "COMPLETE_PARTIALLED", "unfulfillable": "UNFULFILLABLE",
+    "invalid": "INVALID", "cancelled": "CANCELLED",
 }
 CANCELLATION_REASONS = {
     "NoInventory", "ShippingAddressUndeliverable", "CustomerExchange", "BuyerCanceled", "GeneralAdjustment",
@@ -142,6 +162,7 @@ def order_from_amazon(payload: Mapping[str, Any]) -> ExternalOrder:
         tax=sum(taxes, Decimal("0")) if taxes else None,
         total=total if total is not None else subtotal,
         fulfilled_by_channel=fulfillment.get("fulfilledBy") == "AMAZON",
+        is_shipped=status == "SHIPPED",
     )
 
 
@@ -274,6 +295,84 @@ def shipment_confirmation(order: OrderRef, shipment: Shipment, *, marketplace_id
     return {"marketplaceId": marketplace_id, "packageDetail": package}
 
 
+def marketplace_currency(marketplace_id: str) -> str | None:
+    return MARKETPLACE_CURRENCIES.get(marketplace_id)
+
+
+def fba_stock_page_from_amazon(body: Mapping[str, Any]) -> tuple[FbaStockPage, str]:
+    """One getInventorySummaries page (details=true) and the next page's token ("" on the last)."""
+    summaries = (body.get("payload") or {}).get("inventorySummaries")
+    if not isinstance(summaries, list):
+        raise ChannelPayloadError("Amazon getInventorySummaries: the answer has no inventorySummaries")
+    stock, errors = [], []
+    for raw in summaries:
+        try:
+            sku = raw["sellerSku"]
+            if not sku:
+                raise ValueError("the summary has no sellerSku")
+            fulfillable = parse_int(raw["inventoryDetails"]["fulfillableQuantity"])
+            if fulfillable < 0:
+                raise ValueError(f"fulfillableQuantity {fulfillable} is negative")
+            stock.append(FbaStock(sku=str(sku), fulfillable=fulfillable, fnsku=raw.get("fnSku") or ""))
+        except RECORD_ERRORS as exc:
+            record_id = str(raw.get("sellerSku") or "") if isinstance(raw, dict) else ""
+            errors.append(RecordError(record_id or "(no SKU)", f"unreadable FBA summary: {type(exc).__name__} {exc}"))
+    next_token = (body.get("pagination") or {}).get("nextToken") or ""
+    return FbaStockPage(stock=tuple(stock), errors=tuple(errors)), next_token
+
+
+def fulfilment_order_payload(request: FulfilmentRequest, *, marketplace_id: str) -> dict[str, Any]:
+    """createFulfillmentOrder's body. Amazon caps displayable ids at 40 and the comment at 750 characters."""
+    address = request.address
+    destination = {"name": address.name, "addressLine1": address.line1, "city": address.city,
+                   "postalCode": address.postcode, "countryCode": address.country}
+    for key, value in (("addressLine2", address.line2), ("stateOrRegion", address.region), ("phone", address.phone)):
+        if value:
+            destination[key] = value
+    return {
+        "marketplaceId": marketplace_id,
+        "sellerFulfillmentOrderId": request.fulfilment_order_id,
+        "displayableOrderId": request.displayable_order_id[:40],
+        "displayableOrderDate": iso_z(request.ordered_at),
+        "displayableOrderComment": request.comment[:750],
+        "shippingSpeedCategory": request.shipping_speed,
+        "destinationAddress": destination,
+        "fulfillmentAction": "Ship",
+        "items": [
+            {
+                "sellerSku": line.sku,
+                "sellerFulfillmentOrderItemId": line.line_id[:50],
+                "quantity": line.quantity,
+                "perUnitDeclaredValue": {"currencyCode": line.currency, "value": f"{line.unit_value:.2f}"},
+            }
+            for line in request.lines
+        ],
+    }
+
+
+def fulfilment_state_from_amazon(body: Mapping[str, Any]) -> FulfilmentState:
+    """getFulfillmentOrder: the order's status and the tracked packages of shipments not cancelled."""
+    payload = body.get("payload") if isinstance(body, dict) else None
+    order = (payload or {}).get("fulfillmentOrder") or {}
+    raw_status = str(order.get("fulfillmentOrderStatus") or "")
+    status = FULFILMENT_STATUSES.get(re.sub("[^a-z]", "", raw_status.lower()))
+    if not order.get("sellerFulfillmentOrderId") or status is None:
+        raise ChannelPayloadError(f"Amazon getFulfillmentOrder: unexpected answer (status {raw_status!r})")
+    packages = []
+    for shipment in payload.get("fulfillmentShipments") or []:
+        if str(shipment.get("fulfillmentShipmentStatus", "")).startswith("CANCELLED"):
+            continue
+        shipped_at = shipment.get("shippingDate")
+        for package in shipment.get("fulfillmentShipmentPackage") or []:
+            if package.get("trackingNumber"):
+                packages.append(FulfilmentPackage(
+                    tracking_number=str(package["trackingNumber"]), carrier=str(package.get("carrierCode") or ""),
+                    shipped_at=parse_datetime(shipped_at) if shipped_at else None,
+                ))
+    return FulfilmentState(fulfilment_order_id=str(order["sellerFulfillmentOrderId"]), status=status,
+                           packages=tuple(packages))
+
+
 # --- Connector --------------------------------------------------------------------------------------
 
 
@@ -294,6 +393,9 @@ class AmazonConnector(Connector):
         "get_report": RateLimit(2, 15),
         "get_report_document": RateLimit(0.0167, 15),
         "shipment_confirmation": RateLimit(2, 10),
+        "get_inventory_summaries": RateLimit(2, 2),
+        "create_fulfillment_order": RateLimit(2, 30),
+        "get_fulfillment_order": RateLimit(2, 30),
     }
 
     def __init__(
@@ -530,3 +632,32 @@ class AmazonConnector(Connector):
             raise ChannelRejected(f"Amazon could not process the cancellation of {order.channel_order_id} "
                                   f"({done.get('processingStatus')})")
 
+    # FBA inventory and multi-channel fulfilment
+
+    def fetch_fba_stock(self) -> Iterator[FbaStockPage]:
+        marketplace = self.config.marketplace_id
+        params = {"granularityType": "Marketplace", "granularityId": marketplace, "marketplaceIds": marketplace,
+                  "details": "true"}
+
+        def fetch(token: str) -> tuple[FbaStockPage, str]:
+            # A nextToken lives 30 seconds: pages are fetched one after another, never held.
+            body = self.http.call_json("GET", "/fba/inventory/v1/summaries", operation="get_inventory_summaries",
+                                       params=params | ({"nextToken": token} if token else {}))
+            if not isinstance(body, dict):
+                raise ChannelPayloadError("Amazon getInventorySummaries: unexpected answer")
+            return fba_stock_page_from_amazon(body)
+
+        return token_pages(fetch)
+
+    def create_fulfilment_order(self, request: FulfilmentRequest) -> None:
+        if not request.lines:
+            raise ChannelRejected(f"fulfilment order {request.fulfilment_order_id}: no items to ship")
+        self.http.request("POST", "/fba/outbound/2020-07-01/fulfillmentOrders", operation="create_fulfillment_order",
+                          json=fulfilment_order_payload(request, marketplace_id=self.config.marketplace_id))
+
+    def fulfilment_order(self, fulfilment_order_id: str) -> FulfilmentState:
+        body = self.http.call_json(
+            "GET", f"/fba/outbound/2020-07-01/fulfillmentOrders/{quote(fulfilment_order_id, safe='')}",
+            operation="get_fulfillment_order",
+        )
+        return fulfilment_state_from_amazon(body)

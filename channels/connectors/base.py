@@ -135,6 +135,8 @@ class ExternalOrder:
     tax: Decimal | None = None
     total: Decimal = Decimal("0")
     fulfilled_by_channel: bool = False
+    # The channel reports it shipped (Amazon SHIPPED): an order the channel fulfils itself is then done.
+    is_shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,61 @@ class ConnectionResult:
     message: str
 
 
+@dataclass(frozen=True)
+class FbaStock:
+    """One SKU's stock in Amazon's fulfilment network: what Amazon can pick and ship now."""
+
+    sku: str
+    fulfillable: int
+    fnsku: str = ""
+
+
+@dataclass(frozen=True)
+class FbaStockPage:
+    stock: tuple[FbaStock, ...]
+    errors: tuple[RecordError, ...] = ()
+
+
+@dataclass(frozen=True)
+class FulfilmentLine:
+    line_id: str
+    sku: str
+    quantity: int
+    # The declared value per unit, in `currency`, as the channel will see it.
+    unit_value: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class FulfilmentRequest:
+    """An order the seller asks the channel's fulfilment network to ship (Amazon multi-channel fulfilment)."""
+
+    fulfilment_order_id: str
+    displayable_order_id: str
+    ordered_at: datetime
+    comment: str
+    shipping_speed: str
+    address: ExternalAddress
+    lines: tuple[FulfilmentLine, ...]
+
+
+@dataclass(frozen=True)
+class FulfilmentPackage:
+    tracking_number: str
+    carrier: str
+    shipped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FulfilmentState:
+    """Where a fulfilment order stands: RECEIVED, PLANNING, PROCESSING, COMPLETE, COMPLETE_PARTIALLED,
+    UNFULFILLABLE, INVALID or CANCELLED, with the packages shipped so far."""
+
+    fulfilment_order_id: str
+    status: str
+    packages: tuple[FulfilmentPackage, ...] = ()
+
+
 class WatermarkPolicy(enum.Enum):
     """How Last Order Sync moves after a complete download."""
 
@@ -275,3 +332,17 @@ class Connector(abc.ABC):
     def order_statuses(self) -> list[str]:
         """Every status the channel can give an order, offered in the status mapping."""
         return []
+
+    # Fulfilment by the channel (Amazon FBA). Optional: only a channel with a fulfilment network has them.
+
+    def fetch_fba_stock(self) -> Iterator[FbaStockPage]:
+        """Every SKU's fulfillable quantity in the channel's fulfilment network, in pages."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels have no fulfilment network to read")
+
+    def create_fulfilment_order(self, request: FulfilmentRequest) -> None:
+        """Ask the channel's fulfilment network to ship an order (from any channel)."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot fulfil orders")
+
+    def fulfilment_order(self, fulfilment_order_id: str) -> FulfilmentState:
+        """Where a fulfilment order created here stands."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot fulfil orders")
