@@ -1,10 +1,15 @@
-"""The write paths for orders: idempotent import, despatch (process) and cancellation.
+"""The write paths for orders: idempotent import, despatch (process), cancellation and reallocation.
 
 The channels app resolves everything that needs channel knowledge (status and shipping mapping,
 currency, tax, email, SKU links, fulfilment location) and hands over `OrderData`; this module
 upserts by (channel, channel_order_id) with conflict handling and reserves, releases or consumes
 stock through inventory's services. It announces processed and cancelled orders on commit
 (`orders.signals`) so the channels app can tell the marketplace without orders importing channels.
+
+Stock at an FBA location is Amazon's count: the FBA sync sets it from Amazon's summaries, which
+already leave out what Amazon has shipped. So an order fulfilled there (an AFN order, or one sent to
+Amazon's multi-channel fulfilment) only ends its reservation when it ships; consuming the stock too
+would take the shipped units off a second time whenever a sync ran before the order was processed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from inventory.models import Location
 from inventory.services import stock_consume, stock_release, stock_reserve
 from orders.models import Order, OrderItem, PostalService
 from orders.signals import order_cancelled, order_processed
@@ -92,6 +98,7 @@ def _new_order(*, channel_id: int, data: OrderData, batch: uuid.UUID) -> Order:
         total=data.total,
         has_unlinked_items=any(line.stock_item_id is None for line in data.lines),
         cancelled_at=timezone.now() if data.status == Order.Status.CANCELLED else None,
+        processed_at=timezone.now() if data.status == Order.Status.PROCESSED else None,
         import_batch=batch,
         **{name: data.address.get(name, "") for name in ADDRESS_FIELDS},
     )
@@ -167,6 +174,7 @@ def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], r
     """A later download of a known order: follow the channel's status, payment and cancellation."""
     changed: list[Order] = []
     cancelled: list[Order] = []
+    shipped_by_channel: list[Order] = []
     now = timezone.now()
     for order in known:
         data = by_id[order.channel_order_id]
@@ -179,6 +187,11 @@ def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], r
                 order.status = Order.Status.CANCELLED
                 order.cancelled_at = now
                 cancelled.append(order)
+            elif order.fulfilled_by_channel and data.status == Order.Status.PROCESSED:
+                # Amazon shipped an order it fulfils (AFN): it is done here too, and nothing is despatched.
+                order.status = Order.Status.PROCESSED
+                order.processed_at = now
+                shipped_by_channel.append(order)
             elif order.status == Order.Status.UNPAID and data.status in (Order.Status.PAID, Order.Status.PENDING):
                 order.status = data.status
         if (order.channel_status, order.is_paid, order.status) != before:
@@ -189,15 +202,19 @@ def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], r
     if not changed:
         return
     Order.objects.bulk_update(
-        changed, ["channel_status", "channel_updated_at", "is_paid", "status", "cancelled_at", "updated_at"]
+        changed,
+        ["channel_status", "channel_updated_at", "is_paid", "status", "cancelled_at", "processed_at", "updated_at"],
     )
     result.updated = [order.channel_order_id for order in changed]
     result.cancelled = [order.channel_order_id for order in cancelled]
-    if cancelled:
+    # Cancelled orders give their stock back; AFN orders Amazon shipped end their hold on its FBA stock
+    # (released, not consumed: see the module's docstring).
+    releasing = cancelled + shipped_by_channel
+    if releasing:
         items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
-        for item in OrderItem.objects.filter(order__in=cancelled, stock_item__isnull=False):
+        for item in OrderItem.objects.filter(order__in=releasing, stock_item__isnull=False):
             items_by_order[item.order_id].append(item)
-        release = _reservation_lines(cancelled, items_by_order)
+        release = _reservation_lines(releasing, items_by_order)
         if release:
             stock_release(lines=release)
 
@@ -219,6 +236,19 @@ def _order_lines(order: Order) -> list[tuple[int, int, int]]:
     return _reservation_lines([order], {order.pk: items})
 
 
+def _with_amazon_refuse(order: Order, *, doing: str) -> None:
+    if order.fba_outbound_status in (Order.FbaOutbound.QUEUED, *Order.FBA_WITH_AMAZON):
+        raise ValidationError(
+            f"Order {order.channel_order_id} is being fulfilled by Amazon "
+            f"({order.get_fba_outbound_status_display().lower()}): it cannot be {doing} here; "
+            "it is processed when Amazon ships it."
+        )
+
+
+def _at_fba(location_id: int | None) -> bool:
+    return location_id is not None and Location.objects.filter(pk=location_id, kind=Location.Kind.FBA).exists()
+
+
 @transaction.atomic
 def order_process(*, order_id: int, tracking_number: str = "", postal_service_id: int | None = None,
                   user=None) -> Order:
@@ -227,12 +257,15 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
     The channel is told afterwards (on commit) by the channels app, when Mark as Despatched is on.
     """
     order = _locked_open_order(order_id, doing="processed")
+    _with_amazon_refuse(order, doing="processed")
     if order.status == Order.Status.UNPAID:
         raise ValidationError(f"Order {order.channel_order_id} is not paid yet.")
     if postal_service_id is not None and not PostalService.objects.filter(pk=postal_service_id).exists():
         raise ValidationError("That postal service no longer exists.")
     lines = _order_lines(order)
-    if lines:
+    if lines and _at_fba(order.fulfilment_location_id):
+        stock_release(lines=lines)
+    elif lines:
         stock_consume(lines=lines, reference=f"{order.channel.name} order {order.channel_order_id}", user=user)
     order.status = Order.Status.PROCESSED
     order.processed_at = timezone.now()
@@ -250,12 +283,69 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
 def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
     """Cancel an open order here: its reservation is released and the channel is told when it wants to be."""
     order = _locked_open_order(order_id, doing="cancelled")
+    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
+        raise ValidationError(
+            f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
+            "cancel its fulfilment order in Seller Central first."
+        )
     lines = _order_lines(order)
     if lines:
         stock_release(lines=lines)
     order.status = Order.Status.CANCELLED
     order.cancelled_at = timezone.now()
     order.cancellation_error = ""
-    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "updated_at"])
+    # Not yet sent to Amazon: now it never will be.
+    if order.fba_outbound_status == Order.FbaOutbound.QUEUED:
+        order.fba_outbound_status = Order.FbaOutbound.NONE
+    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "fba_outbound_status", "updated_at"])
     transaction.on_commit(lambda: order_cancelled.send(sender=Order, order_ids=[order.pk], reason=reason))
+    return order
+
+
+# Amazon has given up on these: the order may be sent again, under a new fulfilment order id.
+FBA_RESUBMITTABLE = (Order.FbaOutbound.REFUSED, Order.FbaOutbound.UNFULFILLABLE, Order.FbaOutbound.CANCELLED)
+
+
+@transaction.atomic
+def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
+    """Move an open order's reservation to another location: released at the old one, reserved at the new.
+
+    Reallocated to an FBA location (from any channel), the order waits for the channels app to send it
+    to Amazon's multi-channel fulfilment; reallocating it there again after Amazon refused or could not
+    fulfil it sends it again. An order Amazon already holds cannot be moved.
+    """
+    order = _locked_open_order(order_id, doing="reallocated")
+    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
+        raise ValidationError(
+            f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
+            "cancel its fulfilment order in Seller Central before moving it."
+        )
+    location = Location.objects.filter(pk=location_id).first()
+    if location is None:
+        raise ValidationError("That location no longer exists.")
+    to_fba = location.kind == Location.Kind.FBA
+    if to_fba and order.status == Order.Status.UNPAID:
+        raise ValidationError(f"Order {order.channel_order_id} is not paid yet: Amazon would ship it unpaid.")
+    resubmit = to_fba and order.fba_outbound_status in FBA_RESUBMITTABLE
+    if location.pk == order.fulfilment_location_id and not resubmit:
+        return order
+    items = list(order.items.filter(stock_item__isnull=False))
+    held = _reservation_lines([order], {order.pk: items})
+    if held:
+        stock_release(lines=held)
+    order.fulfilment_location = location
+    wanted = _reservation_lines([order], {order.pk: items})
+    if wanted:
+        stock_reserve(lines=wanted)
+    if to_fba:
+        order.fba_outbound_status = Order.FbaOutbound.QUEUED
+        # Amazon keeps every id it was sent, so each submission has its own.
+        order.fba_fulfillment_order_id = f"SL-{order.pk}-{timezone.now():%y%m%d%H%M%S}"
+    else:
+        order.fba_outbound_status = Order.FbaOutbound.NONE
+        order.fba_fulfillment_order_id = ""
+    order.fba_outbound_error = ""
+    order.save(update_fields=[
+        "fulfilment_location", "fba_outbound_status", "fba_fulfillment_order_id", "fba_outbound_error", "updated_at",
+    ])
     return order
