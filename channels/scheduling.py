@@ -17,7 +17,11 @@ BEAT_TASKS = (
     ("orders", "order download", "channels.tasks.orders_download_task", 5),
     ("inventory", "inventory push (safety net)", "channels.tasks.inventory_push_task", 15),
     ("listings", "listing download", "channels.tasks.listings_download_task", 24 * 60),
+    ("fba", "FBA inventory sync", "channels.tasks.inventory_fba_sync_task", 30),
+    ("fba_outbound", "FBA fulfilment orders", "channels.tasks.despatch_fba_outbound_task", 5),
 )
+# Rows only Amazon channels get.
+AMAZON_BEAT_TASKS = {"fba", "fba_outbound"}
 
 
 def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
@@ -35,11 +39,24 @@ def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
     return queued
 
 
+def _beat_task_wanted(*, channel: Channel, key: str) -> bool:
+    if key == "inventory":
+        return channel.enabled and channel.syncs_inventory
+    if key == "fba":
+        # Only the channel that controls a unified account's FBA pool reads it.
+        return channel.enabled and channel.fba_enabled and channel.fba_sync_inventory
+    if key == "fba_outbound":
+        return channel.enabled and channel.fba_enabled
+    return channel.enabled
+
+
 def channel_beat_schedule_update(*, channel: Channel) -> None:
     """Give the channel its periodic tasks, switched on and off with it. Intervals set by staff stay."""
     for key, label, task, minutes in BEAT_TASKS:
+        if key in AMAZON_BEAT_TASKS and channel.kind != Channel.Kind.AMAZON:
+            continue
         interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
-        wanted = channel.enabled and (key != "inventory" or channel.syncs_inventory)
+        wanted = _beat_task_wanted(channel=channel, key=key)
         periodic, created = PeriodicTask.objects.get_or_create(
             name=f"channel-{channel.pk}-{key}",
             defaults={

@@ -92,6 +92,9 @@ def hub_tax(*, gross: Decimal, country: str) -> Decimal:
 def _hub_status(*, channel: Channel, external: ExternalOrder, mapped: str) -> str:
     if external.is_cancelled or mapped == Order.Status.CANCELLED:
         return Order.Status.CANCELLED
+    if external.fulfilled_by_channel and external.is_shipped:
+        # Amazon shipped an order it fulfils itself: done, whatever the status mapping says.
+        return Order.Status.PROCESSED
     if mapped == OrderStatusMapping.UNMAPPED:
         if not external.is_paid:
             raise OrderSkipped(f"status {external.channel_status!r} is unmapped and the order is not paid")
@@ -155,7 +158,11 @@ def _page_context(*, channel: Channel, orders: Iterable[ExternalOrder]) -> PageC
         .values_list("id", flat=True)
         .first()
     )
-    fba = Location.objects.filter(kind=Location.Kind.FBA, channel=channel).values_list("id", flat=True).first()
+    # Imported here: channels.fba builds on this module. A unified account's AFN orders all go to the FBA
+    # location of the channel that controls the shared pool.
+    from channels.fba import fba_location_for_afn_orders
+
+    fba = fba_location_for_afn_orders(channel=channel)
     return PageContext(
         channel=channel,
         status_map=status_map,

@@ -11,9 +11,11 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 
 from channels.connections import ListingDownloadRunning, listings_download
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
+from channels.fba import fba_inventory_sync, fba_outbound_follow, fba_outbound_submit
 from channels.locks import channel_lock
 from channels.models import Channel
 from channels.scheduling import PUSH_QUEUED_KEY
@@ -102,5 +104,44 @@ def despatch_confirm_task(self, order_id: int) -> str:
 def despatch_cancel_task(self, order_id: int, reason: str = "") -> str:
     try:
         return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+
+
+@shared_task(**RETRY)
+def inventory_fba_sync_task(self, channel_id: int) -> str:
+    try:
+        with channel_lock(channel_id=channel_id, purpose="fba") as held:
+            if not held:
+                return "another FBA sync is running for this channel"
+            run = fba_inventory_sync(channel_id=channel_id)
+    except Channel.DoesNotExist:
+        return "channel deleted"
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    except ChannelAuthError:
+        return "needs reauthorisation"
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+    return run.status
+
+
+@shared_task(**RETRY)
+def despatch_fba_submit_task(self, order_id: int) -> str:
+    try:
+        return fba_outbound_submit(order_id=order_id)
+    except ChannelRateLimited as exc:
+        raise _retry_after(self, exc) from exc
+
+
+@shared_task(**RETRY)
+def despatch_fba_outbound_task(self, channel_id: int) -> str:
+    try:
+        with channel_lock(channel_id=channel_id, purpose="fba-outbound") as held:
+            if not held:
+                return "another FBA fulfilment check is running for this channel"
+            return fba_outbound_follow(channel_id=channel_id)
+    except Channel.DoesNotExist:
+        return "channel deleted"
     except ChannelRateLimited as exc:
         raise _retry_after(self, exc) from exc
