@@ -1,4 +1,5 @@
-from celery import current_app
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -17,7 +18,7 @@ from channels.connections import (
     channel_reauthorise,
     channel_test,
     channel_test_unsaved,
-    tested_credentials_claim,
+    tested_credentials_open,
 )
 from channels.connectors.base import ChannelError
 from channels.dashboard import (
@@ -52,6 +53,7 @@ from channels.services import (
     channel_status_mappings_save,
     listings_link_by_sku,
 )
+from channels.tasks import listings_download_task
 
 ORDER_FIELDS = [
     "mark_as_despatched", "send_despatch_notes", "send_cancellation_notes", "download_unpaid_orders",
@@ -69,6 +71,7 @@ LISTING_FIELDS = [
 MAPPING_FIELDS = ["location_mapping", "order_status_mapping", "shipping_mapping"]
 FBA_FIELDS = ["fba_enabled", "fba_sync_inventory", "fba_convert_currency"]
 HEALTH_COLOURS = {"ok": "#2e7d32", "errors": "#b26a00", "reauthorise": "#b00020", "disabled": "#777"}
+TESTED_CREDENTIALS_SESSION_KEY = "channels:tested-credentials"
 RUN_COLOURS = {"success": "#2e7d32", "partial": "#b26a00", "failed": "#b00020", "running": "#1565c0"}
 
 
@@ -248,7 +251,12 @@ class ChannelAdmin(SimpleHistoryAdmin):
                 ) + ".",
             })
         typed = {key: form.cleaned_data[CREDENTIAL_PREFIX + key] for key, _ in CREDENTIAL_FIELDS[kind]}
-        result, handle = channel_test_unsaved(channel=form.instance, credentials=typed, owner=str(request.user.pk))
+        result, sealed = channel_test_unsaved(channel=form.instance, credentials=typed)
+        handle = ""
+        if sealed:
+            # Kept in the user's session, not in the page: the form only carries a handle to it.
+            handle = uuid.uuid4().hex
+            request.session[TESTED_CREDENTIALS_SESSION_KEY] = {handle: sealed}
         return JsonResponse({"ok": result.ok, "message": result.message, "tested_credentials": handle})
 
     def reauthorise_view(self, request: HttpRequest, object_id: int):
@@ -276,7 +284,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
                 messages.WARNING,
             )
         else:
-            current_app.send_task("channels.tasks.listings_download_task", args=(channel.pk,))
+            listings_download_task.delay(channel.pk)
             self.message_user(
                 request, f"{channel.name}: listing download queued; its progress shows under Listings.",
                 messages.SUCCESS,
@@ -455,9 +463,9 @@ class ChannelAdmin(SimpleHistoryAdmin):
             typed = {
                 key: form.cleaned_data.get(CREDENTIAL_PREFIX + key, "") for key, _ in CREDENTIAL_FIELDS[obj.kind]
             }
-            rotated = tested_credentials_claim(
-                handle=form.cleaned_data.get("tested_credentials", ""), owner=str(request.user.pk), typed=typed
-            )
+            stash = request.session.pop(TESTED_CREDENTIALS_SESSION_KEY, {})
+            rotated = tested_credentials_open(sealed=stash.get(form.cleaned_data.get("tested_credentials", ""), ""),
+                                              typed=typed)
             if rotated:
                 # The Test before Save used up single-use tokens: keep the ones the channel issued instead.
                 obj.credentials = {**obj.credentials, **rotated}

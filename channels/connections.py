@@ -6,18 +6,18 @@ from the Channel row, a credential store backed by `Channel.credentials`, and th
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cache
 
 import redis
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.core.cache import cache as django_cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -318,19 +318,19 @@ def _digest(credentials: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(credentials), sort_keys=True).encode()).hexdigest()
 
 
-def _tested_key(handle: str) -> str:
-    return f"channels:tested-credentials:{handle}"
+def _sealer() -> Fernet:
+    # A key of its own, derived from SECRET_KEY: what it seals lives at most TESTED_CREDENTIALS_TTL.
+    key = hashlib.sha256(f"channels.tested-credentials:{settings.SECRET_KEY}".encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
-def channel_test_unsaved(
-    *, channel: Channel, credentials: Mapping[str, str], owner: str
-) -> tuple[ConnectionResult, str]:
+def channel_test_unsaved(*, channel: Channel, credentials: Mapping[str, str]) -> tuple[ConnectionResult, str]:
     """Test before Save: call the channel with settings and secrets from the add form, storing no channel.
 
-    `channel_connector` alone would read the secrets from the (absent) row; this one keeps them in memory.
-    EKM refresh tokens are single-use: a test that rotated them leaves the new ones in the cache for a
-    while under a random handle, so the Save that follows stores tokens that still work (see
-    `tested_credentials_claim`). Returns the result and that handle ("" when nothing rotated).
+    EKM refresh tokens are single-use: a test that rotated them returns the new ones sealed (encrypted,
+    bound to the typed secrets, valid for TESTED_CREDENTIALS_TTL) so that the Save that follows stores
+    tokens that still work (`tested_credentials_open`). Returns the result and that seal ("" when
+    nothing rotated).
     """
     store = TransientCredentialStore(credentials)
     connector = channel_connector(channel=channel, credentials=store)
@@ -342,21 +342,16 @@ def channel_test_unsaved(
         result = ConnectionResult(False, f"Could not connect: {exc}")
     if store.credentials == dict(credentials):
         return result, ""
-    handle = uuid.uuid4().hex
-    django_cache.set(
-        _tested_key(handle),
-        {"owner": owner, "typed": _digest(credentials), "credentials": store.credentials},
-        TESTED_CREDENTIALS_TTL,
-    )
-    return result, handle
+    sealed = _sealer().encrypt(json.dumps({"typed": _digest(credentials), "credentials": store.credentials}).encode())
+    return result, sealed.decode()
 
 
-def tested_credentials_claim(*, handle: str, owner: str, typed: Mapping[str, str]) -> dict[str, str] | None:
-    """The credentials a Test before Save rotated, once, for the same user and the same typed secrets."""
-    if not handle:
+def tested_credentials_open(*, sealed: str, typed: Mapping[str, str]) -> dict[str, str] | None:
+    """The credentials a Test before Save rotated, if the seal is fresh and the typed secrets are the same."""
+    if not sealed:
         return None
-    entry = django_cache.get(_tested_key(handle))
-    django_cache.delete(_tested_key(handle))
-    if not entry or entry["owner"] != owner or entry["typed"] != _digest(typed):
+    try:
+        entry = json.loads(_sealer().decrypt(sealed.encode(), ttl=TESTED_CREDENTIALS_TTL))
+    except InvalidToken:
         return None
-    return entry["credentials"]
+    return entry["credentials"] if entry["typed"] == _digest(typed) else None
