@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
+from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -91,13 +91,16 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
     )
     # The latest few runs of every channel in one query: rank within the channel, keep the top ones.
     runs: dict[int, list[SyncRun]] = {}
-    recent = SyncRun.objects.filter(started_at__gte=timezone.now() - timedelta(days=CHART_DAYS)).order_by(
-        "channel_id", "-started_at", "-id"
+    recent = (
+        SyncRun.objects.filter(started_at__gte=timezone.now() - timedelta(days=CHART_DAYS))
+        .annotate(rank=Window(RowNumber(), partition_by=F("channel_id"), order_by=[F("started_at").desc(),
+                                                                                   F("id").desc()]))
+        .filter(rank__lte=runs_per_channel)
+        .only("channel_id", "kind", "status", "started_at", "processed", "failed", "skipped")
+        .order_by("channel_id", "rank")
     )
-    for run in recent.only("channel_id", "kind", "status", "started_at", "processed", "failed", "skipped", "error"):
-        bucket = runs.setdefault(run.channel_id, [])
-        if len(bucket) < runs_per_channel:
-            bucket.append(run)
+    for run in recent:
+        runs.setdefault(run.channel_id, []).append(run)
     return [
         ChannelSummary(
             channel=channel,
