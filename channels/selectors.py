@@ -237,8 +237,10 @@ def computing_cursor(*, chunked: bool = False) -> Iterator:
     The planner's row estimates for marked listings lag behind (marks come and go in bursts), which
     can push a sub-millisecond statement over jit_above_cost and add 50 ms of compilation to it.
     """
+    options = connection.settings_dict.get("OPTIONS", {}).get("options", "")
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        # Nothing to do where the connection already runs without JIT ("-c jit=off" in OPTIONS).
+        if connection.vendor == "postgresql" and "jit=off" not in options.replace(" ", ""):
             with connection.cursor() as setting:
                 setting.execute("SET LOCAL jit = off")
         with connection.chunked_cursor() if chunked else connection.cursor() as cursor:
