@@ -16,12 +16,12 @@ PRODUCTION = {
 }
 
 
-def manage(*args: str, **env_overrides: str) -> subprocess.CompletedProcess:
-    unset = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "STOCKLINE_SECRET_KEYS", "ALLOWED_HOSTS",
-             "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "SECURE_HSTS_SECONDS"}
-    env = {k: v for k, v in os.environ.items() if k not in unset} | env_overrides
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """manage.py in a clean production-like environment: only PATH is inherited, so nothing a developer or
+    another test exported (DJANGO_ALLOW_ASYNC_UNSAFE, DATABASE_URL, ...) changes the verdict."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True, text=True, timeout=120,
     )
 
 
