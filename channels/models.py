@@ -237,6 +237,13 @@ class Channel(models.Model):
             raise ValidationError({"fba_enabled": "FBA is only available for Amazon channels."})
         if self.kind == self.Kind.AMAZON and not self.marketplace_id:
             raise ValidationError({"marketplace_id": "An Amazon channel needs its marketplace id."})
+        from channels.fba import fba_sync_conflicts  # the FBA rules build on this model
+
+        if others := fba_sync_conflicts(channel=self):
+            raise ValidationError({"fba_sync_inventory": (
+                f"{', '.join(others)} already syncs this seller's FBA stock. With a unified account only the "
+                "channel that controls the shared FBA location syncs it: untick it there first."
+            )})
 
     @property
     def syncs_inventory(self) -> bool:
@@ -370,7 +377,14 @@ class ChannelListing(models.Model):
                 violation_error_message="Latency must be between 0 and 30 days.",
             ),
         ]
-        indexes = [models.Index(fields=["stock_item", "channel"], name="channels_listing_item_channel")]
+        indexes = [
+            models.Index(fields=["stock_item", "channel"], name="channels_listing_item_channel"),
+            # The push plan after one order reads only the listings due a push, not the whole channel.
+            models.Index(
+                fields=["channel"], condition=Q(push_pending=True) | Q(last_pushed_at__isnull=True),
+                name="channels_listing_push_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel.name}: {self.channel_sku}"

@@ -179,6 +179,17 @@ def test_a_unified_account_syncs_only_from_its_controlling_channel(sandbox, amaz
     assert not StockMovement.objects.filter(reason=StockMovement.Reason.FBA_SYNC).exists()
 
 
+def test_the_config_form_refuses_a_second_fba_syncing_channel_for_one_seller(sandbox, amazon):
+    germany = connect(sandbox, "amazon", "de", "Amazon DE", seller_id=amazon.seller_id, fba_enabled=True,
+                      marketplace_id="A1PA6795UKMFR9")
+    germany.fba_sync_inventory = True
+
+    with pytest.raises(ValidationError) as refused:
+        germany.full_clean()
+
+    assert "Amazon UK already syncs this seller's FBA stock" in refused.value.message_dict["fba_sync_inventory"][0]
+
+
 def test_a_unified_accounts_afn_orders_go_to_the_controlling_channels_fba_location(sandbox, amazon, mug):
     germany = connect(sandbox, "amazon", "de", "Amazon DE", seller_id=amazon.seller_id, fba_enabled=True,
                       marketplace_id="A1PA6795UKMFR9")

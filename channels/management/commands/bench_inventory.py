@@ -30,7 +30,6 @@ from inventory.services import stock_levels_set_bulk, stock_reserve
 from orders.models import Order, OrderItem
 
 SCRATCH_DB = "stockline_bench"
-PUSH_DUE_INDEX = "channels_listing_push_due"
 # Per channel: (kind, settings) so that every rule is exercised at scale.
 CHANNEL_RULES = [
     ("amazon", {"latency_days": 2, "product_based_latency": True}),
@@ -198,7 +197,6 @@ class Command(BaseCommand):
             f"catalogue: {skus} SKUs x {len(warehouses)} locations, {channels} channels, "
             f"{ChannelListing.objects.count()} listings, {orders} open orders with {lines} lines"
         )
-        self._push_due_index()
         # Start steady: every listing pushed once (a full resync), nothing pending.
         started = time.perf_counter()
         for channel_id in self._channel_ids():
@@ -207,20 +205,6 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             # What autovacuum does after such a bulk load; not timed.
             cursor.execute("VACUUM ANALYZE")
-
-    def _push_due_index(self) -> None:
-        """The push plan finds marked or never-pushed listings through a partial index; until the
-        ChannelListing model declares it, create it here so the figures show the intended design."""
-        table = ChannelListing._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [PUSH_DUE_INDEX])
-            if cursor.fetchone():
-                return
-            self.stdout.write(f"note: {PUSH_DUE_INDEX} is not in the migrations yet; created in the scratch database")
-            cursor.execute(
-                f"CREATE INDEX {PUSH_DUE_INDEX} ON {table} (channel_id) WHERE push_pending OR last_pushed_at IS NULL"
-            )
-            cursor.execute(f"ANALYZE {table}")
 
     def _channel_ids(self) -> list[int]:
         return list(Channel.objects.order_by("pk").values_list("pk", flat=True))
