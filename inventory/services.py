@@ -26,6 +26,8 @@ Line = tuple[int, int, int]
 # Rows per UPDATE ... FROM (VALUES ...) statement and per bulk_create batch.
 BATCH = 5000
 IMPORT_COLUMNS = ("sku", "location", "quantity")
+# A stock level's quantity is a 32-bit integer column in every database the hub runs on.
+MAX_QUANTITY = 2**31 - 1
 
 
 class InsufficientStock(ValidationError):
@@ -292,8 +294,12 @@ def _import_error(line: int, problem: str, field: str = "file") -> ValidationErr
 
 def _import_rows(text: str) -> list[tuple[int, str, str, str]]:
     """The data rows as (line number, sku, location, quantity)."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    # newline="": a bare carriage return ends a line, as in the spreadsheet that saved the file.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise _import_error(reader.line_num or 1, f"unreadable CSV ({exc}).") from None
     if header is None:
         raise _import_error(1, "the file is empty; it needs a header row: sku,location,quantity.")
     names = [name.strip().lower() for name in header]
@@ -304,9 +310,18 @@ def _import_rows(text: str) -> list[tuple[int, str, str, str]]:
         )
     index = {column: names.index(column) for column in IMPORT_COLUMNS}
     rows = []
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise _import_error(reader.line_num, f"unreadable CSV ({exc}).") from None
+        if cells is None:
+            break
         if not any(cell.strip() for cell in cells):
             continue
+        if any("\x00" in cell for cell in cells):
+            # PostgreSQL refuses NUL in text: caught here, the error names the line instead of failing the import.
+            raise _import_error(reader.line_num, "the row contains a NUL character; is this a CSV text file?")
         if len(cells) < len(names):
             raise _import_error(reader.line_num, f"expected {len(names)} columns, found {len(cells)}.")
         rows.append((reader.line_num, *(cells[index[column]].strip() for column in IMPORT_COLUMNS)))
@@ -348,6 +363,8 @@ def stock_import_csv(*, file, user=None) -> int:
             raise _import_error(line, f"the quantity {quantity!r} is not a whole number.") from None
         if number < 0:
             raise _import_error(line, f"the quantity {number} is negative; physical stock cannot go below zero.")
+        if number > MAX_QUANTITY:
+            raise _import_error(line, f"the quantity {number} is larger than the most a stock level holds.")
         key = (item_by_sku[sku], location_by_name[location.lower()])
         if key in seen:
             raise _import_error(line, f"{sku} at {location} is already set on line {seen[key]}.")

@@ -56,6 +56,7 @@ from channels.connectors.values import (
     optional_int,
     parse_datetime,
     parse_int,
+    text,
 )
 
 FULFILLMENT_STATUSES = [
@@ -105,23 +106,25 @@ def _money(node: Mapping[str, Any] | None) -> Decimal | None:
 
 def order_from_amazon(payload: Mapping[str, Any]) -> ExternalOrder:
     """One searchOrders order. Raises one of RECORD_ERRORS when the record does not parse."""
-    order_id = payload["orderId"]
+    order_id = text(payload["orderId"], "orderId")
     if not order_id:
         raise ValueError("the order has no orderId")
     fulfillment = payload.get("fulfillment") or {}
-    status = fulfillment["fulfillmentStatus"]
+    status = text(fulfillment["fulfillmentStatus"], "fulfillmentStatus")
+    if not status:
+        raise ValueError("the order has no fulfillmentStatus")
     items = []
     for raw in payload.get("orderItems") or []:
         product = raw.get("product") or {}
         tax = _money((raw.get("proceeds") or {}).get("itemTax"))
         items.append(ExternalOrderItem(
-            line_id=str(raw["orderItemId"]),
-            sku=product["sellerSku"],
-            title=product.get("title") or "",
+            line_id=text(raw["orderItemId"], "orderItemId"),
+            sku=text(product["sellerSku"], "sellerSku"),
+            title=text(product.get("title"), "title"),
             quantity=parse_int(raw["quantityOrdered"]),
             unit_price=_money((product.get("price") or {}).get("unitPrice")) or Decimal("0"),
             tax=tax,
-            external_product_id=product.get("asin") or "",
+            external_product_id=text(product.get("asin"), "asin"),
         ))
     subtotal = sum((item.unit_price * item.quantity for item in items), Decimal("0"))
     grand_total = (payload.get("proceeds") or {}).get("grandTotal") or {}
@@ -134,28 +137,28 @@ def order_from_amazon(payload: Mapping[str, Any]) -> ExternalOrder:
     buyer = payload.get("buyer") or {}
     address = (payload.get("recipient") or {}).get("deliveryAddress") or {}
     return ExternalOrder(
-        channel_order_id=str(order_id),
+        channel_order_id=order_id,
         channel_status=status,
         is_paid=status not in UNPAID_STATUSES,
         is_cancelled=status == "CANCELLED",
         created_at=parse_datetime(payload["createdTime"]),
         updated_at=parse_datetime(payload.get("lastUpdatedTime") or payload["createdTime"]),
         items=tuple(items),
-        currency=currency or None,
-        buyer_name=buyer.get("buyerName") or address.get("name") or "",
+        currency=text(currency, "currencyCode") or None,
+        buyer_name=text(buyer.get("buyerName") or address.get("name"), "buyerName"),
         # Amazon withholds most emails; None lets the channel's "NOT DISCLOSED" default apply.
-        buyer_email=buyer.get("buyerEmail") or None,
+        buyer_email=text(buyer.get("buyerEmail"), "buyerEmail") or None,
         shipping_address=ExternalAddress(
-            name=address.get("name") or "",
-            line1=address.get("addressLine1") or "",
-            line2=address.get("addressLine2") or "",
-            city=address.get("city") or "",
-            region=address.get("stateOrRegion") or "",
-            postcode=address.get("postalCode") or "",
-            country=address.get("countryCode") or "",
-            phone=address.get("phone") or "",
+            name=text(address.get("name"), "name"),
+            line1=text(address.get("addressLine1"), "addressLine1"),
+            line2=text(address.get("addressLine2"), "addressLine2"),
+            city=text(address.get("city"), "city"),
+            region=text(address.get("stateOrRegion"), "stateOrRegion"),
+            postcode=text(address.get("postalCode"), "postalCode"),
+            country=text(address.get("countryCode"), "countryCode"),
+            phone=text(address.get("phone"), "phone"),
         ),
-        shipping_tag=fulfillment.get("fulfillmentServiceLevel") or "",
+        shipping_tag=text(fulfillment.get("fulfillmentServiceLevel"), "fulfillmentServiceLevel"),
         subtotal=subtotal,
         # The grand total is items plus delivery; Amazon's order carries no separate delivery charge.
         shipping_cost=max(Decimal("0"), total - subtotal) if total is not None else Decimal("0"),
@@ -209,9 +212,13 @@ def push_results_from_feed(updates: Sequence[StockUpdate], report: Mapping[str, 
     """Per-message issues of a JSON_LISTINGS_FEED result: an ERROR rejects its SKU, the rest are accepted."""
     errors: dict[int, list[Mapping[str, Any]]] = {}
     warnings: dict[int, list[Mapping[str, Any]]] = {}
-    for issue in report.get("issues") or []:
-        target = errors if issue.get("severity", "ERROR") == "ERROR" else warnings
-        target.setdefault(int(issue.get("messageId", 0)), []).append(issue)
+    try:
+        for issue in report.get("issues") or []:
+            target = errors if issue.get("severity", "ERROR") == "ERROR" else warnings
+            target.setdefault(parse_int(issue.get("messageId", 0)), []).append(issue)
+    except RECORD_ERRORS as exc:
+        # Which listings an unreadable report accepts is unknown: none is recorded as sent.
+        raise ChannelPayloadError(f"Amazon feed result: unreadable issues ({type(exc).__name__})") from exc
     results = []
     for message_id, update in enumerate(updates, start=1):
         if message_id in errors:
@@ -256,7 +263,8 @@ def listing_from_report_row(row: Mapping[str, str]) -> ExternalListing:
 
 def listings_from_report(text: str, *, page_size: int = LISTING_PAGE_SIZE) -> Iterator[ListingPage]:
     """GET_MERCHANT_LISTINGS_ALL_DATA (tab-separated, header line first) in pages with progress."""
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
+    # newline="": a stray carriage return ends a row (reported if it spoils one) instead of stopping the reader.
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     total = len(rows)
     if not total:
         yield ListingPage(listings=(), done=0, total=0)

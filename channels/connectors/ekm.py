@@ -47,6 +47,7 @@ from channels.connectors.values import (
     parse_datetime,
     parse_decimal,
     parse_int,
+    text,
 )
 
 SCOPES = (
@@ -65,16 +66,16 @@ DEFAULT_DISPATCHED_STATUS = "DISPATCHED"
 
 
 def _name(first: object, last: object) -> str:
-    return " ".join(str(part).strip() for part in (first, last) if part and str(part).strip())
+    return " ".join(text(part).strip() for part in (first, last) if part and text(part).strip())
 
 
 def order_item_from_ekm(raw: Mapping[str, Any]) -> ExternalOrderItem:
     quantity = parse_int(raw["quantity"])
     product_id, variant_id = raw.get("product_id"), raw.get("variant_id")
     return ExternalOrderItem(
-        line_id=str(raw["id"]),
-        sku=str(raw.get("product_code") or ""),
-        title=str(raw.get("product_name") or ""),
+        line_id=text(raw["id"], "item id"),
+        sku=text(raw.get("product_code"), "product_code"),
+        title=text(raw.get("product_name"), "product_name"),
         quantity=quantity,
         unit_price=parse_decimal(raw["item_price"]),
         # item_tax is the tax in the whole line (all its units), as Amazon's itemTax; item_price is per unit.
@@ -86,14 +87,14 @@ def order_item_from_ekm(raw: Mapping[str, Any]) -> ExternalOrderItem:
 
 def order_from_ekm(payload: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> ExternalOrder:
     """One order of /api/v2/orders/search with its /items. Raises one of RECORD_ERRORS when unreadable."""
-    order_id = payload["id"]
-    if order_id in (None, ""):
+    order_id = text(payload["id"], "id")
+    if not order_id:
         raise ValueError("the order has no id")
     customer = payload.get("customer_details") or {}
     address = payload.get("shipping_address") or {}
     return ExternalOrder(
-        channel_order_id=str(order_id),
-        channel_status=str(payload["status"]),
+        channel_order_id=order_id,
+        channel_status=text(payload["status"], "status"),
         is_paid=payload.get("payment_status") == "SUCCESS",
         # EKM has no cancelled status of its own: the hub's status mapping decides.
         is_cancelled=False,
@@ -102,18 +103,18 @@ def order_from_ekm(payload: Mapping[str, Any], items: Sequence[Mapping[str, Any]
         items=tuple(order_item_from_ekm(raw) for raw in items),
         currency=None,
         buyer_name=_name(customer.get("first_name"), customer.get("last_name")),
-        buyer_email=customer.get("email_address") or None,
+        buyer_email=text(customer.get("email_address"), "email_address") or None,
         shipping_address=ExternalAddress(
             name=_name(address.get("first_name"), address.get("last_name")),
-            line1=address.get("address_line1") or "",
-            line2=address.get("address_line2") or "",
-            city=address.get("town") or "",
-            region=address.get("county") or "",
-            postcode=address.get("post_code") or "",
-            country=address.get("country") or "",
-            phone=address.get("telephone") or "",
+            line1=text(address.get("address_line1"), "address_line1"),
+            line2=text(address.get("address_line2"), "address_line2"),
+            city=text(address.get("town"), "town"),
+            region=text(address.get("county"), "county"),
+            postcode=text(address.get("post_code"), "post_code"),
+            country=text(address.get("country"), "country"),
+            phone=text(address.get("telephone"), "telephone"),
         ),
-        shipping_tag=payload.get("delivery_method") or "",
+        shipping_tag=text(payload.get("delivery_method"), "delivery_method"),
         subtotal=optional_decimal(payload.get("sub_total")) or Decimal("0"),
         shipping_cost=optional_decimal(payload.get("total_delivery")) or Decimal("0"),
         tax=optional_decimal(payload.get("total_tax")),

@@ -68,6 +68,20 @@ def optional_int(value: object) -> int | None:
     return None if value is None or str(value).strip() == "" else parse_int(value)
 
 
+def text(value: object, what: str = "a text field") -> str:
+    """A JSON value meant as text: a string or a plain number as written; None is empty.
+
+    Anything else (an object, a list, a boolean) is a malformed record, not something to store as "{...}".
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{what} is {type(value).__name__}, not text")
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
