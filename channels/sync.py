@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 NOT_DISCLOSED_BY_AMAZON = "NOT DISCLOSED BY AMAZON"
 CENT = Decimal("0.01")
+# How far back the downloads keep asking again for an order the channel sent unreadable.
+UNREADABLE_RETRY_WINDOW = timedelta(hours=24)
 # A listing the channel did not answer for is left pending rather than assumed sent.
 REJECTED_UNANSWERED = PushResult(channel_sku="", accepted=False, message="The channel gave no answer for this listing.")
 
@@ -61,6 +63,7 @@ class PageOutcome:
     errors: list[RecordError] = field(default_factory=list)
     oldest_imported: datetime | None = None
     latest_order: datetime | None = None
+    unreadable: int = 0
 
 
 def run_finish(run: SyncRun, *, processed: int, skipped: int, errors: list[RecordError], error: str = "") -> SyncRun:
@@ -248,7 +251,7 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
 
 def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
     """Store one page: map every order, import the good ones, report the bad ones by order id."""
-    outcome = PageOutcome(errors=list(page.errors))
+    outcome = PageOutcome(errors=list(page.errors), unreadable=len(page.errors))
     context = _page_context(channel=channel, orders=page.orders)
     ready: list[OrderData] = []
     for external in page.orders:
@@ -272,9 +275,16 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
 def _next_watermark(*, policy: WatermarkPolicy, current: datetime, until: datetime, outcomes: list[PageOutcome]):
     if policy is WatermarkPolicy.OLDEST_IMPORTED:
         oldest = min((o.oldest_imported for o in outcomes if o.oldest_imported), default=None)
-        return max(current, min(oldest, until)) if oldest else until
-    latest = max((o.latest_order for o in outcomes if o.latest_order), default=None)
-    return max(current, latest) if latest else current
+        moved = max(current, min(oldest, until)) if oldest else until
+    else:
+        latest = max((o.latest_order for o in outcomes if o.latest_order), default=None)
+        moved = max(current, latest) if latest else current
+    if any(o.unreadable for o in outcomes):
+        # An order the channel sent unreadable (its time unknown) may have been a glitch: the watermark
+        # stays, so the next downloads ask for it again, but for UNREADABLE_RETRY_WINDOW at most, so one
+        # record broken for good cannot hold every download back.
+        return min(moved, max(current, until - UNREADABLE_RETRY_WINDOW))
+    return moved
 
 
 def orders_download(*, channel_id: int) -> SyncRun | None:
