@@ -1,8 +1,12 @@
-"""Picking channels by name for the management commands, with one readable line when a name is wrong."""
+"""Picking channels by name for the management commands, and running one job per channel under its lock."""
+
+from collections.abc import Callable
 
 from django.core.management.base import CommandError
 
-from channels.models import Channel
+from channels.connectors.base import ChannelError
+from channels.locks import channel_lock
+from channels.models import Channel, SyncRun
 
 
 def channels_named(names: list[str]) -> list[Channel]:
@@ -15,3 +19,21 @@ def channels_named(names: list[str]) -> list[Channel]:
         known = ", ".join(Channel.objects.order_by("name").values_list("name", flat=True)) or "none"
         raise CommandError(f"No channel named {', '.join(map(repr, missing))} (channels: {known}).")
     return [found[name] for name in names]
+
+
+def channel_runs(
+    *, names: list[str], purpose: str, job: str, wait: float, run: Callable[[Channel], SyncRun | None]
+) -> tuple[list[tuple[Channel, SyncRun | None]], list[str]]:
+    """Run `run(channel)` for each named channel holding the lock the Celery task takes, so a command and a
+    worker never sync one channel at once. Returns the runs, and one line per channel that failed."""
+    runs, failures = [], []
+    for channel in channels_named(names):
+        with channel_lock(channel_id=channel.pk, purpose=purpose, wait=wait) as held:
+            if not held:
+                failures.append(f"{channel.name}: another {job} is running")
+                continue
+            try:
+                runs.append((channel, run(channel)))
+            except ChannelError as exc:
+                failures.append(f"{channel.name}: {exc}")
+    return runs, failures

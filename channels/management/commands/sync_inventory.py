@@ -1,8 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.connectors.base import ChannelError
-from channels.locks import channel_lock
-from channels.selection import channels_named
+from channels.selection import channel_runs
 from channels.sync import inventory_push
 
 
@@ -17,17 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--full", action="store_true", help="Resend every listing, changed or not.")
 
     def handle(self, *args, names, full, **options):
-        failures = []
-        for channel in channels_named(names):
-            with channel_lock(channel_id=channel.pk, purpose="push", wait=60) as held:
-                if not held:
-                    failures.append(f"{channel.name}: another push is running")
-                    continue
-                try:
-                    run = inventory_push(channel_id=channel.pk, full=full)
-                except ChannelError as exc:
-                    failures.append(f"{channel.name}: {exc}")
-                    continue
+        runs, failures = channel_runs(
+            names=names, purpose="push", job="push", wait=60,
+            run=lambda channel: inventory_push(channel_id=channel.pk, full=full),
+        )
+        for channel, run in runs:
             if run is None:
                 self.stdout.write(f"{channel.name}: inventory sync is off (Enabled, Inventory Sync, Update Inventory)")
                 continue

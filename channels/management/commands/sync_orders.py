@@ -1,8 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.connectors.base import ChannelError
-from channels.locks import channel_lock
-from channels.selection import channels_named
+from channels.selection import channel_runs
 from channels.sync import orders_download
 
 
@@ -13,17 +11,11 @@ class Command(BaseCommand):
         parser.add_argument("names", nargs="*", metavar="NAME", help="Channel names, as on Channel Integration.")
 
     def handle(self, *args, names, **options):
-        failures = []
-        for channel in channels_named(names):
-            with channel_lock(channel_id=channel.pk, purpose="orders", wait=30) as held:
-                if not held:
-                    failures.append(f"{channel.name}: another order download is running")
-                    continue
-                try:
-                    run = orders_download(channel_id=channel.pk)
-                except ChannelError as exc:
-                    failures.append(f"{channel.name}: {exc}")
-                    continue
+        runs, failures = channel_runs(
+            names=names, purpose="orders", job="order download", wait=30,
+            run=lambda channel: orders_download(channel_id=channel.pk),
+        )
+        for channel, run in runs:
             if run is None:
                 self.stdout.write(f"{channel.name}: disabled, nothing downloaded")
                 continue
