@@ -11,14 +11,22 @@ import fcntl
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 
 import redis
 from django.conf import settings
 
+from channels.connectors.base import ChannelTransientError
+
 RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+# Taken when free, or taken over from the same owner: a task delivered again after its worker died.
+TAKE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('expire', KEYS[1], ARGV[2]) return 1 end
+return 0
 """
 
 
@@ -28,19 +36,31 @@ def _redis() -> redis.Redis:
 
 
 @contextmanager
-def channel_lock(*, channel_id: int, purpose: str, ttl: int = 900, wait: float = 0) -> Iterator[bool]:
-    """Yield True when this caller holds the lock, False when another holds it for longer than `wait` s."""
+def channel_lock(
+    *, channel_id: int, purpose: str, ttl: int = 900, wait: float = 0, owner: str = ""
+) -> Iterator[bool]:
+    """Yield True when this caller holds the lock, False when another holds it for longer than `wait` s.
+
+    `owner` (a Celery task id) lets the same task take back a lock its killed worker left behind: with
+    acks_late the task is delivered again at once, while the dead worker's lock would stand for `ttl`.
+    """
     deadline = time.monotonic() + wait
     if settings.REDIS_URL:
-        key, token = f"stockline:lock:{purpose}:{channel_id}", uuid.uuid4().hex
+        key, token = f"stockline:lock:{purpose}:{channel_id}", owner or uuid.uuid4().hex
         client = _redis()
-        while not (held := bool(client.set(key, token, nx=True, ex=ttl))) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        try:
+            while not (held := bool(client.eval(TAKE, 1, key, token, ttl))) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        except redis.RedisError as exc:
+            # Nothing has started yet: the caller stops cleanly and its task retries once Redis is back.
+            raise ChannelTransientError(f"the channel lock's Redis is unavailable ({type(exc).__name__})") from exc
         try:
             yield held
         finally:
             if held:
-                client.eval(RELEASE_IF_OWNER, 1, key, token)
+                # If Redis went away meanwhile the lock expires on its own after `ttl`.
+                with suppress(redis.RedisError):
+                    client.eval(RELEASE_IF_OWNER, 1, key, token)
         return
     folder = settings.VAR_DIR / "locks"
     folder.mkdir(exist_ok=True)

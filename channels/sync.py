@@ -309,7 +309,8 @@ def orders_download(*, channel_id: int) -> SyncRun | None:
         for page in connector.fetch_orders(since, until):
             with transaction.atomic():
                 outcomes.append(orders_store_page(channel=channel, page=page))
-    except ChannelError as exc:
+    # Any failure, not only the channel's (the database, Redis), closes the run, so none stays "running".
+    except Exception as exc:
         if isinstance(exc, ChannelAuthError):
             channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
         run_finish(

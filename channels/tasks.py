@@ -12,6 +12,7 @@ import logging
 from celery import shared_task
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError
 
 from channels.connections import ListingDownloadRunning, listings_download
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 RETRY = {
     "bind": True,
-    "autoretry_for": (ChannelTransientError,),
+    # A database that went away for a moment (failover, restart) is retried like a channel's 5xx.
+    "autoretry_for": (ChannelTransientError, OperationalError, InterfaceError),
     "retry_backoff": 5,
     "retry_backoff_max": 600,
     "retry_jitter": True,
@@ -48,7 +50,7 @@ def _retry_after(task, exc: ChannelRateLimited):
 def orders_download_task(self, channel_id: int) -> str:
     # Retries are raised outside the lock: a retry must never wait on the lock its own attempt holds.
     try:
-        with channel_lock(channel_id=channel_id, purpose="orders") as held:
+        with channel_lock(channel_id=channel_id, purpose="orders", owner=self.request.id or "") as held:
             if not held:
                 return "another order download is running for this channel"
             run = orders_download(channel_id=channel_id)
@@ -64,7 +66,7 @@ def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
     # Changes from now on must queue a new push: this one may already have read its quantities.
     cache.delete(PUSH_QUEUED_KEY.format(channel_id=channel_id))
     try:
-        with channel_lock(channel_id=channel_id, purpose="push") as held:
+        with channel_lock(channel_id=channel_id, purpose="push", owner=self.request.id or "") as held:
             run = inventory_push(channel_id=channel_id, full=full) if held else None
     except Channel.DoesNotExist:
         return "channel deleted"

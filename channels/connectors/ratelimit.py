@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from functools import cache
 
-from channels.connectors.base import ChannelRateLimited, RateLimit
+import redis
+
+from channels.connectors.base import ChannelRateLimited, ChannelTransientError, RateLimit
 
 
 def _refill(tokens: float, elapsed: float, limit: RateLimit) -> float:
@@ -97,8 +99,15 @@ class RedisLimiter:
         self._prefix = prefix
         self._sleep = sleep
 
+    def _run(self, key: str, args: list) -> list:
+        try:
+            return self._script(keys=[self._prefix + key], args=args)
+        except redis.RedisError as exc:
+            # A Redis restart is a moment's outage: the caller stops cleanly and its task retries.
+            raise ChannelTransientError(f"the rate limiter's Redis is unavailable ({type(exc).__name__})") from exc
+
     def acquire(self, key: str, limit: RateLimit, *, max_wait: float) -> None:
-        granted, wait = self._script(keys=[self._prefix + key], args=[limit.rate, limit.burst, "acquire", max_wait])
+        granted, wait = self._run(key, [limit.rate, limit.burst, "acquire", max_wait])
         wait = float(wait)
         if not int(granted):
             raise ChannelRateLimited(
@@ -108,4 +117,4 @@ class RedisLimiter:
             self._sleep(wait)
 
     def hold_off(self, key: str, limit: RateLimit, *, seconds: float) -> None:
-        self._script(keys=[self._prefix + key], args=[limit.rate, limit.burst, "hold_off", seconds])
+        self._run(key, [limit.rate, limit.burst, "hold_off", seconds])
