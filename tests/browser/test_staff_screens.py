@@ -113,7 +113,8 @@ def test_a_round_of_the_staff_screens(page, live_server, sandbox, shop, screensh
     # Listings: download them and watch the bar reach 100%.
     page.goto(f"{admin}/channels/channellisting/?channel__id__exact={shop.pk}")
     page.click("button:has-text('Download listings')")
-    page.wait_for_function("document.querySelector('.download-percent').textContent === '100%'")
+    page.wait_for_selector("text=listing download queued")
+    page.wait_for_function("(document.querySelector('.download-percent') || {}).textContent === '100%'")
     assert page.locator(".download-progress progress").get_attribute("value") == "100"
     page.wait_for_selector("text=last download completed")
     assert ChannelListing.objects.filter(channel=shop, stock_item__isnull=False).count() == 2
