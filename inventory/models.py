@@ -163,7 +163,11 @@ class StockMovement(models.Model):
                 violation_error_message="Physical stock cannot go below zero.",
             ),
         ]
-        indexes = [models.Index(fields=["stock_item", "-created_at"], name="inventory_movement_item_time")]
+        indexes = [
+            models.Index(fields=["stock_item", "-created_at"], name="inventory_movement_item_time"),
+            # The ledger's default sort, for the movement list's pages.
+            models.Index(fields=["-created_at", "-id"], name="inventory_movement_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stock_item_id}@{self.location_id} {self.delta:+d} ({self.reason})"
