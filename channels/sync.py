@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 NOT_DISCLOSED_BY_AMAZON = "NOT DISCLOSED BY AMAZON"
 CENT = Decimal("0.01")
+# What the order columns hold: identifiers of 100 characters, 12-digit money, 32-bit quantities.
+MAX_IDENTIFIER = 100
+MAX_AMOUNT = Decimal(10) ** 10
+MAX_QUANTITY = 2**31 - 1
 # How far back the downloads keep asking again for an order the channel sent unreadable.
 UNREADABLE_RETRY_WINDOW = timedelta(hours=24)
 # A listing the channel did not answer for is left pending rather than assumed sent.
@@ -177,10 +181,20 @@ def _page_context(*, channel: Channel, orders: Iterable[ExternalOrder]) -> PageC
 
 
 def _money(value: Decimal | None, what: str) -> Decimal:
-    amount = Decimal(value or 0).quantize(CENT, ROUND_HALF_UP)
+    value = Decimal(value or 0)
+    # Money columns hold 12 digits, 2 after the point; a larger amount would fail the whole page's insert.
+    if value.is_finite() and abs(value) >= MAX_AMOUNT:
+        raise ValidationError(f"{what} is too large ({value:.2E})")
+    amount = value.quantize(CENT, ROUND_HALF_UP)
     if amount < 0:
         raise ValidationError(f"{what} is negative ({amount})")
     return amount
+
+
+def _identifier(value: str, what: str) -> str:
+    if len(value) > MAX_IDENTIFIER:
+        raise ValidationError(f"{what} is longer than {MAX_IDENTIFIER} characters")
+    return value
 
 
 def order_data_from_external(*, context: PageContext, external: ExternalOrder) -> OrderData:
@@ -197,8 +211,10 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
     country = external.shipping_address.country
     lines = []
     for item in external.items:
-        if item.quantity <= 0:
+        if not 0 < item.quantity <= MAX_QUANTITY:
             raise ValidationError(f"line {item.line_id} has quantity {item.quantity}")
+        _identifier(item.line_id, "a line id")
+        _identifier(item.sku, f"line {item.line_id}'s SKU")
         unit_price = _money(item.unit_price, f"line {item.line_id} price")
         if channel.use_channel_tax:
             line_tax = _money(item.tax, f"line {item.line_id} tax")
@@ -223,7 +239,7 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
         tax = hub_tax(gross=subtotal + shipping_cost, country=country)
     address = external.shipping_address
     return OrderData(
-        channel_order_id=external.channel_order_id,
+        channel_order_id=_identifier(external.channel_order_id, "the order id"),
         status=status,
         channel_status=external.channel_status,
         is_paid=external.is_paid,
@@ -236,9 +252,11 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
         buyer_name=external.buyer_name[:255],
         buyer_email=_buyer_email(channel=channel, external=external)[:255],
         address={
-            "ship_name": address.name, "ship_line1": address.line1, "ship_line2": address.line2,
-            "ship_city": address.city, "ship_region": address.region, "ship_postcode": address.postcode,
-            "ship_country": address.country[:2].upper(), "ship_phone": address.phone,
+            # Cut to their columns: an over-long address part is the channel's, and staff can correct it.
+            "ship_name": address.name[:255], "ship_line1": address.line1[:255], "ship_line2": address.line2[:255],
+            "ship_city": address.city[:100], "ship_region": address.region[:100],
+            "ship_postcode": address.postcode[:20], "ship_country": address.country[:2].upper(),
+            "ship_phone": address.phone[:50],
         },
         channel_shipping_tag=external.shipping_tag[:255],
         postal_service_id=context.postal_by_tag.get(external.shipping_tag),
