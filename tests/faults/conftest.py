@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import redis
+from django.conf import settings
 from django.db.models import Count, Sum
 
 from channels.connections import listings_download
@@ -90,6 +92,9 @@ def run_like_a_worker(task, *args, attempts: int = 5) -> str:
             return task.apply(args=args, throw=True).get()
         except Retry:
             in_process_limiter().reset()
+            if settings.REDIS_URL:
+                client = redis.Redis.from_url(settings.REDIS_URL)
+                client.delete(*client.keys("stockline:ratelimit:*") or ["-"])
     raise AssertionError(f"{task.name}{args} still retrying after {attempts} attempts")
 
 
