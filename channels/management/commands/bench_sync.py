@@ -17,6 +17,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.test.utils import override_settings
 
 from channels.connections import listings_download
 from channels.models import Channel
@@ -52,13 +53,16 @@ class Command(BaseCommand):
             "quotas rather than the hub. By default they are lifted (CHANNEL_RATE_LIMITS=off) for this run.",
         )
 
-    def handle(self, *args, orders, timeout, concurrency, published_limits, **options):
+    def handle(self, *args, published_limits, **options):
+        # Lifted for this run only: the setting is restored when the command returns.
+        with override_settings(CHANNEL_RATE_LIMITS="published" if published_limits else "off"):
+            self._measure(**options)
+
+    def _measure(self, *, orders, timeout, concurrency, **options):
         if not settings.REDIS_URL:
             raise CommandError("bench_sync needs a live worker on Redis: set REDIS_URL (and DATABASE_URL).")
         if Channel.objects.filter(name__startswith="bench-").exists():
             raise CommandError("Scratch channels bench-… already exist: another run is going, or remove them.")
-        if not published_limits:
-            settings.CHANNEL_RATE_LIMITS = "off"
         self.stdout.write(f"Connector rate limits: {settings.CHANNEL_RATE_LIMITS}")
         worker = self._start_worker(concurrency)
         try:

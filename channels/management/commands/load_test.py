@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import F, Sum
+from django.test.utils import override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from channels.connections import listings_download
@@ -68,10 +69,21 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait, after the last order, "
                                                                           "for every import and push.")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--published-limits", action="store_true",
+            help="Keep the connectors under the channels' published quotas (EKM: 2 calls/s, one per order's "
+            "items and one per SKU pushed), which no hub can outrun. By default they are lifted for this run.",
+        )
 
-    def handle(self, *args, orders, skus, minutes, download_every, timeout, seed, **options):
+    def handle(self, *args, published_limits, **options):
+        # Lifted for this run only: the setting is restored when the command returns.
+        with override_settings(CHANNEL_RATE_LIMITS="published" if published_limits else "off"):
+            self._measure(**options)
+
+    def _measure(self, *, orders, skus, minutes, download_every, timeout, seed, **options):
         if connection.vendor != "postgresql" or not settings.REDIS_URL:
             raise CommandError("load_test needs PostgreSQL and Redis: set DATABASE_URL and REDIS_URL.")
+        self.stdout.write(f"Connector rate limits: {settings.CHANNEL_RATE_LIMITS}")
         if Channel.objects.filter(name__startswith="load-").exists():
             raise CommandError("Scratch channels load-… already exist: another run is going, or remove them.")
         self.random = random.Random(seed)
@@ -101,7 +113,7 @@ class Command(BaseCommand):
         url = (f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
                f"/{database['NAME']}")
         return {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "WARNING",
-                "CELERY_TASK_ALWAYS_EAGER": "false"}
+                "CELERY_TASK_ALWAYS_EAGER": "false", "CHANNEL_RATE_LIMITS": settings.CHANNEL_RATE_LIMITS}
 
     def _start(self, scratch: str) -> list[subprocess.Popen]:
         """Two workers and one beat, each in a session of its own so it is stopped with its children."""
