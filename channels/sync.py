@@ -48,6 +48,8 @@ NOT_DISCLOSED_BY_AMAZON = "NOT DISCLOSED BY AMAZON"
 CENT = Decimal("0.01")
 # What the order columns hold: identifiers of 100 characters, 12-digit money, 32-bit quantities.
 MAX_IDENTIFIER = 100
+# The shipping mapping's tag column.
+MAX_TAG = 255
 MAX_AMOUNT = Decimal(10) ** 10
 MAX_QUANTITY = 2**31 - 1
 # How far back the downloads keep asking again for an order the channel sent unreadable.
@@ -133,8 +135,10 @@ class PageContext:
 
 def _page_context(*, channel: Channel, orders: Iterable[ExternalOrder]) -> PageContext:
     orders = list(orders)
-    statuses = {o.channel_status for o in orders if o.channel_status}
-    tags = {o.shipping_tag for o in orders if o.shipping_tag}
+    # A status or tag too long for its mapping column is that order's error (order_data_from_external),
+    # not a failed insert of every mapping on the page.
+    statuses = {o.channel_status for o in orders if 0 < len(o.channel_status) <= MAX_IDENTIFIER}
+    tags = {o.shipping_tag for o in orders if 0 < len(o.shipping_tag) <= MAX_TAG}
     skus = {item.sku for o in orders for item in o.items}
     # First sight of a status or tag adds it unmapped, so staff can map it.
     OrderStatusMapping.objects.bulk_create(
@@ -200,6 +204,9 @@ def _identifier(value: str, what: str) -> str:
 def order_data_from_external(*, context: PageContext, external: ExternalOrder) -> OrderData:
     """Apply the channel's settings to one downloaded order. Raises OrderSkipped or ValidationError."""
     channel = context.channel
+    _identifier(external.channel_status, "the channel's order status")
+    if len(external.shipping_tag) > MAX_TAG:
+        raise ValidationError(f"the shipping service is longer than {MAX_TAG} characters")
     status = _hub_status(
         channel=channel, external=external,
         mapped=context.status_map.get(external.channel_status, OrderStatusMapping.UNMAPPED),
@@ -258,7 +265,7 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
             "ship_postcode": address.postcode[:20], "ship_country": address.country[:2].upper(),
             "ship_phone": address.phone[:50],
         },
-        channel_shipping_tag=external.shipping_tag[:255],
+        channel_shipping_tag=external.shipping_tag,
         postal_service_id=context.postal_by_tag.get(external.shipping_tag),
         subtotal=subtotal,
         shipping_cost=shipping_cost,

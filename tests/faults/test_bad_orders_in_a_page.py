@@ -23,6 +23,8 @@ TOO_BIG = [
     ("an amount of 10^30", {"subtotal": Decimal("1e30")}),
     ("a quantity of 2^40", {"items": (ExternalOrderItem(line_id="L1", sku="SKU-1", title="Mug", quantity=2**40,
                                                         unit_price=Decimal("1")),)}),
+    ("a 150-character channel status", {"channel_status": "S" * 150}),
+    ("a 300-character shipping service", {"shipping_tag": "T" * 300}),
     ("a 150-character SKU", {"items": (ExternalOrderItem(line_id="L1", sku="S" * 150, title="Mug", quantity=1,
                                                          unit_price=Decimal("1")),)}),
 ]
