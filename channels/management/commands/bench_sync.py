@@ -17,8 +17,8 @@ from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.test.utils import override_settings
 
+from channels.benchmarks import add_quota_argument, connector_quotas, percentile
 from channels.connections import listings_download
 from channels.models import Channel
 from channels.sync import inventory_push, orders_download
@@ -35,10 +35,6 @@ SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 STOCK_PER_SKU = 5
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
 
 class Command(BaseCommand):
     help = "Measure order import throughput and order-to-push latency across three channels with a live worker."
@@ -47,15 +43,10 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=300, help="Orders to inject, split over three channels.")
         parser.add_argument("--timeout", type=float, default=180, help="Seconds to wait for every push.")
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
-        parser.add_argument(
-            "--published-limits", action="store_true",
-            help="Keep the connectors under the channels' published quotas (EKM 2 calls/s...): measures the "
-            "quotas rather than the hub. By default they are lifted (CHANNEL_RATE_LIMITS=off) for this run.",
-        )
+        add_quota_argument(parser)
 
     def handle(self, *args, published_limits, **options):
-        # Lifted for this run only: the setting is restored when the command returns.
-        with override_settings(CHANNEL_RATE_LIMITS="published" if published_limits else "off"):
+        with connector_quotas(published=published_limits):
             self._measure(**options)
 
     def _measure(self, *, orders, timeout, concurrency, **options):

@@ -25,9 +25,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import F, Sum
-from django.test.utils import override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from channels.benchmarks import add_quota_argument, connector_quotas, percentile
 from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
 from channels.scheduling import channel_beat_schedule_update
@@ -42,16 +42,12 @@ from sandbox.testing import running_sandbox
 KINDS = ("amazon", "ekm", "rakuten")
 PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
 QUEUES = "default,orders,inventory,listings,despatch"
-# The sandbox's quotas are lifted: this measures the hub (its own published-quota buckets still apply).
+# The sandbox's quotas are lifted: this measures the hub (the connectors' own follow --published-limits).
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 HOT_SKUS_SHARE = 0.01
 HOT_ORDERS_SHARE = 0.3
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else 0.0
 
 
 def parse_time(value: str) -> datetime:
@@ -69,15 +65,10 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait, after the last order, "
                                                                           "for every import and push.")
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument(
-            "--published-limits", action="store_true",
-            help="Keep the connectors under the channels' published quotas (EKM: 2 calls/s, one per order's "
-            "items and one per SKU pushed), which no hub can outrun. By default they are lifted for this run.",
-        )
+        add_quota_argument(parser)
 
     def handle(self, *args, published_limits, **options):
-        # Lifted for this run only: the setting is restored when the command returns.
-        with override_settings(CHANNEL_RATE_LIMITS="published" if published_limits else "off"):
+        with connector_quotas(published=published_limits):
             self._measure(**options)
 
     def _measure(self, *, orders, skus, minutes, download_every, timeout, seed, **options):

@@ -1,0 +1,22 @@
+"""What the sync benchmarks (bench_sync, load_test) share: percentiles and the connector-quota switch."""
+
+from django.test.utils import override_settings
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of the values lie (nearest rank); 0 for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def add_quota_argument(parser) -> None:
+    parser.add_argument(
+        "--published-limits", action="store_true",
+        help="Keep the connectors under the channels' published quotas (EKM: 2 calls/s, one per order's items "
+        "and one per SKU pushed), which measures the quotas rather than the hub. By default they are lifted.",
+    )
+
+
+def connector_quotas(*, published: bool) -> override_settings:
+    """CHANNEL_RATE_LIMITS for one benchmark run only; restored when the run ends."""
+    return override_settings(CHANNEL_RATE_LIMITS="published" if published else "off")
