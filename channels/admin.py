@@ -54,6 +54,7 @@ from channels.services import (
     listings_link_by_sku,
 )
 from channels.tasks import listings_download_task
+from inventory.search import StockItemSearchMixin
 
 ORDER_FIELDS = [
     "mark_as_despatched", "send_despatch_notes", "send_cancellation_notes", "download_unpaid_orders",
@@ -557,7 +558,7 @@ class DriftFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChannelListing)
-class ChannelListingAdmin(SimpleHistoryAdmin):
+class ChannelListingAdmin(StockItemSearchMixin, SimpleHistoryAdmin):
     list_display = [
         "channel_sku", "channel", "title", "link", "channel_quantity", "last_pushed_quantity", "drift",
         "last_pushed_at", "is_ended", "push_pending",
@@ -565,6 +566,9 @@ class ChannelListingAdmin(SimpleHistoryAdmin):
     list_filter = ["channel", LinkStateFilter, DriftFilter, "is_ended", "push_pending", "fulfilled_by_channel",
                    "is_active"]
     search_fields = ["channel_sku", "title", "external_id", "stock_item__sku"]
+    search_help_text = "Channel SKU, title or listing ID, or the linked stock item's SKU."
+    # Sorting half a million rows by an unindexed column takes ~0.5 s a page: filters narrow the list instead.
+    sortable_by = ["channel_sku"]
     list_select_related = ["channel", "stock_item"]
     autocomplete_fields = ["stock_item"]
     show_full_result_count = False
@@ -590,7 +594,7 @@ class ChannelListingAdmin(SimpleHistoryAdmin):
         "last_pushed_price", "last_pushed_at", "is_ended", "push_pending", "push_error",
     ]
 
-    @admin.display(description="stock item", ordering="stock_item__sku")
+    @admin.display(description="stock item")
     def link(self, obj: ChannelListing) -> str:
         if obj.stock_item_id is None:
             return format_html('<span style="color:#b00020">{}</span>', "Unlinked")

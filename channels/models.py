@@ -384,6 +384,8 @@ class ChannelListing(models.Model):
                 fields=["channel"], condition=Q(push_pending=True) | Q(last_pushed_at__isnull=True),
                 name="channels_listing_push_due",
             ),
+            # The listing list sorted by SKU across channels (the only column it sorts by).
+            models.Index(fields=["channel_sku", "-id"], name="channels_listing_sku"),
         ]
 
     def __str__(self) -> str:

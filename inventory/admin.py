@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
+from inventory.search import StockItemSearchMixin
 from inventory.selectors import stock_movements_for_item
 from inventory.services import stock_changed_announce, stock_import_csv, stock_item_save
 
@@ -89,6 +90,10 @@ class StockImportLinkMixin:
 class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
     list_display = ["sku", "title", "barcode", "retail_price", "stock_quantity", "stock_in_open_orders", "available"]
     search_fields = ["sku", "title", "barcode"]
+    search_help_text = "SKU, title or barcode."
+    # The totals are sums over every location: sorting by them sums the whole catalogue. The stock level
+    # list filters by availability (oversold, out of stock) instead.
+    sortable_by = ["sku", "title", "barcode", "retail_price"]
     inlines = [StockLevelInline, StockItemPropertyInline]
     readonly_fields = ["created_at", "updated_at", "movement_ledger"]
     list_per_page = 50
@@ -142,15 +147,15 @@ class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
             .annotate(total_available=F("total_quantity") - F("total_in_open_orders"))
         )
 
-    @admin.display(description="stock", ordering="total_quantity")
+    @admin.display(description="stock")
     def stock_quantity(self, obj: StockItem) -> int:
         return obj.total_quantity
 
-    @admin.display(description="in open orders", ordering="total_in_open_orders")
+    @admin.display(description="in open orders")
     def stock_in_open_orders(self, obj: StockItem) -> int:
         return obj.total_in_open_orders
 
-    @admin.display(description="available", ordering="total_available")
+    @admin.display(description="available")
     def available(self, obj: StockItem) -> int:
         return obj.total_available
 
@@ -174,11 +179,13 @@ class AvailabilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(StockImportLinkMixin, admin.ModelAdmin):
+class StockLevelAdmin(StockItemSearchMixin, StockImportLinkMixin, admin.ModelAdmin):
     change_list_template = "admin/inventory/stock_change_list.html"
     list_display = ["stock_item", "location", "quantity", "in_open_orders", "available"]
     list_filter = ["location", AvailabilityFilter]
     search_fields = ["stock_item__sku", "stock_item__title"]
+    search_help_text = "The stock item's SKU or title."
+    sortable_by = ["stock_item", "quantity", "in_open_orders"]
     list_select_related = ["stock_item", "location"]
     readonly_fields = ["stock_item", "location", "quantity", "in_open_orders", "updated_at"]
     show_full_result_count = False
@@ -192,10 +199,13 @@ class StockLevelAdmin(StockImportLinkMixin, admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(StockItemSearchMixin, admin.ModelAdmin):
     list_display = ["created_at", "stock_item", "location", "delta", "quantity_after", "reason", "reference", "user"]
     list_filter = ["reason", "location"]
     search_fields = ["stock_item__sku", "reference"]
+    search_help_text = "The stock item's SKU, or the movement's reference (an order number, an import)."
+    # The ledger is read newest first; other sorts would order every movement ever made.
+    sortable_by = ["created_at"]
     list_select_related = ["stock_item", "location", "user"]
     date_hierarchy = "created_at"
     show_full_result_count = False

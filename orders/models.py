@@ -127,6 +127,7 @@ class Order(models.Model):
             models.Index(fields=["channel", "-received_at"], name="orders_order_channel_received"),
             # The order list's default sort: without it PostgreSQL sorts every order for each page.
             models.Index(fields=["-received_at", "-id"], name="orders_order_newest"),
+            models.Index(fields=["channel_order_id", "-id"], name="orders_order_by_number"),
             # The FBA tracker reads the few orders with Amazon; every other order has an empty status.
             models.Index(
                 fields=["fba_outbound_status", "fulfilment_location"], condition=~Q(fba_outbound_status=""),
