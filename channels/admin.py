@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from channels.connections import (
@@ -188,17 +188,42 @@ class ChannelAdmin(SimpleHistoryAdmin):
     def last_inventory_push(self, obj: Channel) -> str:
         return _run_cell(obj, SyncRun.Kind.INVENTORY)
 
+    def get_list_display(self, request):
+        # Only the buttons this user may press: Test and Reauthorise change the channel's state, and
+        # Reauthorise replaces its credentials.
+        if not self.has_change_permission(request):
+            buttons = "config_button"
+        elif not request.user.has_perm(CREDENTIALS_PERMISSION):
+            buttons = "config_and_test_buttons"
+        else:
+            buttons = "buttons"
+        return [buttons if column == "buttons" else column for column in super().get_list_display(request)]
+
     @admin.display(description="")
     def buttons(self, obj: Channel) -> str:
-        # The list is one form (its toggles save in place), so Test posts that form to its own URL.
-        return format_html(
-            '<a class="button" href="{}">Config</a> '
-            '<button type="submit" class="button" formaction="{}?next=list" name="_test">Test</button> '
-            '<a class="button" href="{}">Reauthorise</a>',
-            reverse("admin:channels_channel_change", args=(obj.pk,)),
-            reverse("admin:channels_channel_test", args=(obj.pk,)),
-            reverse("admin:channels_channel_reauthorise", args=(obj.pk,)),
-        )
+        return self._buttons(obj, test=True, reauthorise=True)
+
+    @admin.display(description="")
+    def config_and_test_buttons(self, obj: Channel) -> str:
+        return self._buttons(obj, test=True, reauthorise=False)
+
+    @admin.display(description="")
+    def config_button(self, obj: Channel) -> str:
+        return self._buttons(obj, test=False, reauthorise=False)
+
+    def _buttons(self, obj: Channel, *, test: bool, reauthorise: bool) -> str:
+        buttons = [format_html('<a class="button" href="{}">Config</a>',
+                               reverse("admin:channels_channel_change", args=(obj.pk,)))]
+        if test:
+            # The list is one form (its toggles save in place), so Test posts that form to its own URL.
+            buttons.append(format_html(
+                '<button type="submit" class="button" formaction="{}?next=list" name="_test">Test</button>',
+                reverse("admin:channels_channel_test", args=(obj.pk,)),
+            ))
+        if reauthorise:
+            buttons.append(format_html('<a class="button" href="{}">Reauthorise</a>',
+                                       reverse("admin:channels_channel_reauthorise", args=(obj.pk,))))
+        return format_html_join(" ", "{}", ((button,) for button in buttons))
 
     # --- buttons --------------------------------------------------------------------------------
 
@@ -458,6 +483,10 @@ class ChannelAdmin(SimpleHistoryAdmin):
             }
             return TemplateResponse(request, "admin/channels/channel/choose_kind.html", context)
         return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_reauthorise": request.user.has_perm(CREDENTIALS_PERMISSION)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -66,3 +66,27 @@ def test_staff_without_channel_permissions_see_nothing_of_the_channels(client, c
     ):
         assert client.get(url).status_code == 403, url
     assert Channel.objects.count() == 1
+
+
+def test_buttons_are_only_those_the_user_may_press(client, channel):
+    Channel.objects.filter(pk=channel.pk).update(needs_reauthorisation=True)
+    list_url = reverse("admin:channels_channel_changelist")
+    config_url = reverse("admin:channels_channel_change", args=(channel.pk,))
+
+    staff(client, "view_channel")
+    listing, config = client.get(list_url).content.decode(), client.get(config_url).content.decode()
+    assert ">Config</a>" in listing and ">Test</button>" not in listing and ">Reauthorise</a>" not in listing
+    assert ">Test</button>" not in config and ">Reauthorise</a>" not in config
+    assert "Someone allowed to change the channel's credentials must reauthorise it" in config
+
+    User.objects.all().delete()
+    staff(client, "view_channel", "change_channel")
+    listing, config = client.get(list_url).content.decode(), client.get(config_url).content.decode()
+    assert ">Test</button>" in listing and ">Reauthorise</a>" not in listing
+    assert ">Test</button>" in config and ">Reauthorise</a>" not in config
+
+    User.objects.all().delete()
+    staff(client, "view_channel", "change_channel", "change_channel_credentials")
+    listing, config = client.get(list_url).content.decode(), client.get(config_url).content.decode()
+    assert ">Test</button>" in listing and ">Reauthorise</a>" in listing
+    assert ">Reauthorise</a>" in config and "Use <a href" in config
