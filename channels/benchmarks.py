@@ -1,5 +1,9 @@
-"""What the sync benchmarks (bench_sync, load_test) share: percentiles and the connector-quota switch."""
+"""What the sync benchmarks (bench_sync, load_test) share: percentiles, the connector-quota switch and the
+check that the database they write to is migrated."""
 
+from django.core.management.base import CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import override_settings
 
 
@@ -20,3 +24,11 @@ def add_quota_argument(parser) -> None:
 def connector_quotas(*, published: bool) -> override_settings:
     """CHANNEL_RATE_LIMITS for one benchmark run only; restored when the run ends."""
     return override_settings(CHANNEL_RATE_LIMITS="published" if published else "off")
+
+
+def database_migrated_or_error() -> None:
+    """Fail with one line, not a traceback from the first query, on a database not yet migrated."""
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        raise CommandError(f"The database {connection.settings_dict['NAME']!r} is not migrated: "
+                           "run `python manage.py migrate` first.")

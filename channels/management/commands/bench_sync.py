@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from channels.benchmarks import add_quota_argument, connector_quotas, percentile
+from channels.benchmarks import add_quota_argument, connector_quotas, database_migrated_or_error, percentile
 from channels.connections import listings_download
 from channels.models import Channel
 from channels.sync import inventory_push, orders_download
@@ -46,6 +46,7 @@ class Command(BaseCommand):
         add_quota_argument(parser)
 
     def handle(self, *args, published_limits, **options):
+        database_migrated_or_error()
         with connector_quotas(published=published_limits):
             self._measure(**options)
 

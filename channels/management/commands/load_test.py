@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.benchmarks import add_quota_argument, connector_quotas, percentile
+from channels.benchmarks import add_quota_argument, connector_quotas, database_migrated_or_error, percentile
 from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
 from channels.scheduling import channel_beat_schedule_update
@@ -68,6 +68,7 @@ class Command(BaseCommand):
         add_quota_argument(parser)
 
     def handle(self, *args, published_limits, **options):
+        database_migrated_or_error()
         with connector_quotas(published=published_limits):
             self._measure(**options)
 
