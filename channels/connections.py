@@ -38,6 +38,7 @@ from channels.connectors.base import (
 from channels.connectors.ratelimit import RedisLimiter, in_process_limiter
 from channels.locks import channel_lock
 from channels.models import Channel, ChannelListing, SyncRun
+from channels.services import sync_runs_interrupted_close
 from inventory.models import StockItem
 
 logger = logging.getLogger(__name__)
@@ -252,6 +253,7 @@ def listings_download(*, channel_id: int) -> SyncRun:
     channel = Channel.objects.get(pk=channel_id)
     if not _download_claim(channel_id=channel_id):
         raise ListingDownloadRunning(f"A listing download for {channel.name} is already running.")
+    sync_runs_interrupted_close(channel_id=channel_id, kind=SyncRun.Kind.LISTINGS)
     run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.LISTINGS)
     processed, errors = 0, []
     try:

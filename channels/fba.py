@@ -42,6 +42,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.values import chunks
 from channels.models import Channel, ChannelListing, SyncRun
+from channels.services import sync_runs_interrupted_close
 from channels.sync import channel_flag_reauthorisation, run_finish
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
@@ -184,6 +185,7 @@ def fba_inventory_sync(*, channel_id: int) -> SyncRun:
     channel = Channel.objects.get(pk=channel_id)
     fba_sync_check(channel=channel)
     location = fba_location_ensure(channel=channel)
+    sync_runs_interrupted_close(channel_id=channel.pk, kind=SyncRun.Kind.FBA)
     run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.FBA)
     fulfillable: dict[str, int] = {}
     errors: list[RecordError] = []

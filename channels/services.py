@@ -13,10 +13,11 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
 
 from channels import scheduling
 from channels.history import listings_history_record
-from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping
+from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.selectors import PlannedPush, computing_cursor, listings_differing_sql
 from inventory.models import StockItem
 
@@ -218,3 +219,20 @@ def listings_link_by_sku(*, listing_ids: Iterable[int]) -> int:
     if channel_ids:
         transaction.on_commit(lambda: scheduling.inventory_push_schedule(channel_ids=sorted(channel_ids)))
     return len(linked_ids)
+
+
+RUN_INTERRUPTED = (
+    "Interrupted: the worker running it stopped before it finished. The next run picked up from where "
+    "this one had got to."
+)
+
+
+def sync_runs_interrupted_close(*, channel_id: int, kind: str) -> int:
+    """Close the channel's runs of this kind still marked running: their worker died mid-run.
+
+    Called by a run that has just taken the channel's lock for this kind (or claimed its listing
+    download), so no other run of that kind is going on and every "running" one is left over.
+    """
+    return SyncRun.objects.filter(channel_id=channel_id, kind=kind, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=RUN_INTERRUPTED
+    )

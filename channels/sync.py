@@ -36,7 +36,12 @@ from channels.connectors.base import (
 )
 from channels.models import NEVER_SYNCED, Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.selectors import listings_push_plan
-from channels.services import listings_pending_settle, listings_record_pushed, listings_record_rejected
+from channels.services import (
+    listings_pending_settle,
+    listings_record_pushed,
+    listings_record_rejected,
+    sync_runs_interrupted_close,
+)
 from inventory.models import Location, StockItem
 from orders.models import Order
 from orders.services import OrderData, OrderLineData, order_import
@@ -317,11 +322,12 @@ def orders_download(*, channel_id: int) -> SyncRun | None:
 
     Each page is stored in its own transaction. If a page fails to arrive the watermark stays where
     it was and the error propagates (the task retries): pages already stored are found again by the
-    next run and left as they are.
+    next run and left as they are. Callers hold the channel's "orders" lock (the task and the command do).
     """
     channel = Channel.objects.get(pk=channel_id)
     if not channel.enabled:
         return None
+    sync_runs_interrupted_close(channel_id=channel.pk, kind=SyncRun.Kind.ORDERS)
     run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.ORDERS)
     connector = channel_connector(channel=channel)
     # Channels filter by whole seconds: round up so an order stamped this very second is included.
@@ -367,10 +373,12 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
     Only what the channel accepted is recorded as pushed; a rejected listing stays pending with the
     channel's message. Batches already accepted stay recorded if a later batch fails, so a retry sends
     only the rest. `full` resends every linked listing, overwriting values edited on the channel.
+    Callers hold the channel's "push" lock (the task and the command do).
     """
     channel = Channel.objects.get(pk=channel_id)
     if not channel.syncs_inventory:
         return None
+    sync_runs_interrupted_close(channel_id=channel.pk, kind=SyncRun.Kind.INVENTORY)
     run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.INVENTORY)
     plan = listings_push_plan(channel_id=channel.pk, full=full)
     connector = channel_connector(channel=channel)

@@ -7,7 +7,7 @@ import pytest
 from channels.connectors.base import ChannelTransientError, PushResult
 from channels.models import ChannelListing, SyncRun
 from channels.sync import inventory_push
-from tests.channels.factories import ChannelFactory, ChannelListingFactory
+from tests.channels.factories import ChannelFactory, ChannelListingFactory, SyncRunFactory
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +133,22 @@ def test_full_resends_every_listing_even_unchanged(shop, connector):
     inventory_push(channel_id=channel.pk, full=True)
 
     assert set(sent(full)) == {"SKU-0", "SKU-1", "SKU-2"}
+
+
+def test_a_run_left_running_by_a_killed_worker_is_closed_by_the_next_push(shop, connector):
+    channel, _ = shop
+    killed = SyncRunFactory(channel=channel, kind=SyncRun.Kind.INVENTORY, status=SyncRun.Status.RUNNING)
+    downloading = SyncRunFactory(channel=channel, kind=SyncRun.Kind.ORDERS, status=SyncRun.Status.RUNNING)
+    elsewhere = SyncRunFactory(kind=SyncRun.Kind.INVENTORY, status=SyncRun.Status.RUNNING)
+    connector()
+
+    run = inventory_push(channel_id=channel.pk)
+
+    killed.refresh_from_db()
+    assert killed.status == SyncRun.Status.FAILED and killed.finished_at is not None
+    assert killed.error.startswith("Interrupted: the worker running it stopped")
+    assert run.status == SyncRun.Status.SUCCESS
+    # Another kind of run on this channel, or a push on another channel, may really be going on.
+    for other in (downloading, elsewhere):
+        other.refresh_from_db()
+        assert other.status == SyncRun.Status.RUNNING
