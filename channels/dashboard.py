@@ -172,8 +172,11 @@ def activity_chart_svg(points: list[DayPoint], *, width: int = 720, height: int 
             h = round(plot_height * value / top, 1)
             bars.append((css, round(x + offset, 1), round(pad_top + plot_height - h, 1), round(bar, 1), h,
                          f"{point.day:%d %b}: {value} {'orders' if css == 'orders' else 'quantities pushed'}"))
-        if index % 5 == 0 or index == len(points) - 1:
-            labels.append((round(x, 1), height - 6, f"{point.day:%d %b}"))
+        if index == len(points) - 1:
+            # Anchored at its end so the last day's label stays inside the chart.
+            labels.append((round(x + 2 * bar, 1), height - 6, "end", f"{point.day:%d %b}"))
+        elif index % 5 == 0 and index < len(points) - 3:
+            labels.append((round(x, 1), height - 6, "start", f"{point.day:%d %b}"))
     return format_html(
         '<svg class="activity-chart" role="img" aria-label="Orders downloaded and quantities pushed per day" '
         'width="{}" height="{}" viewBox="0 0 {} {}">{}{}</svg>',
@@ -181,5 +184,5 @@ def activity_chart_svg(points: list[DayPoint], *, width: int = 720, height: int 
         format_html_join(
             "", '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>', bars
         ),
-        format_html_join("", '<text x="{}" y="{}">{}</text>', labels),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="{}">{}</text>', labels),
     )

@@ -217,6 +217,6 @@ def test_dashboard_shows_runs_errors_oversold_and_chart(admin_client):
     page = admin_client.get(reverse("admin:channels_channel_dashboard")).content.decode()
 
     assert "EKM shop" in page and "boom" in page and oversold.stock_item.sku in page
-    assert "<svg" in page and "7 quantities pushed" in page and "1 orders downloaded" in page
+    assert "<svg" in page and "7 quantities pushed" in page and "1 order downloaded" in page
     assert reverse("admin:channels_channel_dashboard") in admin_client.get(reverse("admin:index")).content.decode()
     assert ChannelListing.objects.filter(push_pending=True).count() == 1
