@@ -200,10 +200,14 @@ def test_an_order_is_processed_from_its_own_page(admin_client):
     assert order.status == Order.Status.PROCESSED and order.tracking_number == "TRK1"
 
 
-def test_order_list_shows_items_and_unlinked_flag(admin_client):
-    OrderItemFactory(order__has_unlinked_items=True)
-    page = admin_client.get(reverse("admin:orders_order_changelist") + "?open=yes")
-    assert page.status_code == 200 and "column-items_count" in page.content.decode()
+def test_order_list_shows_items_status_on_both_sides_and_the_unlinked_flag(admin_client):
+    OrderItemFactory(order__has_unlinked_items=True, order__channel_status="Awaiting dispatch", quantity=2)
+    OrderItemFactory(order__has_unlinked_items=False)
+    response = admin_client.get(reverse("admin:orders_order_changelist") + "?open=yes")
+    page = response.content.decode()
+    assert response.status_code == 200 and "column-items_count" in page
+    assert page.count("unlinked item</span>") == 1
+    assert "Awaiting dispatch on the channel" in page
 
 
 def test_dashboard_shows_runs_errors_oversold_and_chart(admin_client):
