@@ -8,9 +8,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from orders.forms import OrderCancelForm, OrderProcessForm
+from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm
 from orders.models import Order, OrderItem, PostalService
-from orders.services import order_cancel, order_process
+from orders.services import order_cancel, order_item_link, order_process, order_reallocate
 
 
 @admin.register(PostalService)
@@ -19,15 +19,28 @@ class PostalServiceAdmin(admin.ModelAdmin):
     search_fields = ["name", "carrier_code"]
 
 
+def stock_is_movable(order: Order | None) -> bool:
+    """Whether staff may still move this order's stock: relink its lines, change its location."""
+    return bool(order and order.is_open and not order.fulfilled_by_channel
+                and order.fba_outbound_status not in (Order.FbaOutbound.QUEUED, *Order.FBA_WITH_AMAZON))
+
+
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
     extra = 0
     fields = ["channel_sku", "stock_item", "title", "quantity", "unit_price", "tax", "channel_line_id"]
     readonly_fields = ["channel_sku", "title", "quantity", "unit_price", "tax", "channel_line_id"]
     raw_id_fields = ["stock_item"]
+    # Lines come from the channel; a deleted line would leave its reservation behind.
+    can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if stock_is_movable(obj):
+            return self.readonly_fields
+        return [*self.readonly_fields, "stock_item"]
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -64,6 +77,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderItemInline]
     show_full_result_count = False
     actions = ["process_orders", "cancel_orders"]
+    form = OrderChangeForm
     change_form_template = "admin/orders/order/change_form.html"
     readonly_fields = [
         "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
@@ -88,6 +102,44 @@ class OrderAdmin(admin.ModelAdmin):
             ("cancelled_at", "cancellation_sent_at"), "cancellation_error", ("created_at", "updated_at"),
         ]}),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if stock_is_movable(obj):
+            return self.readonly_fields
+        return [*self.readonly_fields, "fulfilment_location"]
+
+    def save_model(self, request, obj, form, change):
+        if not change or "fulfilment_location" not in form.changed_data:
+            return super().save_model(request, obj, form, change)
+        # The stock moves with the location, through the service; the rest of the form saves as usual.
+        obj.save(update_fields=[*(f for f in form.changed_data if f != "fulfilment_location"), "updated_at"])
+        self._through_service(request, lambda: order_reallocate(
+            order_id=obj.pk, location_id=obj.fulfilment_location_id, user=request.user,
+        ), done=f"Order {obj.channel_order_id}: its stock is now held at {obj.fulfilment_location}.")
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not OrderItem:
+            return super().save_formset(request, form, formset, change)
+        # Each relinked line moves its reservation (order_item_link); lines have nothing else to save.
+        # commit=False records what changed, for the page's history entry, without writing it.
+        formset.save(commit=False)
+        for line, changed in formset.changed_objects:
+            if "stock_item" not in changed:
+                continue
+            done = (f"Line {line.channel_sku}: linked to {line.stock_item.sku}, its stock held for this order."
+                    if line.stock_item_id else f"Line {line.channel_sku}: unlinked, its stock released.")
+            self._through_service(request, lambda line=line: order_item_link(
+                order_item_id=line.pk, stock_item_id=line.stock_item_id, user=request.user,
+            ), done=done)
+
+    def _through_service(self, request, call, *, done: str) -> None:
+        # The form checked the same rules; this only fails if the order changed in between.
+        try:
+            call()
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
 
     def get_queryset(self, request):
         # A correlated count rather than a GROUP BY: PostgreSQL evaluates it for the page's rows only.

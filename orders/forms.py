@@ -1,6 +1,7 @@
 from django import forms
 
-from orders.models import PostalService
+from orders.models import Order, PostalService
+from orders.services import order_reallocation_problem
 
 
 class OrderProcessForm(forms.Form):
@@ -18,3 +19,19 @@ class OrderProcessForm(forms.Form):
 
 class OrderCancelForm(forms.Form):
     reason = forms.CharField(max_length=255, initial="Cancelled by the seller")
+
+
+class OrderChangeForm(forms.ModelForm):
+    """The order page: a new fulfilment location is checked here and moved by `order_reallocate` on save."""
+
+    class Meta:
+        model = Order
+        fields = ["fulfilment_location"]
+
+    def clean_fulfilment_location(self):
+        location = self.cleaned_data.get("fulfilment_location")
+        if self.instance.pk and "fulfilment_location" in self.changed_data:
+            saved = Order.objects.select_related("channel").get(pk=self.instance.pk)
+            if problem := order_reallocation_problem(order=saved, location=location):
+                raise forms.ValidationError(problem)
+        return location

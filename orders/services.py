@@ -1,4 +1,5 @@
-"""The write paths for orders: idempotent import, despatch (process), cancellation and reallocation.
+"""The write paths for orders: idempotent import, despatch (process), cancellation, reallocation and
+linking a line to a stock item.
 
 The channels app resolves everything that needs channel knowledge (status and shipping mapping,
 currency, tax, email, SKU links, fulfilment location) and hands over `OrderData`; this module
@@ -306,6 +307,23 @@ def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
 FBA_RESUBMITTABLE = (Order.FbaOutbound.REFUSED, Order.FbaOutbound.UNFULFILLABLE, Order.FbaOutbound.CANCELLED)
 
 
+def order_reallocation_problem(*, order: Order, location: Location | None) -> str:
+    """Why this order's stock cannot move to `location`, in a sentence for staff; "" when it can."""
+    if not order.is_open:
+        return f"Order {order.channel_order_id} is already {order.get_status_display().lower()}."
+    if order.fulfilled_by_channel:
+        return (f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: "
+                "it cannot be reallocated here.")
+    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
+        return (f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
+                "cancel its fulfilment order in Seller Central before moving it.")
+    if location is None:
+        return "Choose a location: an open order holds its stock at one."
+    if location.kind == Location.Kind.FBA and order.status == Order.Status.UNPAID:
+        return f"Order {order.channel_order_id} is not paid yet: Amazon would ship it unpaid."
+    return ""
+
+
 @transaction.atomic
 def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
     """Move an open order's reservation to another location: released at the old one, reserved at the new.
@@ -315,17 +333,10 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
     fulfil it sends it again. An order Amazon already holds cannot be moved.
     """
     order = _locked_open_order(order_id, doing="reallocated")
-    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
-        raise ValidationError(
-            f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
-            "cancel its fulfilment order in Seller Central before moving it."
-        )
     location = Location.objects.filter(pk=location_id).first()
-    if location is None:
-        raise ValidationError("That location no longer exists.")
+    if problem := order_reallocation_problem(order=order, location=location):
+        raise ValidationError(problem if location else "That location no longer exists.")
     to_fba = location.kind == Location.Kind.FBA
-    if to_fba and order.status == Order.Status.UNPAID:
-        raise ValidationError(f"Order {order.channel_order_id} is not paid yet: Amazon would ship it unpaid.")
     resubmit = to_fba and order.fba_outbound_status in FBA_RESUBMITTABLE
     if location.pk == order.fulfilment_location_id and not resubmit:
         return order
@@ -349,3 +360,25 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
         "fulfilment_location", "fba_outbound_status", "fba_fulfillment_order_id", "fba_outbound_error", "updated_at",
     ])
     return order
+
+
+@transaction.atomic
+def order_item_link(*, order_item_id: int, stock_item_id: int | None, user=None) -> OrderItem:
+    """Link an open order's line to a stock item (or relink, or unlink it): the line's reservation moves
+    with it, so stock sold before its SKU was known is held from now on, and released if unlinked."""
+    item = OrderItem.objects.get(pk=order_item_id)
+    order = _locked_open_order(item.order_id, doing="changed")
+    _with_amazon_refuse(order, doing="changed")
+    if item.stock_item_id == stock_item_id:
+        return item
+    held = _reservation_lines([order], {order.pk: [item]})
+    if held:
+        stock_release(lines=held)
+    item.stock_item_id = stock_item_id
+    wanted = _reservation_lines([order], {order.pk: [item]})
+    if wanted:
+        stock_reserve(lines=wanted)
+    item.save(update_fields=["stock_item"])
+    order.has_unlinked_items = order.items.filter(stock_item__isnull=True).exists()
+    order.save(update_fields=["has_unlinked_items", "updated_at"])
+    return item
