@@ -30,7 +30,8 @@ class OrderItemInline(admin.TabularInline):
     extra = 0
     fields = ["channel_sku", "stock_item", "title", "quantity", "unit_price", "tax", "channel_line_id"]
     readonly_fields = ["channel_sku", "title", "quantity", "unit_price", "tax", "channel_line_id"]
-    raw_id_fields = ["stock_item"]
+    # Found by SKU, title or barcode as staff type.
+    autocomplete_fields = ["stock_item"]
     # Lines come from the channel; a deleted line would leave its reservation behind.
     can_delete = False
 
