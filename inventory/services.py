@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -221,6 +222,49 @@ def stock_release(*, lines: Sequence[Line]) -> None:
         assignments="in_open_orders = CASE WHEN l.in_open_orders > v.qty THEN l.in_open_orders - v.qty ELSE 0 END",
     )
     stock_changed_announce(stock_item_ids={item_id for item_id, _ in totals})
+
+
+@dataclass(frozen=True)
+class OpenOrdersDifference:
+    """A level whose open-orders counter disagreed with the open orders themselves."""
+
+    stock_item_id: int
+    location_id: int
+    recorded: int
+    counted: int
+
+
+@transaction.atomic
+def stock_open_orders_correct(
+    *, stock_item_ids: Sequence[int], count_open_orders, correct: bool = True
+) -> list[OpenOrdersDifference]:
+    """Make in_open_orders of these stock items' levels what their open orders hold.
+
+    The levels are locked first, in pk order as every writer locks them, and only then is
+    `count_open_orders(stock_item_ids)` asked for {(stock item, location): quantity held}: an order
+    committed before the lock is counted, one committed after it reserves on top of the corrected value.
+    With `correct` False the differences are reported and nothing is written.
+    """
+    levels: dict[tuple[int, int], StockLevel] = {}
+    for chunk in _chunks(sorted(set(stock_item_ids)), _id_chunk_size()):
+        for level in StockLevel.objects.select_for_update(of=("self",)).filter(stock_item_id__in=chunk).order_by("pk"):
+            levels[(level.stock_item_id, level.location_id)] = level
+    counted: Mapping[tuple[int, int], int] = count_open_orders(stock_item_ids)
+    missing = [key for key, quantity in counted.items() if quantity and key not in levels]
+    if missing and correct:
+        levels.update(_levels_lock(missing))
+    differences = []
+    for key in sorted(set(levels) | set(missing)):
+        recorded = levels[key].in_open_orders if key in levels else 0
+        if recorded != counted.get(key, 0):
+            differences.append(OpenOrdersDifference(*key, recorded=recorded, counted=counted.get(key, 0)))
+    if differences and correct:
+        _levels_update(
+            rows=[(levels[(d.stock_item_id, d.location_id)].pk, d.counted) for d in differences],
+            columns=["qty"], assignments="in_open_orders = v.qty",
+        )
+        stock_changed_announce(stock_item_ids={d.stock_item_id for d in differences})
+    return differences
 
 
 @transaction.atomic
