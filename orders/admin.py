@@ -19,12 +19,6 @@ class PostalServiceAdmin(admin.ModelAdmin):
     search_fields = ["name", "carrier_code"]
 
 
-def stock_is_movable(order: Order | None) -> bool:
-    """Whether staff may still move this order's stock: relink its lines, change its location."""
-    return bool(order and order.is_open and not order.fulfilled_by_channel
-                and order.fba_outbound_status not in (Order.FbaOutbound.QUEUED, *Order.FBA_WITH_AMAZON))
-
-
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
     extra = 0
@@ -39,7 +33,7 @@ class OrderItemInline(admin.TabularInline):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        if stock_is_movable(obj):
+        if obj is not None and obj.stock_can_move:
             return self.readonly_fields
         return [*self.readonly_fields, "stock_item"]
 
@@ -105,7 +99,7 @@ class OrderAdmin(admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        if stock_is_movable(obj):
+        if obj is not None and obj.stock_can_move:
             return self.readonly_fields
         return [*self.readonly_fields, "fulfilment_location"]
 

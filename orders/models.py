@@ -142,6 +142,12 @@ class Order(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
+    @property
+    def stock_can_move(self) -> bool:
+        """Whether staff may still move the stock it holds: relink its lines, change its location."""
+        return (self.is_open and not self.fulfilled_by_channel
+                and self.fba_outbound_status not in (self.FbaOutbound.QUEUED, *self.FBA_WITH_AMAZON))
+
 
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
