@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from channels.connections import listings_download
@@ -17,6 +18,7 @@ from inventory.models import Location, StockLevel, StockMovement
 from orders.models import Order
 from orders.services import order_cancel, order_process, order_reallocate
 from sandbox.control import default_credentials
+from tests.admin.pages import change_form_data
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = pytest.mark.django_db
@@ -373,3 +375,20 @@ def test_reallocation_moves_the_reservation_and_refuses_closed_orders(mug, wareh
     assert level(mug, second).quantity == 1
     with pytest.raises(ValidationError, match="already processed"):
         order_reallocate(order_id=order.pk, location_id=warehouse.pk)
+
+
+def test_staff_send_an_order_to_amazon_by_choosing_the_fba_location_on_its_page(
+    admin_client, sandbox, amazon, mug, warehouse, ekm_order, django_capture_on_commit_callbacks
+):
+    sandbox.fba_inventory("uk", [{"sku": "MUG", "fulfillable": 5}])
+    fba_inventory_sync(channel_id=amazon.pk)
+    url = reverse("admin:orders_order_change", args=(ekm_order.pk,))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, change_form_data(admin_client, url, fulfilment_location=fba_of(amazon).pk))
+
+    [sent] = sandbox.received("amazon", "uk")["fulfillment_orders"]
+    assert sent["displayable_order_id"] == ekm_order.channel_order_id
+    ekm_order.refresh_from_db()
+    assert ekm_order.fba_outbound_status == Order.FbaOutbound.RECEIVED
+    assert level(mug, warehouse).in_open_orders == 0 and level(mug, fba_of(amazon)).in_open_orders == 2

@@ -8,6 +8,7 @@ from django.urls import reverse
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_item_link, order_process
+from tests.admin.pages import change_form_data
 from tests.inventory.factories import FbaLocationFactory, LocationFactory, StockItemFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory
 
@@ -61,17 +62,7 @@ def test_a_processed_orders_lines_are_not_relinked(shop):
 
 
 def page_data(client, order: Order, **changes) -> dict:
-    """The order page's form as the browser would post it, with `changes` typed in."""
-    context = client.get(reverse("admin:orders_order_change", args=(order.pk,))).context
-    form = context["adminform"].form
-    data = {name: form[name].value() for name in form.fields}
-    for inline in context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update({f"{formset.prefix}-{key}": value for key, value in formset.management_form.initial.items()})
-        for line in formset.forms:
-            data.update({line.add_prefix(name): line[name].value() for name in line.fields})
-    data.update(changes)
-    return {key: "" if value is None else value for key, value in data.items()}
+    return change_form_data(client, reverse("admin:orders_order_change", args=(order.pk,)), **changes)
 
 
 def test_staff_link_a_line_on_the_order_page(admin_client, shop):
