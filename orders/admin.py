@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm
+from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm, OrderReallocateForm
 from orders.models import Order, OrderItem, PostalService
 from orders.services import order_cancel, order_item_link, order_process, order_reallocate
 
@@ -71,7 +71,7 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = [OrderItemInline]
     show_full_result_count = False
-    actions = ["process_orders", "cancel_orders"]
+    actions = ["process_orders", "cancel_orders", "reallocate_orders"]
     form = OrderChangeForm
     change_form_template = "admin/orders/order/change_form.html"
     readonly_fields = [
@@ -241,4 +241,13 @@ class OrderAdmin(admin.ModelAdmin):
         return self._apply(
             request, queryset, form_class=OrderCancelForm, title="Cancel orders", verb="cancelled",
             apply=lambda order, data: order_cancel(order_id=order.pk, reason=data["reason"], user=request.user),
+        )
+
+    @admin.action(description="Fulfil selected orders from another location (or from FBA)", permissions=["change"])
+    def reallocate_orders(self, request, queryset):
+        return self._apply(
+            request, queryset, form_class=OrderReallocateForm, title="Fulfil from another location",
+            verb="moved", apply=lambda order, data: order_reallocate(
+                order_id=order.pk, location_id=data["location"].pk, user=request.user,
+            ),
         )

@@ -1,5 +1,6 @@
 from django import forms
 
+from inventory.models import Location
 from orders.models import Order, PostalService
 from orders.services import order_reallocation_problem
 
@@ -19,6 +20,14 @@ class OrderProcessForm(forms.Form):
 
 class OrderCancelForm(forms.Form):
     reason = forms.CharField(max_length=255, initial="Cancelled by the seller")
+
+
+class OrderReallocateForm(forms.Form):
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.all(), label="Fulfil from",
+        help_text="The selected orders' stock is held there from now on. An Amazon FBA location sends them to "
+        "Amazon's multi-channel fulfilment, which ships them and sends back the tracking.",
+    )
 
 
 class OrderChangeForm(forms.ModelForm):

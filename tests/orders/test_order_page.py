@@ -118,3 +118,21 @@ def test_a_processed_orders_lines_and_location_are_read_only(admin_client, shop)
     context = admin_client.get(reverse("admin:orders_order_change", args=(shop["order"].pk,))).context
     assert "fulfilment_location" not in context["adminform"].form.fields
     assert all("stock_item" not in line.fields for line in context["inline_admin_formsets"][0].formset.forms)
+
+
+def test_staff_move_several_orders_to_another_location_at_once(admin_client, shop):
+    other = OrderFactory(fulfilment_location=shop["main"])
+    OrderItemFactory(order=other, stock_item=shop["vase"], quantity=1)
+    StockLevel.objects.filter(stock_item=shop["vase"], location=shop["main"]).update(in_open_orders=1)
+    closed = OrderFactory(fulfilment_location=shop["main"], status=Order.Status.CANCELLED)
+    url = reverse("admin:orders_order_changelist")
+    chosen = {"action": "reallocate_orders", "_selected_action": [shop["order"].pk, other.pk, closed.pk]}
+
+    asked = admin_client.post(url, chosen)
+    response = admin_client.post(url, {**chosen, "apply": "1", "location": shop["overflow"].pk}, follow=True)
+
+    assert "Fulfil from" in asked.content.decode()
+    page = response.content.decode()
+    refused = closed.channel_order_id
+    assert "2 order(s) moved." in page and f"{refused}: Order {refused} is already cancelled." in page
+    assert held() == {("MUG", "Overflow"): 2, ("VASE", "Overflow"): 1}
