@@ -7,6 +7,7 @@ service is safe to run twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery import shared_task
@@ -42,13 +43,26 @@ RETRY = {
 BUSY_RETRY_SECONDS = 2
 
 
-def _retry_after(task, exc: ChannelRateLimited):
-    return task.retry(exc=exc, countdown=max(1.0, exc.retry_after), max_retries=50)
+def rate_limited_retry(body):
+    """Retry the task when the channel says to slow down, after the wait the channel asked for.
+
+    The retry is raised from outside the task's body, so outside any lock the body took: a retry run
+    inline must never wait on the lock its own attempt still holds.
+    """
+
+    @functools.wraps(body)
+    def task(self, *args, **kwargs):
+        try:
+            return body(self, *args, **kwargs)
+        except ChannelRateLimited as exc:
+            raise self.retry(exc=exc, countdown=max(1.0, exc.retry_after), max_retries=50) from exc
+
+    return task
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def orders_download_task(self, channel_id: int) -> str:
-    # Retries are raised outside the lock: a retry must never wait on the lock its own attempt holds.
     try:
         with channel_lock(channel_id=channel_id, purpose="orders", owner=self.request.id or "") as held:
             if not held:
@@ -56,12 +70,11 @@ def orders_download_task(self, channel_id: int) -> str:
             run = orders_download(channel_id=channel_id)
     except Channel.DoesNotExist:
         return "channel deleted"
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
     return run.status if run else "channel disabled"
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
     # Changes from now on must queue a new push: this one may already have read its quantities.
     cache.delete(PUSH_QUEUED_KEY.format(channel_id=channel_id))
@@ -70,8 +83,6 @@ def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
             run = inventory_push(channel_id=channel_id, full=full) if held else None
     except Channel.DoesNotExist:
         return "channel deleted"
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
     if not held:
         # Another push for this channel is running; it may have planned before our change, so go again soon.
         raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
@@ -79,6 +90,7 @@ def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def listings_download_task(self, channel_id: int) -> str:
     if not Channel.objects.filter(pk=channel_id, enabled=True).exists():
         return "channel disabled or deleted"
@@ -89,28 +101,23 @@ def listings_download_task(self, channel_id: int) -> str:
     except ChannelAuthError:
         # Recorded on the run and the channel is flagged; retrying cannot help until the seller reauthorises.
         return "needs reauthorisation"
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
     return run.status
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def despatch_confirm_task(self, order_id: int) -> str:
-    try:
-        return order_despatch_confirm(order_id=order_id)
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
+    return order_despatch_confirm(order_id=order_id)
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def despatch_cancel_task(self, order_id: int, reason: str = "") -> str:
-    try:
-        return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
+    return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def inventory_fba_sync_task(self, channel_id: int) -> str:
     try:
         with channel_lock(channel_id=channel_id, purpose="fba") as held:
@@ -123,20 +130,17 @@ def inventory_fba_sync_task(self, channel_id: int) -> str:
         return " ".join(exc.messages)
     except ChannelAuthError:
         return "needs reauthorisation"
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
     return run.status
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def despatch_fba_submit_task(self, order_id: int) -> str:
-    try:
-        return fba_outbound_submit(order_id=order_id)
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
+    return fba_outbound_submit(order_id=order_id)
 
 
 @shared_task(**RETRY)
+@rate_limited_retry
 def despatch_fba_outbound_task(self, channel_id: int) -> str:
     try:
         with channel_lock(channel_id=channel_id, purpose="fba-outbound") as held:
@@ -145,5 +149,3 @@ def despatch_fba_outbound_task(self, channel_id: int) -> str:
             return fba_outbound_follow(channel_id=channel_id)
     except Channel.DoesNotExist:
         return "channel deleted"
-    except ChannelRateLimited as exc:
-        raise _retry_after(self, exc) from exc
