@@ -1,10 +1,14 @@
-"""What the sync benchmarks (bench_sync, load_test) share: percentiles, the connector-quota switch and the
-check that the database they write to is migrated."""
+"""What the sync benchmarks (bench_sync, load_test) share: percentiles, the connector-quota switch, the
+check that the database they write to is migrated, and the removal of the shop they built."""
 
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import override_settings
+
+from channels.models import Channel
+from inventory.models import Location, StockItem, StockLevel, StockMovement
+from orders.models import Order
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -32,3 +36,17 @@ def database_migrated_or_error() -> None:
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         raise CommandError(f"The database {connection.settings_dict['NAME']!r} is not migrated: "
                            "run `python manage.py migrate` first.")
+
+
+@transaction.atomic
+def scratch_shop_delete(*, prefix: str) -> None:
+    """Remove what a benchmark built: channels named `prefix-…` with their orders and listings, stock items
+    `PREFIX-…` with their levels and ledger, and the `prefix-warehouse` location. Each channel's beat rows
+    go with it (channels.events)."""
+    Order.objects.filter(channel__name__startswith=f"{prefix}-").delete()
+    items = StockItem.objects.filter(sku__startswith=f"{prefix.upper()}-")
+    StockMovement.objects.filter(stock_item__in=items).delete()
+    StockLevel.objects.filter(stock_item__in=items).delete()
+    Channel.objects.filter(name__startswith=f"{prefix}-").delete()
+    items.delete()
+    Location.objects.filter(name=f"{prefix}-warehouse").delete()

@@ -16,13 +16,18 @@ from datetime import datetime
 from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from channels.benchmarks import add_quota_argument, connector_quotas, database_migrated_or_error, percentile
+from channels.benchmarks import (
+    add_quota_argument,
+    connector_quotas,
+    database_migrated_or_error,
+    percentile,
+    scratch_shop_delete,
+)
 from channels.connections import listings_download
 from channels.models import Channel
 from channels.sync import inventory_push, orders_download
-from inventory.models import Location, StockItem, StockLevel, StockMovement
+from inventory.models import Location, StockItem, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order
 from sandbox.control import SandboxControl, default_credentials
@@ -63,7 +68,7 @@ class Command(BaseCommand):
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-            self._cleanup()
+            scratch_shop_delete(prefix="bench")
 
     def _start_worker(self, concurrency: int) -> subprocess.Popen:
         worker = subprocess.Popen(
@@ -163,15 +168,3 @@ class Command(BaseCommand):
                     latencies[(sku, name)] = (received - created).total_seconds()
             time.sleep(0.2)
         return list(latencies.values())
-
-    @transaction.atomic
-    def _cleanup(self) -> None:
-        bench = Channel.objects.filter(name__startswith="bench-")
-        Order.objects.filter(channel__in=bench).delete()
-        items = StockItem.objects.filter(sku__startswith="BENCH-")
-        StockMovement.objects.filter(stock_item__in=items).delete()
-        StockLevel.objects.filter(stock_item__in=items).delete()
-        for channel in bench:
-            channel.delete()
-        items.delete()
-        Location.objects.filter(name="bench-warehouse").delete()

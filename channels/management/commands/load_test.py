@@ -23,11 +23,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, Sum
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.benchmarks import add_quota_argument, connector_quotas, database_migrated_or_error, percentile
+from channels.benchmarks import (
+    add_quota_argument,
+    connector_quotas,
+    database_migrated_or_error,
+    percentile,
+    scratch_shop_delete,
+)
 from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
 from channels.scheduling import channel_beat_schedule_update
@@ -98,7 +104,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
-            self._cleanup()
+            scratch_shop_delete(prefix="load")
 
     def _env(self) -> dict[str, str]:
         database = connection.settings_dict
@@ -230,16 +236,3 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if timed_out or duplicates or oversold or differing or reservation_drift or imported != len(injected):
             raise CommandError("Load test failed: see the figures above.")
-
-    @transaction.atomic
-    def _cleanup(self) -> None:
-        scratch = Channel.objects.filter(name__startswith="load-")
-        Order.objects.filter(channel__in=scratch).delete()
-        items = StockItem.objects.filter(sku__startswith="LOAD-")
-        StockMovement.objects.filter(stock_item__in=items).delete()
-        StockLevel.objects.filter(stock_item__in=items).delete()
-        for channel in scratch:
-            PeriodicTask.objects.filter(name__startswith=f"channel-{channel.pk}-").delete()
-            channel.delete()
-        items.delete()
-        Location.objects.filter(name="load-warehouse").delete()
