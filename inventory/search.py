@@ -52,6 +52,8 @@ class StockItemSearchMixin:
         fields = list(self.get_search_fields(request))
         own = [field for field in fields if not field.startswith("stock_item__")]
         of_item = [field.removeprefix("stock_item__") for field in fields if field.startswith("stock_item__")]
+        if not of_item:
+            return super().get_search_results(request, queryset, search_term)
         matches = search_q(words, own) if own else Q(pk__in=[])
         items = list(
             StockItem.objects.filter(search_q(words, of_item))

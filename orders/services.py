@@ -341,8 +341,10 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
     """
     order = _locked_open_order(order_id, doing="reallocated")
     location = Location.objects.filter(pk=location_id).first()
+    if location is None:
+        raise ValidationError("That location no longer exists.")
     if problem := order_reallocation_problem(order=order, location=location):
-        raise ValidationError(problem if location else "That location no longer exists.")
+        raise ValidationError(problem)
     to_fba = location.kind == Location.Kind.FBA
     resubmit = to_fba and order.fba_outbound_status in FBA_RESUBMITTABLE
     if location.pk == order.fulfilment_location_id and not resubmit:
