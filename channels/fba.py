@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels.connections import channel_connector
-from channels.connectors.amazon import marketplace_currency
+from channels.connectors.amazon.connector import marketplace_currency
 from channels.connectors.base import (
     ChannelAuthError,
     ChannelError,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from channels.connectors.contracts import Contract, Operation, contract_load
 from sandbox import state
 from sandbox.ratelimit import Decision, Limit
 from sandbox.web import HttpError, Request, Response, Router
@@ -98,6 +100,43 @@ class ChannelApi:
 
     def error(self, status: int, code: str, message: str) -> Response:
         raise NotImplementedError
+
+    # --- The vendor's contract (channels/connectors/<kind>/contract/): requests refused, answers checked ---
+
+    @property
+    def contract(self) -> Contract:
+        return contract_load(self.kind)
+
+    def contract_operation(self, operation: str) -> Operation | None:
+        """The contract's operation a route serves; None only for routes outside the vendor's API."""
+        try:
+            contract = self.contract
+        except LookupError:  # TRANSITIONAL: until every package has its contract files
+            return None
+        return contract.operations.get(operation)
+
+    def request_parts(self, request: Request) -> dict[str, Any]:
+        """The request as the contract describes it: query, headers, form and body."""
+        content_type = request.header("Content-Type").split(";", 1)[0].strip().lower()
+        parts: dict[str, Any] = {
+            "query": {name: values[0] for name, values in request.query.items()},
+            "headers": {name.lower(): value for name, value in (request.headers or {}).items()},
+        }
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            parts["form"] = request.form()
+        elif request.body:
+            parts["body"] = request.json() if content_type.endswith("json") else request.body
+        return parts
+
+    def refuse_invalid(self, call: Call, problems: list[str]) -> Response:
+        """The vendor's answer to a request its contract refuses (shape and status as the real service)."""
+        return self.error(400, "InvalidInput", "; ".join(problems))
+
+    def response_document(self, response: Response) -> Any:
+        """The answer's body as its contract schema describes it (JSON here; Rakuten turns XML into one)."""
+        if not response.body:
+            return None
+        return json.loads(response.body)
 
     def authenticate(self, call: Call) -> None:
         """Raise HttpError with the channel's answer when the call's credentials do not hold."""

@@ -22,8 +22,10 @@ CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, check_answers: bool = False) -> None:
         self.store = store
+        # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
+        self.check_answers = check_answers
         self.limiter = RateLimiter()
         self.render_cache = RenderCache()
         self.control = ControlApi(self)
@@ -77,11 +79,36 @@ class SandboxApp:
             else:
                 if route.authenticated:
                     api.authenticate(call)
-                response = route.handler(call, **params)
+                response = self.answer(api, call, route, params)
         except HttpError as error:
             response = error.response
+        if self.check_answers and response is not DROP:
+            response = self.answer_checked(api, call, response)
         response.headers.extend(headers)
         return response
+
+    def answer(self, api: ChannelApi, call: Call, route, params: dict[str, str]) -> Response:
+        """The handler's answer, once the request holds to the vendor's contract for its operation."""
+        operation = api.contract_operation(call.operation)
+        if operation is not None:
+            problems = operation.request_errors(**api.request_parts(call.request))
+            if problems:
+                return api.refuse_invalid(call, problems)
+        return route.handler(call, **params)
+
+    def answer_checked(self, api: ChannelApi, call: Call, response: Response) -> Response:
+        operation = api.contract_operation(call.operation)
+        if operation is None:
+            return response
+        try:
+            problems = operation.response_errors(response.status, api.response_document(response))
+        except ValueError as error:
+            problems = [f"the body does not parse: {error}"]
+        if not problems:
+            return response
+        logger.error("sandbox.contract_broken %s %s: %s", call.operation, response.status, problems)
+        return Response.json({"sandbox_contract_broken": call.operation, "status": response.status,
+                              "problems": problems[:10]}, 500)
 
     def inject(self, api: ChannelApi, call: Call, fault: dict) -> Response | None:
         """Apply a fired fault: an answer to send instead, or None to go on with the request."""

@@ -54,9 +54,10 @@ class SandboxServer(ThreadingHTTPServer):
     # Benchmarks open many connections at once; the default backlog of 5 refuses some.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], db_path: str | Path = DEFAULT_DB) -> None:
+    def __init__(self, address: tuple[str, int], db_path: str | Path = DEFAULT_DB, *,
+                 check_answers: bool = False) -> None:
         self.store = Store(db_path)
-        self.app = SandboxApp(self.store)
+        self.app = SandboxApp(self.store, check_answers=check_answers)
         super().__init__(address, SandboxRequestHandler)
 
     @property

@@ -46,7 +46,7 @@ def sandbox_url():
     """One sandbox server (emulated channel APIs) for the session, on a free port."""
     from sandbox.testing import running_sandbox
 
-    with running_sandbox() as base_url:
+    with running_sandbox(check_answers=True) as base_url:
         yield base_url
 
 

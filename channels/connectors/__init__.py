@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from channels.connectors.amazon import AmazonConnector
+from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import Connector
-from channels.connectors.ekm import EkmConnector
-from channels.connectors.rakuten import RakutenConnector
+from channels.connectors.ekm.connector import EkmConnector
+from channels.connectors.rakuten.connector import RakutenConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     AmazonConnector.kind: AmazonConnector,

@@ -90,6 +90,9 @@ class ConnectorConfig:
     marketplace_id: str = ""
     shop_url: str = ""
     currency: str = "GBP"
+    # The hosts this channel's credentials may be sent to: the kind's declared hosts plus any the settings
+    # add (staging, the sandbox). Empty: the client refuses every authenticated call.
+    allowed_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -288,10 +291,53 @@ class WatermarkPolicy(enum.Enum):
     LATEST_ORDER = "latest_order"
 
 
+@dataclass(frozen=True)
+class Carrier:
+    """One entry of a channel's carrier list: the code it is sent as and the name staff see."""
+
+    code: str
+    name: str
+
+
 class Connector(abc.ABC):
-    """One class per channel kind, registered by `kind` in `registry`."""
+    """One class per channel kind, registered by `kind` in `channels.connectors`.
+
+    Besides the calls, the class declares everything the rest of the hub needs to know about its kind,
+    so that nothing outside `channels/connectors/` branches on the kind.
+    """
 
     kind: ClassVar[str]
+    label: ClassVar[str]
+    # The secrets the account form asks for, in order: (key, label).
+    credential_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # The Channel account settings this kind uses; the form hides the others.
+    account_fields: ClassVar[tuple[str, ...]] = ("api_base_url",)
+    # The production URL of each URL setting (api_base_url, auth_base_url).
+    default_urls: ClassVar[Mapping[str, str]] = {}
+    # The hosts each URL setting may name in production (https only); credentials go nowhere else.
+    allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Channel settings a new channel of this kind starts with, on top of the hub's own defaults.
+    channel_defaults: ClassVar[Mapping[str, object]] = {}
+    # The channel runs a fulfilment network of its own (Amazon FBA).
+    has_fulfilment_network: ClassVar[bool] = False
+    # Despatch sets a channel status, which the Order Status Mapping must name (EKM).
+    despatch_needs_status_mapping: ClassVar[bool] = False
+    # The channel refuses a despatch without a tracking number.
+    despatch_needs_tracking_number: ClassVar[bool] = False
+    # The channel's carrier list; empty means the carrier is free text.
+    carriers: ClassVar[tuple[Carrier, ...]] = ()
+    # The carrier code for "another carrier", sent with the carrier's own name (Amazon "Other", Rakuten "Autre").
+    other_carrier: ClassVar[str] = ""
+    # The other carrier also needs a tracking URL (Rakuten "Autre").
+    other_carrier_needs_tracking_url: ClassVar[bool] = False
+    # The reasons the channel accepts with a cancellation: code -> label; empty means free text.
+    cancellation_reasons: ClassVar[Mapping[str, str]] = {}
+    # The seller may choose whether tracking goes with the despatch ("Send despatch notes").
+    supports_despatch_notes: ClassVar[bool] = True
+    # Prices can be pushed with the stock.
+    supports_price_push: ClassVar[bool] = True
+    # What the channel puts in place of a buyer's email it withholds; the channel's default email replaces it.
+    withheld_email_placeholder: ClassVar[str] = ""
     max_batch_size: ClassVar[int]
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER

@@ -17,7 +17,7 @@ from channels.connections import (
     listings_download,
     listings_with_drift,
 )
-from channels.connectors.amazon import AmazonConnector
+from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import ChannelTransientError
 from channels.connectors.ratelimit import in_process_limiter
 from channels.locks import channel_lock

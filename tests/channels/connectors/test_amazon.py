@@ -6,7 +6,7 @@ import pytest
 import responses
 from responses import matchers
 
-from channels.connectors.amazon import (
+from channels.connectors.amazon.connector import (
     AmazonConnector,
     listings_from_report,
     order_from_amazon,

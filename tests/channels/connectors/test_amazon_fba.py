@@ -16,7 +16,7 @@ from channels.connectors.base import (
     FulfilmentLine,
     FulfilmentRequest,
 )
-from channels.connectors.ekm import EkmConnector
+from channels.connectors.ekm.connector import EkmConnector
 from tests.channels.connectors.conftest import AMAZON_BASE, MemoryStore, ekm_config
 from tests.channels.connectors.test_amazon import connector, token_response
 

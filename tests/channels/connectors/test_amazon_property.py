@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.connectors.amazon import listings_from_report, orders_page_from_amazon, push_results_from_feed
+from channels.connectors.amazon.connector import listings_from_report, orders_page_from_amazon, push_results_from_feed
 from channels.connectors.base import ChannelPayloadError, StockUpdate
 from tests.channels.connectors.conftest import fixture_json, fixture_text
 from tests.channels.connectors.property_strategies import (

@@ -17,7 +17,7 @@ from channels.connectors.base import (
     Shipment,
     StockUpdate,
 )
-from channels.connectors.ekm import EkmConnector, listings_from_products, order_from_ekm
+from channels.connectors.ekm.connector import EkmConnector, listings_from_products, order_from_ekm
 from channels.connectors.ratelimit import InProcessLimiter
 from tests.channels.connectors.conftest import EKM_BASE, MemoryStore, ekm_config, fixture_json
 

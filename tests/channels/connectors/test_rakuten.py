@@ -15,7 +15,7 @@ from channels.connectors.base import (
     Shipment,
     StockUpdate,
 )
-from channels.connectors.rakuten import RakutenConnector, parse_xml, sale_from_rakuten, sales_page
+from channels.connectors.rakuten.connector import RakutenConnector, parse_xml, sale_from_rakuten, sales_page
 from tests.channels.connectors.conftest import RAKUTEN_BASE, MemoryStore, fixture_text, rakuten_config
 
 TOKEN = "rk-token-secret-42"

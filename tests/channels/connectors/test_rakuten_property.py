@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.connectors.base import ChannelPayloadError, StockUpdate
-from channels.connectors.rakuten import (
+from channels.connectors.rakuten.connector import (
     listing_from_advert,
     parse_xml,
     push_results_from_report,

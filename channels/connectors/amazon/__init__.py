@@ -1,0 +1,1 @@
+"""Amazon Selling Partner API (with FBA and multi-channel fulfilment)."""

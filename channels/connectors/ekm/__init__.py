@@ -1,0 +1,1 @@
+"""EKM Partner API."""

@@ -1,0 +1,1 @@
+"""Rakuten France web services (ex-PriceMinister)."""
