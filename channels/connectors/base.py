@@ -316,8 +316,6 @@ class Connector(abc.ABC):
     default_urls: ClassVar[Mapping[str, str]] = {}
     # The hosts each URL setting may name in production (https only); credentials go nowhere else.
     allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    # Channel settings a new channel of this kind starts with, on top of the hub's own defaults.
-    channel_defaults: ClassVar[Mapping[str, object]] = {}
     # The channel runs a fulfilment network of its own (Amazon FBA).
     has_fulfilment_network: ClassVar[bool] = False
     # Despatch sets a channel status, which the Order Status Mapping must name (EKM).
@@ -338,6 +336,11 @@ class Connector(abc.ABC):
     supports_price_push: ClassVar[bool] = True
     # What the channel puts in place of a buyer's email it withholds; the channel's default email replaces it.
     withheld_email_placeholder: ClassVar[str] = ""
+
+    @classmethod
+    def channel_defaults(cls) -> dict[str, object]:
+        """Channel settings a new channel of this kind starts with, on top of the hub's own defaults."""
+        return {}
     max_batch_size: ClassVar[int]
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER

@@ -386,8 +386,36 @@ def fulfilment_state_from_amazon(body: Mapping[str, Any]) -> FulfilmentState:
 
 class AmazonConnector(Connector):
     kind = "amazon"
+    label = "Amazon"
+    credential_fields = (
+        ("client_id", "LWA client id"), ("client_secret", "LWA client secret"), ("refresh_token", "Refresh token"),
+    )
+    account_fields = ("seller_id", "marketplace_id", "api_base_url", "auth_base_url")
+    default_urls: ClassVar[Mapping[str, str]] = {
+        "api_base_url": "https://sellingpartnerapi-eu.amazon.com", "auth_base_url": "https://api.amazon.com",
+    }
+    # The three SP-API regions and Login with Amazon's token host.
+    allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "api_base_url": ("sellingpartnerapi-eu.amazon.com", "sellingpartnerapi-na.amazon.com",
+                         "sellingpartnerapi-fe.amazon.com"),
+        "auth_base_url": ("api.amazon.com", "api.amazon.co.uk", "api.amazon.co.jp"),
+    }
+    has_fulfilment_network = True
+    supports_despatch_notes = False
+    withheld_email_placeholder = "NOT DISCLOSED BY AMAZON"
     max_batch_size = 5000
     watermark_policy = WatermarkPolicy.OLDEST_IMPORTED
+
+    @classmethod
+    def channel_defaults(cls) -> dict[str, object]:
+        # Seed 002: despatch notes off, UTC offset 1, inventory last synced a few days ago, the UK marketplace.
+        several_days_ago = datetime.now(UTC).date() - timedelta(days=3)
+        return {
+            "send_despatch_notes": False,
+            "utc_offset_hours": Decimal("1"),
+            "last_inventory_sync": datetime.combine(several_days_ago, datetime.min.time(), tzinfo=UTC),
+            "marketplace_id": "A1F83G8C2ARO7P",
+        }
     # SP-API's published quotas per operation (calls per second, burst).
     rate_limits: ClassVar[Mapping[str, RateLimit]] = {
         "marketplace_participations": RateLimit(0.016, 15),

@@ -189,6 +189,18 @@ def product_with_price(product: Mapping[str, Any], *, variant_id: str, price: De
 
 class EkmConnector(Connector):
     kind = "ekm"
+    label = "EKM"
+    credential_fields = (
+        ("client_id", "Client id"), ("client_secret", "Client secret"), ("refresh_token", "Refresh token"),
+    )
+    account_fields = ("shop_url", "api_base_url", "auth_base_url")
+    default_urls: ClassVar[Mapping[str, str]] = {
+        "api_base_url": "https://api.ekm.net", "auth_base_url": "https://api.ekm.net",
+    }
+    allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "api_base_url": ("api.ekm.net",), "auth_base_url": ("api.ekm.net",),
+    }
+    despatch_needs_status_mapping = True
     max_batch_size = 50
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     rate_limits: ClassVar[Mapping[str, RateLimit]] = {"api": RateLimit(2, 40)}

@@ -208,8 +208,18 @@ def push_results_from_report(updates: Sequence[StockUpdate], root: ET.Element) -
 
 class RakutenConnector(Connector):
     kind = "rakuten"
+    label = "Rakuten"
+    credential_fields = (("token", "Web services token"),)
+    account_fields = ("seller_id", "api_base_url")
+    default_urls: ClassVar[Mapping[str, str]] = {"api_base_url": "https://ws.fr.shopping.rakuten.com"}
+    allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": ("ws.fr.shopping.rakuten.com",)}
+    supports_despatch_notes = False
     max_batch_size = 1000
     watermark_policy = WatermarkPolicy.LATEST_ORDER
+
+    @classmethod
+    def channel_defaults(cls) -> dict[str, object]:
+        return {"currency": "EUR", "send_despatch_notes": False}
     # Rakuten publishes no figures; these keep well inside what its web services are known to tolerate.
     rate_limits: ClassVar[Mapping[str, RateLimit]] = {
         "getnewsales": RateLimit(0.5, 5),
