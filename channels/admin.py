@@ -30,16 +30,16 @@ from channels.dashboard import (
     oversold_levels,
     runs_needing_attention,
 )
+from channels.endpoints import channel_endpoint_fields
 from channels.forms import (
     CREDENTIAL_PREFIX,
     LocationMappingForm,
     ShippingMappingForm,
     StatusMappingForm,
     channel_form_for,
+    credential_fields,
 )
 from channels.models import (
-    ACCOUNT_FIELDS,
-    CREDENTIAL_FIELDS,
     Channel,
     ChannelListing,
     OrderStatusMapping,
@@ -144,7 +144,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
     search_fields = ["name", "seller_id", "shop_url"]
     readonly_fields = [
         "needs_reauthorisation", "reauthorisation_reason", "last_inventory_sync", *LISTING_FIELDS, *MAPPING_FIELDS,
-        "credentials_state",
+        "credentials_state", "client_secret_replaced_at",
     ]
 
     change_form_template = "admin/channels/channel/change_form.html"
@@ -265,8 +265,8 @@ class ChannelAdmin(SimpleHistoryAdmin):
         form = self.get_form(request, None)(request.POST)
         form.is_valid()
         connection_fields = {
-            "api_base_url", "auth_base_url", *ACCOUNT_FIELDS[kind],
-            *(CREDENTIAL_PREFIX + key for key, _ in CREDENTIAL_FIELDS[kind]),
+            *Channel(kind=kind).connector_class.account_fields,
+            *(CREDENTIAL_PREFIX + key for key, _ in credential_fields(kind)),
         }
         problems = {name: errors for name, errors in form.errors.items() if name in connection_fields}
         if problems:
@@ -276,7 +276,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
                     str(form.fields[name].label) for name in problems
                 ) + ".",
             })
-        typed = {key: form.cleaned_data[CREDENTIAL_PREFIX + key] for key, _ in CREDENTIAL_FIELDS[kind]}
+        typed = {key: form.cleaned_data[CREDENTIAL_PREFIX + key] for key, _ in credential_fields(kind)}
         result, sealed = channel_test_unsaved(channel=form.instance, credentials=typed)
         handle = ""
         if sealed:
@@ -419,22 +419,33 @@ class ChannelAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "kind"] if obj is not None else readonly
+        if obj is None:
+            return readonly
+        if not request.user.has_perm(CREDENTIALS_PERMISSION):
+            # An endpoint is where the secrets are sent: only staff who may enter the secrets may move it.
+            readonly += channel_endpoint_fields(kind=obj.kind)
+        return [*readonly, "kind"]
 
     def get_fieldsets(self, request, obj=None):
         kind = _kind_of(request, obj)
-        credentials = [CREDENTIAL_PREFIX + key for key, _ in CREDENTIAL_FIELDS.get(kind, ())]
+        connector = Channel(kind=kind).connector_class if kind else None
+        credentials = [CREDENTIAL_PREFIX + key for key, _ in credential_fields(kind)]
         if not request.user.has_perm(CREDENTIALS_PERMISSION):
             credentials = []
-        account = ["name", "kind", ("enabled", "inventory_sync"), *ACCOUNT_FIELDS.get(kind, ()), *credentials]
+        account_fields = connector.account_fields if connector else ()
+        account = ["name", "kind", ("enabled", "inventory_sync"), *account_fields, *credentials]
         if obj is None:
             account.append("tested_credentials")
         else:
             account += ["credentials_state", ("needs_reauthorisation", "reauthorisation_reason")]
+            if connector and connector.client_secret_lifetime_days:
+                account.append("client_secret_replaced_at")
         inventory = [*INVENTORY_FIELDS]
-        if kind == Channel.Kind.AMAZON:
+        if connector and connector.supports_latency:
             inventory += LATENCY_FIELDS
         inventory += ["price_change", "last_inventory_sync"]
+        orders = [name for name in ORDER_FIELDS if name != "send_despatch_notes"
+                  or (connector is None or connector.supports_despatch_notes)]
         fieldsets = [
             ("Account", {
                 "fields": account,
@@ -442,7 +453,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
                 "new value only to replace one. Use Test to check the details before you save.",
             }),
             ("Orders", {
-                "fields": ORDER_FIELDS,
+                "fields": orders,
                 "description": "How orders come down from the channel and what the channel is told when you "
                 "process or cancel them.",
             }),
@@ -460,7 +471,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
                 "services translate into the hub's.",
             }))
             fieldsets.append(("Listings", {"fields": LISTING_FIELDS}))
-        if kind == Channel.Kind.AMAZON:
+        if connector and connector.has_fulfilment_network:
             fieldsets.append(("FBA", {
                 "fields": FBA_FIELDS,
                 "description": "Fulfilled by Amazon: Amazon holds and ships this stock; it is never sent from "
@@ -491,7 +502,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             typed = {
-                key: form.cleaned_data.get(CREDENTIAL_PREFIX + key, "") for key, _ in CREDENTIAL_FIELDS[obj.kind]
+                key: form.cleaned_data.get(CREDENTIAL_PREFIX + key, "") for key, _ in credential_fields(obj.kind)
             }
             stash = request.session.pop(TESTED_CREDENTIALS_SESSION_KEY, {})
             rotated = tested_credentials_open(sealed=stash.get(form.cleaned_data.get("tested_credentials", ""), ""),
@@ -503,7 +514,7 @@ class ChannelAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="credentials")
     def credentials_state(self, obj: Channel) -> str:
-        keys = [label for key, label in CREDENTIAL_FIELDS.get(obj.kind, ()) if obj.credentials.get(key)]
+        keys = [label for key, label in credential_fields(obj.kind) if obj.credentials.get(key)]
         return ", ".join(keys) + " set" if keys else "none set"
 
     @admin.display(description="Location mapping")

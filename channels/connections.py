@@ -36,6 +36,7 @@ from channels.connectors.base import (
     RecordError,
 )
 from channels.connectors.ratelimit import RedisLimiter, in_process_limiter
+from channels.endpoints import channel_allowed_hosts
 from channels.locks import channel_lock
 from channels.models import Channel, ChannelListing, SyncRun
 from channels.services import sync_runs_interrupted_close
@@ -44,6 +45,8 @@ from inventory.models import StockItem
 logger = logging.getLogger(__name__)
 
 # A download flagged as running for longer than this died without clearing its flag: the next may start.
+# The account settings every ConnectorConfig carries by name; a kind's others travel in `extra`.
+COMMON_ACCOUNT_FIELDS = {"api_base_url", "auth_base_url", "seller_id", "marketplace_id", "shop_url"}
 STALE_DOWNLOAD_AFTER = timedelta(hours=6)
 MAX_RECORDED_ERRORS = 500
 # How long the credentials a Test before Save rotated wait for the Save.
@@ -108,6 +111,7 @@ def channel_limiter() -> RateLimiter:
 
 def channel_connector(*, channel: Channel, credentials: CredentialStore | None = None) -> Connector:
     """The channel's connector; `credentials` replaces the row's secrets (an unsaved channel has none)."""
+    cls = connector_class(channel.kind)
     config = ConnectorConfig(
         channel_id=channel.pk,
         kind=channel.kind,
@@ -118,9 +122,11 @@ def channel_connector(*, channel: Channel, credentials: CredentialStore | None =
         marketplace_id=channel.marketplace_id,
         shop_url=channel.shop_url,
         currency=channel.currency,
+        allowed_hosts=channel_allowed_hosts(kind=channel.kind),
+        extra={name: getattr(channel, name) for name in set(cls.account_fields) - COMMON_ACCOUNT_FIELDS},
     )
     store = credentials if credentials is not None else ChannelCredentialStore(channel.pk)
-    return connector_class(channel.kind)(config, store, channel_limiter())
+    return cls(config, store, channel_limiter())
 
 
 def _flag_reauthorisation(*, channel_id: int, reason: str) -> None:

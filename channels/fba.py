@@ -76,12 +76,12 @@ def _seller_channels(*, channel: Channel):
     """The Amazon channels of the same seller account, this one included."""
     if not channel.seller_id:
         return Channel.objects.filter(pk=channel.pk)
-    return Channel.objects.filter(kind=Channel.Kind.AMAZON, seller_id=channel.seller_id)
+    return Channel.objects.filter(kind=channel.kind, seller_id=channel.seller_id)
 
 
 def fba_sync_conflicts(*, channel: Channel) -> list[str]:
     """The other channels of the seller that also have FBA Sync Inventory on (there must be none)."""
-    if channel.kind != Channel.Kind.AMAZON or not channel.fba_sync_inventory or not channel.seller_id:
+    if not channel.connector_class.has_fulfilment_network or not channel.fba_sync_inventory or not channel.seller_id:
         return []
     others = _seller_channels(channel=channel).filter(fba_sync_inventory=True).exclude(pk=channel.pk)
     return list(others.order_by("name").values_list("name", flat=True))
@@ -89,7 +89,7 @@ def fba_sync_conflicts(*, channel: Channel) -> list[str]:
 
 def fba_controller(*, channel: Channel) -> Channel | None:
     """The channel that controls the seller's FBA pool: the one with FBA enabled and FBA Sync Inventory on."""
-    if channel.kind != Channel.Kind.AMAZON:
+    if not channel.connector_class.has_fulfilment_network:
         return None
     if channel.fba_enabled and channel.fba_sync_inventory:
         return channel
@@ -141,7 +141,7 @@ def _amazon_skus(*, channel: Channel, stock_item_ids: Iterable[int]) -> dict[int
 @transaction.atomic
 def fba_location_ensure(*, channel: Channel) -> Location | None:
     """The channel's FBA location, created the first time FBA is on. Idempotent; never deletes one."""
-    if channel.kind != Channel.Kind.AMAZON or not channel.fba_enabled or channel.pk is None:
+    if not channel.connector_class.has_fulfilment_network or not channel.fba_enabled or channel.pk is None:
         return None
     # Serialises two saves of the channel, so they cannot both create a location.
     Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk", flat=True).first()
@@ -161,8 +161,8 @@ def fba_location_ensure(*, channel: Channel) -> Location | None:
 
 def fba_sync_check(*, channel: Channel) -> None:
     """Raise a ValidationError saying why this channel may not read Amazon's FBA stock, if it may not."""
-    if channel.kind != Channel.Kind.AMAZON:
-        raise ValidationError(f"{channel.name} is not an Amazon channel: it has no FBA stock.")
+    if not channel.connector_class.has_fulfilment_network:
+        raise ValidationError(f"{channel.name} is a {channel.connector_class.label} channel: it has no FBA stock.")
     if not (channel.enabled and channel.fba_enabled and channel.fba_sync_inventory):
         raise ValidationError(
             f"FBA sync is off for {channel.name}: it needs Enabled, FBA enabled and FBA sync inventory ticked."

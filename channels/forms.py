@@ -1,10 +1,18 @@
 from django import forms
+from django.utils import timezone
 
-from channels.models import CREDENTIAL_FIELDS, Channel, OrderStatusMapping
+from channels.connectors import connector_class
+from channels.endpoints import channel_endpoint_fields
+from channels.models import Channel, OrderStatusMapping
 from inventory.models import Location
 from orders.models import Order, PostalService
 
 CREDENTIAL_PREFIX = "credential_"
+
+
+def credential_fields(kind: str) -> tuple[tuple[str, str], ...]:
+    """The secrets a channel of this kind needs, (key, label) in the order the form asks for them."""
+    return connector_class(kind).credential_fields if kind else ()
 
 
 class ChannelForm(forms.ModelForm):
@@ -21,7 +29,7 @@ class ChannelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         stored = self.instance.credentials if self.instance.pk else {}
-        for key, _label in CREDENTIAL_FIELDS.get(self.kind_for_form, ()):
+        for key, _label in credential_fields(self.kind_for_form):
             field = self.fields[CREDENTIAL_PREFIX + key]
             if stored.get(key):
                 field.help_text = "Set. Leave empty to keep it; type a new value to replace it."
@@ -32,10 +40,15 @@ class ChannelForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.instance.pk:
-            for key, label in CREDENTIAL_FIELDS.get(self.kind_for_form, ()):
+        moved = self.endpoints_changed()
+        if not self.instance.pk or moved:
+            for key, label in credential_fields(self.kind_for_form):
                 if not cleaned.get(CREDENTIAL_PREFIX + key):
-                    self.add_error(CREDENTIAL_PREFIX + key, f"{label} is needed to connect the channel.")
+                    self.add_error(CREDENTIAL_PREFIX + key, (
+                        f"{label} is needed to connect the channel." if not self.instance.pk else
+                        f"The {' and '.join(moved)} changed: enter {label} again. Secrets are sent to a new "
+                        "address only when they are typed for it."
+                    ))
         from_locations = cleaned.get("update_inventory_from_locations")
         if from_locations and not (self.instance.pk and self.instance.inventory_locations.exists()):
             self.add_error(
@@ -45,18 +58,34 @@ class ChannelForm(forms.ModelForm):
             )
         return cleaned
 
+    def endpoints_changed(self) -> list[str]:
+        """The labels of the endpoint settings this form changes on a saved channel."""
+        if not self.instance.pk or not self.kind_for_form:
+            return []
+        return [
+            str(self.fields[name].label) for name in channel_endpoint_fields(kind=self.kind_for_form)
+            if name in self.fields and name in self.changed_data
+        ]
+
     def save(self, commit: bool = True) -> Channel:
         channel = super().save(commit=False)
         replaced = {
             key: self.cleaned_data[CREDENTIAL_PREFIX + key]
-            for key, _ in CREDENTIAL_FIELDS.get(self.kind_for_form, ())
+            for key, _ in credential_fields(self.kind_for_form)
             if self.cleaned_data.get(CREDENTIAL_PREFIX + key)
         }
+        reasons = []
+        if moved := self.endpoints_changed():
+            reasons.append("Endpoints changed: " + ", ".join(moved))
         if replaced:
             channel.credentials = {**channel.credentials, **replaced}
+            if "client_secret" in replaced:
+                channel.client_secret_replaced_at = timezone.now()
             # History never holds the secrets, only which of them staff replaced.
-            labels = dict(CREDENTIAL_FIELDS[self.kind_for_form])
-            channel._change_reason = "Credentials replaced: " + ", ".join(labels[key] for key in replaced)
+            labels = dict(credential_fields(self.kind_for_form))
+            reasons.append("Credentials replaced: " + ", ".join(labels[key] for key in replaced))
+        if reasons:
+            channel._change_reason = "; ".join(reasons)
         if commit:
             channel.save()
             self.save_m2m()
@@ -69,7 +98,7 @@ def channel_form_for(kind: str) -> type[ChannelForm]:
         CREDENTIAL_PREFIX + key: forms.CharField(
             label=label, required=False, strip=True, widget=forms.PasswordInput(render_value=False)
         )
-        for key, label in CREDENTIAL_FIELDS.get(kind, ())
+        for key, label in credential_fields(kind)
     }
     return type(f"{kind.title()}ChannelForm", (ChannelForm,), {**declared, "kind_for_form": kind})
 

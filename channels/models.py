@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from channels.connectors import CONNECTORS, connector_class
+from channels.endpoints import channel_endpoint_problem
 from channels.fields import EncryptedJSONField
 from orders.models import Order, PostalService
 from orders.validators import validate_currency
@@ -43,21 +45,6 @@ LATENCY_HELP = (
 )
 
 
-# The secrets each kind of account needs, in the order the account form asks for them.
-CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "amazon": (("client_id", "LWA client id"), ("client_secret", "LWA client secret"),
-               ("refresh_token", "Refresh token")),
-    "ekm": (("client_id", "Client id"), ("client_secret", "Client secret"), ("refresh_token", "Refresh token")),
-    "rakuten": (("token", "Web services token"),),
-}
-# The account settings each kind uses; the others stay hidden on its form.
-ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
-    "amazon": ("seller_id", "marketplace_id", "api_base_url", "auth_base_url"),
-    "ekm": ("shop_url", "api_base_url", "auth_base_url"),
-    "rakuten": ("seller_id", "api_base_url"),
-}
-
-
 # Written by the sync engine as it runs, not by staff: kept out of the channel's history.
 CHANNEL_STATE_FIELDS = [
     "last_inventory_sync", "listing_download_in_progress", "listing_download_started_at",
@@ -72,10 +59,8 @@ LISTING_STATE_FIELDS = [
 
 
 class Channel(models.Model):
-    class Kind(models.TextChoices):
-        AMAZON = "amazon", "Amazon"
-        EKM = "ekm", "EKM"
-        RAKUTEN = "rakuten", "Rakuten"
+    # One choice per registered connector: a new marketplace is a new package, not an edit here.
+    Kind = models.TextChoices("Kind", [(kind.upper(), (kind, cls.label)) for kind, cls in CONNECTORS.items()])
 
     # Account
     name = models.CharField(max_length=100, unique=True)
@@ -93,8 +78,16 @@ class Channel(models.Model):
     seller_id = models.CharField("seller id / login", max_length=100, blank=True)
     marketplace_id = models.CharField(max_length=50, blank=True, help_text="Amazon only, e.g. A1F83G8C2ARO7P (UK).")
     shop_url = models.URLField("shop URL", blank=True)
+    import_profile_id = models.CharField(
+        "import profile id", max_length=50, blank=True,
+        help_text="The stock import profile set up in the channel's seller account, whose columns stock is sent in.",
+    )
     # Secrets live here and nowhere else, encrypted at rest; admin forms replace them, never display them.
     credentials = EncryptedJSONField(default=dict, blank=True, editable=False)
+    client_secret_replaced_at = models.DateTimeField(
+        "client secret last replaced", null=True, blank=True,
+        help_text="When the client secret was last entered here; channels that rotate secrets warn before expiry.",
+    )
     needs_reauthorisation = models.BooleanField(default=False)
     reauthorisation_reason = models.CharField(max_length=255, blank=True)
 
@@ -221,11 +214,6 @@ class Channel(models.Model):
                 name="channels_channel_utc_offset_range",
                 violation_error_message="The UTC offset must be between -12 and +14 hours.",
             ),
-            models.CheckConstraint(
-                condition=Q(kind="amazon") | (Q(fba_enabled=False) & Q(fba_sync_inventory=False)),
-                name="channels_channel_fba_only_amazon",
-                violation_error_message="FBA is only available for Amazon channels.",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -233,10 +221,21 @@ class Channel(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.kind != self.Kind.AMAZON and (self.fba_enabled or self.fba_sync_inventory):
-            raise ValidationError({"fba_enabled": "FBA is only available for Amazon channels."})
-        if self.kind == self.Kind.AMAZON and not self.marketplace_id:
-            raise ValidationError({"marketplace_id": "An Amazon channel needs its marketplace id."})
+        if self.kind not in CONNECTORS:
+            return  # the kind field's own validation names the problem
+        connector = self.connector_class
+        problems = {
+            field: problem for field in connector.allowed_hosts
+            if (problem := channel_endpoint_problem(kind=self.kind, field=field, url=getattr(self, field)))
+        }
+        if problems:
+            raise ValidationError(problems)
+        if not connector.has_fulfilment_network and (self.fba_enabled or self.fba_sync_inventory):
+            raise ValidationError(
+                {"fba_enabled": f"{connector.label} channels have no fulfilment network of their own."}
+            )
+        if "marketplace_id" in connector.account_fields and not self.marketplace_id:
+            raise ValidationError({"marketplace_id": f"A {connector.label} channel needs its marketplace id."})
         from channels.fba import fba_sync_conflicts  # the FBA rules build on this model
 
         if others := fba_sync_conflicts(channel=self):
@@ -244,6 +243,11 @@ class Channel(models.Model):
                 f"{', '.join(others)} already syncs this seller's FBA stock. With a unified account only the "
                 "channel that controls the shared FBA location syncs it: untick it there first."
             )})
+
+    @property
+    def connector_class(self):
+        """The connector class of this channel's kind: its fields, defaults and capabilities."""
+        return connector_class(self.kind)
 
     @property
     def syncs_inventory(self) -> bool:
@@ -266,17 +270,7 @@ class Channel(models.Model):
             "utc_offset_hours": Decimal("0"),
             "currency": "GBP",
         }
-        if kind == cls.Kind.AMAZON:
-            several_days_ago = timezone.now().date() - timedelta(days=3)
-            defaults |= {
-                "send_despatch_notes": False,
-                "utc_offset_hours": Decimal("1"),
-                "last_inventory_sync": datetime.combine(several_days_ago, time.min, tzinfo=UTC),
-                "marketplace_id": "A1F83G8C2ARO7P",
-            }
-        elif kind == cls.Kind.RAKUTEN:
-            defaults |= {"currency": "EUR", "send_despatch_notes": False}
-        return defaults
+        return defaults | connector_class(kind).channel_defaults()
 
 
 class OrderStatusMapping(models.Model):

@@ -21,7 +21,7 @@ BEAT_TASKS = (
     ("fba_outbound", "FBA fulfilment orders", "channels.tasks.despatch_fba_outbound_task", 5),
 )
 # Rows only Amazon channels get.
-AMAZON_BEAT_TASKS = {"fba", "fba_outbound"}
+FULFILMENT_BEAT_TASKS = {"fba", "fba_outbound"}
 
 
 def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
@@ -53,7 +53,7 @@ def _beat_task_wanted(*, channel: Channel, key: str) -> bool:
 def channel_beat_schedule_update(*, channel: Channel) -> None:
     """Give the channel its periodic tasks, switched on and off with it. Intervals set by staff stay."""
     for key, label, task, minutes in BEAT_TASKS:
-        if key in AMAZON_BEAT_TASKS and channel.kind != Channel.Kind.AMAZON:
+        if key in FULFILMENT_BEAT_TASKS and not channel.connector_class.has_fulfilment_network:
             continue
         interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
         wanted = _beat_task_wanted(channel=channel, key=key)

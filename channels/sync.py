@@ -49,7 +49,6 @@ from orders.validators import validate_currency
 
 logger = logging.getLogger(__name__)
 
-NOT_DISCLOSED_BY_AMAZON = "NOT DISCLOSED BY AMAZON"
 CENT = Decimal("0.01")
 # What the order columns hold: identifiers of 100 characters, 12-digit money, 32-bit quantities.
 MAX_IDENTIFIER = 100
@@ -123,7 +122,7 @@ def _buyer_email(*, channel: Channel, external: ExternalOrder) -> str:
         return external.buyer_email
     if channel.default_email:
         return channel.default_email
-    return NOT_DISCLOSED_BY_AMAZON if channel.kind == Channel.Kind.AMAZON else ""
+    return channel.connector_class.withheld_email_placeholder
 
 
 @dataclass(frozen=True)
@@ -434,15 +433,16 @@ def _shipment(order: Order) -> Shipment:
         .values_list("channel_status", flat=True)
         .first()
     )
-    if channel.kind == Channel.Kind.EKM and not shipped_status:
+    connector = channel.connector_class
+    if connector.despatch_needs_status_mapping and not shipped_status:
         raise ChannelRejected(
-            "Map the hub's “Processed (shipped)” status to an EKM status (e.g. DISPATCHED) in Order Status "
-            "Mapping: EKM cannot be sent despatch notes without it."
+            f"Map the hub's “Processed (shipped)” status to a {connector.label} status in Order Status "
+            f"Mapping: {connector.label} cannot be sent despatch notes without it."
         )
     postal = order.postal_service
     # The reverse of the shipping mapping: the channel's own name for the service the order went by.
     tag = ShippingMapping.objects.filter(channel=channel, postal_service=postal).values_list("tag", flat=True).first()
-    notes = channel.send_despatch_notes or channel.kind != Channel.Kind.EKM
+    notes = channel.send_despatch_notes or not connector.supports_despatch_notes
     return Shipment(
         tracking_number=order.tracking_number if notes else "",
         carrier=(postal.carrier_code or postal.name) if postal else "Other",

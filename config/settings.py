@@ -213,6 +213,13 @@ HUB_TAX_RATES = {"default": "20", **env.dict("HUB_TAX_RATES", default={})}
 
 # Where the demo channels and the tests find the emulated marketplace APIs.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100")
+# Credentials go only to the hosts each channel kind declares (channels/connectors/<kind>/connector.py),
+# over https. Hosts named here are allowed too, for every kind: a staging server, or the sandbox. A
+# loopback host named here may use plain http (the sandbox on this machine). Off DEBUG nothing is added.
+CHANNEL_EXTRA_ALLOWED_HOSTS = [
+    host.lower()
+    for host in env.list("CHANNEL_EXTRA_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+]
 # "published": each connector keeps under its channel's published quotas. "off": only for benchmarks
 # against the sandbox; a real marketplace throttles or suspends a seller who ignores its quotas.
 CHANNEL_RATE_LIMITS = env.str("CHANNEL_RATE_LIMITS", default="published")

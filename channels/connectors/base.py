@@ -47,6 +47,14 @@ class ChannelRejected(ChannelError):
     """The channel understood the request and refused it (4xx with a reason)."""
 
 
+class ChannelResponseTooLarge(ChannelPayloadError):
+    """An answer or document larger than the hub reads, on the wire or once decompressed."""
+
+
+class ChannelHostRefused(ChannelError):
+    """A call the hub would not send: to a host the channel's credentials may not go to, or across a redirect."""
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """A token bucket: `rate` calls per second refilled, at most `burst` at once."""
@@ -79,6 +87,23 @@ class RateLimiter(Protocol):
         """Make the next caller of this bucket wait at least `seconds` (after a 429 or a low quota)."""
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpBounds:
+    """How long one exchange with the channel may take and how large its answer may be (settings CHANNEL_HTTP_*).
+
+    An exchange is one call with its redirects and its whole answer. A document is a report or feed result
+    downloaded from the URL the channel gives for it (Amazon's pre-signed S3 URLs)."""
+
+    deadline: float = 60.0
+    connect_timeout: float = 5.0
+    max_response_bytes: int = 32 * MIB
+    document_deadline: float = 300.0
+    max_document_bytes: int = 256 * MIB
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
     channel_id: int
@@ -91,8 +116,11 @@ class ConnectorConfig:
     shop_url: str = ""
     currency: str = "GBP"
     # The hosts this channel's credentials may be sent to: the kind's declared hosts plus any the settings
-    # add (staging, the sandbox). Empty: the client refuses every authenticated call.
+    # add (staging, the sandbox). Empty: the client refuses every call but a pre-signed document's.
     allowed_hosts: frozenset[str] = frozenset()
+    # The kind's own account settings beyond the common ones above (Rakuten's import_profile_id).
+    extra: Mapping[str, str] = field(default_factory=dict)
+    http: HttpBounds = HttpBounds()
 
 
 @dataclass(frozen=True)
@@ -334,6 +362,10 @@ class Connector(abc.ABC):
     supports_despatch_notes: ClassVar[bool] = True
     # Prices can be pushed with the stock.
     supports_price_push: ClassVar[bool] = True
+    # A handling time (latency) can be sent with the stock.
+    supports_latency: ClassVar[bool] = False
+    # The channel expires the client secret this many days after it was issued (Amazon LWA: 180).
+    client_secret_lifetime_days: ClassVar[int | None] = None
     # What the channel puts in place of a buyer's email it withholds; the channel's default email replaces it.
     withheld_email_placeholder: ClassVar[str] = ""
 

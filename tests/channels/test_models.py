@@ -39,7 +39,7 @@ def test_fba_is_refused_for_a_non_amazon_channel():
     with pytest.raises(ValidationError) as exc:
         channel.full_clean()
 
-    assert _messages(exc, "fba_enabled") == ["FBA is only available for Amazon channels."]
+    assert _messages(exc, "fba_enabled") == ["EKM channels have no fulfilment network of their own."]
 
 
 def test_database_refuses_a_percentage_above_100_even_without_form_validation():

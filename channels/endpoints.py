@@ -1,0 +1,47 @@
+"""Where a channel's credentials may go: its kind's declared hosts over https, and the hosts the settings add.
+
+An endpoint is part of a channel's credentials: the hub sends the secrets to whatever URL the channel names,
+so a URL is checked here when it is saved and again by the HTTP client on every call.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from channels.connectors import connector_class
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def channel_endpoint_fields(*, kind: str) -> tuple[str, ...]:
+    """The URL settings this kind sends credentials to (api_base_url, auth_base_url)."""
+    return tuple(connector_class(kind).allowed_hosts)
+
+
+def channel_allowed_hosts(*, kind: str) -> frozenset[str]:
+    """Every host a channel of this kind may send its credentials to."""
+    declared = {host for hosts in connector_class(kind).allowed_hosts.values() for host in hosts}
+    return frozenset(declared | set(settings.CHANNEL_EXTRA_ALLOWED_HOSTS))
+
+
+def channel_endpoint_problem(*, kind: str, field: str, url: str) -> str:
+    """Why `url` may not be this channel's `field`; empty when it may."""
+    if not url:
+        return ""
+    connector = connector_class(kind)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    declared = connector.allowed_hosts.get(field, ())
+    extra = settings.CHANNEL_EXTRA_ALLOWED_HOSTS
+    if parts.username or parts.password:
+        return "Put no user name or password in the URL: the channel's secrets go in their own fields."
+    if host not in declared and host not in extra:
+        return (
+            f"{connector.label} credentials are only sent to {', '.join(declared)}. Another host must be named "
+            "in the CHANNEL_EXTRA_ALLOWED_HOSTS setting first."
+        )
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in extra and host in LOOPBACK_HOSTS):
+        return "Use https: the channel's secrets are sent to this address."
+    return ""
