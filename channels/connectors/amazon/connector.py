@@ -402,6 +402,9 @@ class AmazonConnector(Connector):
     }
     has_fulfilment_network = True
     supports_despatch_notes = False
+    supports_latency = True
+    # Login with Amazon rotates the client secret every 180 days.
+    client_secret_lifetime_days = 180
     withheld_email_placeholder = "NOT DISCLOSED BY AMAZON"
     max_batch_size = 5000
     watermark_policy = WatermarkPolicy.OLDEST_IMPORTED
