@@ -22,6 +22,8 @@ CHART_DAYS = 30
 # The statuses that mean a run left something for staff to look at.
 RUN_PROBLEMS = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL)
 LAST_RUN_FIELDS = ("status", "started_at", "processed", "failed")
+# How long before a rotating client secret expires the dashboard starts saying so.
+SECRET_WARNING_DAYS = 14
 
 
 def _latest_run(kind: str, field: str) -> Subquery:
@@ -51,6 +53,26 @@ def channel_health(channel: Channel) -> tuple[str, str]:
     return "ok", "ok"
 
 
+def client_secret_warning(channel: Channel, *, now=None) -> str:
+    """What staff must do about a client secret the channel expires (Amazon LWA: 180 days); empty: nothing."""
+    lifetime = channel.connector_class.client_secret_lifetime_days
+    if not lifetime or not channel.credentials.get("client_secret"):
+        return ""
+    if channel.client_secret_replaced_at is None:
+        return (f"When the client secret was issued is not recorded: it expires {lifetime} days after issue. "
+                "Enter the current one again on the channel's page to start the count.")
+    now = now or timezone.now()
+    expires = channel.client_secret_replaced_at + timedelta(days=lifetime)
+    days_left = (expires - now).days
+    if days_left > SECRET_WARNING_DAYS:
+        return ""
+    when = timezone.localtime(expires).strftime("%d %b %Y")
+    if expires <= now:
+        return f"The client secret expired on {when}: generate a new one and enter it on the channel's page."
+    return (f"The client secret expires on {when} ({days_left} day{'s' if days_left != 1 else ''}): generate "
+            "a new one and enter it on the channel's page before then.")
+
+
 @dataclass(frozen=True)
 class ChannelSummary:
     channel: Channel
@@ -61,6 +83,7 @@ class ChannelSummary:
     push_errors: int
     open_orders: int
     recent_runs: list[SyncRun]
+    secret_warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,7 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
             push_errors=listing_counts.get(channel.pk, {}).get("errors", 0),
             open_orders=open_orders.get(channel.pk, 0),
             recent_runs=runs.get(channel.pk, []),
+            secret_warning=client_secret_warning(channel),
         )
         for channel in channels
     ]
