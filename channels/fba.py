@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels.connections import channel_connector
-from channels.connectors.amazon.connector import marketplace_currency
+from channels.connectors.amazon.mapper import marketplace_currency
 from channels.connectors.base import (
     ChannelAuthError,
     ChannelError,
@@ -380,7 +380,9 @@ def fba_outbound_record(*, order_id: int, state: FulfilmentState) -> str:
         postal = PostalService.objects.filter(
             Q(carrier_code__iexact=package.carrier) | Q(name__iexact=package.carrier)
         ).order_by("pk").first()
-    order_process(order_id=order.pk, tracking_number=tracking, postal_service_id=postal.pk if postal else None)
+    # Amazon has shipped it: the stock leaves whatever the order's own channel will accept of the despatch.
+    order_process(order_id=order.pk, tracking_number=tracking, postal_service_id=postal.pk if postal else None,
+                  check_despatch=False)
     logger.info("channels.fba.outbound_shipped order=%s", order.pk)
     return "shipped"
 

@@ -34,6 +34,7 @@ from channels.connectors.base import (
     StockUpdate,
     WatermarkPolicy,
 )
+from channels.despatch_checks import channel_sends_tracking
 from channels.models import NEVER_SYNCED, Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.selectors import listings_push_plan
 from channels.services import (
@@ -442,7 +443,7 @@ def _shipment(order: Order) -> Shipment:
     postal = order.postal_service
     # The reverse of the shipping mapping: the channel's own name for the service the order went by.
     tag = ShippingMapping.objects.filter(channel=channel, postal_service=postal).values_list("tag", flat=True).first()
-    notes = channel.send_despatch_notes or not connector.supports_despatch_notes
+    notes = channel_sends_tracking(channel)
     return Shipment(
         tracking_number=order.tracking_number if notes else "",
         carrier=(postal.carrier_code or postal.name) if postal else "Other",

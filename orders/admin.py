@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
@@ -51,6 +51,15 @@ class OpenFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(status__in=Order.OPEN_STATUSES)
         return queryset
+
+
+def _field_errors_added(form, error: ValidationError) -> bool:
+    """Put a refusal's messages next to the form's fields they name; False when it names none of them."""
+    if not hasattr(error, "error_dict") or not set(error.error_dict) & {*form.fields, NON_FIELD_ERRORS}:
+        return False
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+    return True
 
 
 @admin.register(Order)
@@ -206,17 +215,21 @@ class OrderAdmin(admin.ModelAdmin):
                                "or leave it empty.")
             else:
                 done, failed = 0, []
-                for order in queryset.select_related("channel", "postal_service"):
+                orders = list(queryset.select_related("channel", "postal_service"))
+                for order in orders:
                     try:
                         apply(order, form.cleaned_data)
                         done += 1
                     except ValidationError as exc:
+                        if len(orders) == 1 and _field_errors_added(form, exc):
+                            break
                         failed.append(f"{order.channel_order_id}: {' '.join(exc.messages)}")
-                if done:
-                    self.message_user(request, f"{done} order(s) {verb}.", messages.SUCCESS)
-                for line in failed:
-                    self.message_user(request, line, messages.ERROR)
-                return None
+                else:
+                    if done:
+                        self.message_user(request, f"{done} order(s) {verb}.", messages.SUCCESS)
+                    for line in failed:
+                        self.message_user(request, line, messages.ERROR)
+                    return None
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts, "title": title, "form": form, "orders": queryset, "single": False,

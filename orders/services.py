@@ -34,6 +34,7 @@ from inventory.services import (
     stock_release,
     stock_reserve,
 )
+from orders.despatch import despatch_problems
 from orders.models import Order, OrderItem, PostalService
 from orders.signals import order_cancelled, order_processed
 
@@ -259,17 +260,24 @@ def _at_fba(location_id: int | None) -> bool:
 
 @transaction.atomic
 def order_process(*, order_id: int, tracking_number: str = "", postal_service_id: int | None = None,
-                  user=None) -> Order:
+                  user=None, check_despatch: bool = True) -> Order:
     """Despatch an open order: its stock leaves the shelf and its reservation ends, so available is unchanged.
 
-    The channel is told afterwards (on commit) by the channels app, when Mark as Despatched is on.
+    The channel is told afterwards (on commit) by the channels app, when Mark as Despatched is on; with
+    `check_despatch` what that channel would refuse (no tracking number, a carrier it does not know) is
+    refused here first, by field, before anything changes.
     """
     order = _locked_open_order(order_id, doing="processed")
     _with_amazon_refuse(order, doing="processed")
     if order.status == Order.Status.UNPAID:
         raise ValidationError(f"Order {order.channel_order_id} is not paid yet.")
-    if postal_service_id is not None and not PostalService.objects.filter(pk=postal_service_id).exists():
+    postal_service = PostalService.objects.filter(pk=postal_service_id).first() if postal_service_id else None
+    if postal_service_id is not None and postal_service is None:
         raise ValidationError("That postal service no longer exists.")
+    if check_despatch and (problems := despatch_problems(
+        order=order, tracking_number=tracking_number.strip(), postal_service=postal_service,
+    )):
+        raise ValidationError(problems)
     lines = _order_lines(order)
     if lines and _at_fba(order.fulfilment_location_id):
         stock_release(lines=lines)

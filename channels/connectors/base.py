@@ -373,6 +373,13 @@ class Connector(abc.ABC):
     def channel_defaults(cls) -> dict[str, object]:
         """Channel settings a new channel of this kind starts with, on top of the hub's own defaults."""
         return {}
+
+    @classmethod
+    def carrier_for(cls, name: str) -> Carrier | None:
+        """The carrier list's entry for a carrier named by its code or name, any case; None: not on the list
+        (it is then sent as `other_carrier` with its own name)."""
+        wanted = name.strip().casefold()
+        return next((c for c in cls.carriers if wanted in (c.code.casefold(), c.name.casefold())), None)
     max_batch_size: ClassVar[int]
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER

@@ -17,6 +17,7 @@ from orders.models import Order
 from tests.channels.factories import (
     ChannelFactory,
     ChannelListingFactory,
+    OrderStatusMappingFactory,
     RakutenChannelFactory,
     ShippingMappingFactory,
     SyncRunFactory,
@@ -187,6 +188,8 @@ def test_stock_item_page_shows_levels_listings_with_explanation_and_ledger(admin
 def test_an_order_is_processed_from_its_own_page(admin_client):
     level = StockLevelFactory(quantity=5, in_open_orders=1)
     order = OrderItemFactory(stock_item=level.stock_item, order__fulfilment_location=level.location).order
+    # EKM is told of a despatch through the shipped status it is mapped to.
+    OrderStatusMappingFactory(channel=order.channel, channel_status="DISPATCHED", hub_status=Order.Status.PROCESSED)
     service = PostalServiceFactory()
     change = admin_client.get(reverse("admin:orders_order_change", args=(order.pk,))).content.decode()
     assert ">Process</a>" in change and ">Cancel order</a>" in change

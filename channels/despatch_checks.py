@@ -1,0 +1,52 @@
+"""What each channel would refuse in a despatch, checked before the order is processed (see orders.despatch).
+
+The channel's needs come from its connector class: a required tracking number, a carrier list with an
+"other carrier" that may need a tracking URL, a status mapping for the shipped status.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from channels.models import Channel, OrderStatusMapping
+from orders.models import Order, PostalService
+
+
+def channel_sends_tracking(channel: Channel) -> bool:
+    """Whether the despatch carries the tracking number and carrier (Send despatch notes, where it applies)."""
+    return channel.send_despatch_notes or not channel.connector_class.supports_despatch_notes
+
+
+def channel_despatch_problems(order: Order, tracking_number: str, postal_service: PostalService | None) -> dict:
+    """What the order's channel would refuse in this despatch, by form field; empty when nothing is sent."""
+    channel = order.channel
+    if order.fulfilled_by_channel or not channel.enabled or not channel.mark_as_despatched:
+        return {}
+    connector = channel.connector_class
+    label = connector.label
+    problems: dict[str, str] = {}
+    if connector.despatch_needs_status_mapping and not OrderStatusMapping.objects.filter(
+        channel=channel, hub_status=Order.Status.PROCESSED
+    ).exists():
+        problems[NON_FIELD_ERRORS] = (
+            f"Map the hub's “Processed (shipped)” status to a {label} status in {channel.name}'s Order Status "
+            f"Mapping first: {label} cannot be told of the despatch without it."
+        )
+    if not channel_sends_tracking(channel):
+        return problems
+    if connector.despatch_needs_tracking_number and not tracking_number:
+        problems["tracking_number"] = (
+            f"{label} refuses a despatch without a tracking number: type the parcel's tracking number."
+        )
+    if connector.carriers:
+        carrier = (postal_service.carrier_code or postal_service.name) if postal_service else ""
+        if not carrier:
+            problems["postal_service"] = f"Choose the postal service: {label} must be told the carrier."
+        elif (connector.carrier_for(carrier) is None and connector.other_carrier_needs_tracking_url
+              and not postal_service.tracking_url(tracking_number)):
+            problems["postal_service"] = (
+                f"“{carrier}” is not on {label}'s carrier list, so it is sent as “{connector.other_carrier}”, "
+                f"which {label} accepts only with a tracking URL: give {postal_service.name} a tracking URL "
+                f"template, or a carrier code from {label}'s list."
+            )
+    return problems
