@@ -1,3 +1,4 @@
+import gzip
 import logging
 
 import pytest
@@ -6,13 +7,17 @@ import responses
 
 from channels.connectors.base import (
     ChannelAuthError,
+    ChannelHostRefused,
     ChannelPayloadError,
     ChannelRateLimited,
     ChannelRejected,
+    ChannelResponseTooLarge,
     ChannelTransientError,
+    ConnectorConfig,
+    HttpBounds,
     RateLimit,
 )
-from channels.connectors.http import HttpClient, numbered_pages, redact, token_pages
+from channels.connectors.http import HttpClient, gunzip_bounded, numbered_pages, redact, token_pages
 
 BASE = "https://api.example.test"
 SECRET = "tok-SUPER-secret-123"
@@ -196,3 +201,75 @@ def test_query_times_keep_what_changed_in_the_last_second_of_an_exclusive_bound(
     assert iso_z(moment) == "2026-11-29T10:15:00Z"
     assert iso_z(moment, round_up=True) == "2026-11-29T10:15:01Z"
     assert iso_z(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+
+
+def test_for_channel_sends_credentials_only_to_the_channels_hosts_within_its_bounds(limiter):
+    bounds = HttpBounds(deadline=7, connect_timeout=2, max_response_bytes=1000, document_deadline=70,
+                        max_document_bytes=5000)
+    config = ConnectorConfig(channel_id=9, kind="amazon", name="Amazon UK", api_base_url=BASE + "/",
+                             auth_base_url=BASE, allowed_hosts=frozenset({"api.example.test"}), http=bounds)
+    http = HttpClient.for_channel(config, service="Test", limiter=limiter, limits={}, secrets=lambda: ())
+    assert (http.base_url, http.bucket_prefix, http.allowed_hosts) == (BASE, "9", {"api.example.test"})
+    assert (http.deadline, http.timeout[0], http.max_response_bytes) == (7, 2, 1000)
+    assert (http.document_deadline, http.max_document_bytes) == (70, 5000)
+    with pytest.raises(ChannelHostRefused, match="elsewhere.test"):
+        http.request("GET", "https://elsewhere.test/x", operation="op", absolute=True, authenticated=False)
+
+
+@responses.activate
+def test_a_compressed_answer_is_read_and_only_encodings_the_hub_bounds_are_offered(limiter):
+    seen = {}
+
+    def gzipped(request):
+        seen["accept"] = request.headers["Accept-Encoding"]
+        return 200, {"Content-Encoding": "gzip"}, gzip.compress(b'{"ok": true}')
+
+    responses.add_callback(responses.GET, f"{BASE}/thing", callback=gzipped)
+    assert client(limiter).call_json("GET", "/thing", operation="op") == {"ok": True}
+    assert seen["accept"] == "gzip, deflate"
+
+
+@responses.activate
+def test_an_encoding_the_hub_cannot_bound_is_a_payload_error(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", body=b"\x00\x01", headers={"Content-Encoding": "br"})
+    with pytest.raises(ChannelPayloadError, match="'br'"):
+        client(limiter).request("GET", "/thing", operation="op")
+
+
+@responses.activate
+def test_a_declared_length_over_the_limit_is_refused(limiter):
+    responses.add(responses.GET, f"{BASE}/thing", body=b"x" * 2000)
+    http = HttpClient(service="Test", base_url=BASE, limiter=limiter, limits={}, bucket_prefix="1",
+                      secrets=lambda: (), max_response_bytes=1000)
+    with pytest.raises(ChannelResponseTooLarge, match="1000 bytes"):
+        http.request("GET", "/thing", operation="op")
+
+
+@responses.activate
+def test_documents_go_up_and_down_without_the_access_token(limiter):
+    responses.add(responses.PUT, "https://s3.example.test/in?X-Amz-Signature=abc")
+    responses.add(responses.GET, "https://s3.example.test/out", body=gzip.compress(b"sku\tqty\n"))
+    http = client(limiter, auth=lambda refresh: {"x-amz-access-token": SECRET})
+    http.upload("https://s3.example.test/in?X-Amz-Signature=abc", operation="upload", data=b"feed",
+                content_type="text/tab-separated-values")
+    assert http.download("https://s3.example.test/out", operation="download", gunzip=True) == b"sku\tqty\n"
+    assert all("x-amz-access-token" not in call.request.headers for call in responses.calls)
+    assert responses.calls[0].request.headers["Content-Type"] == "text/tab-separated-values"
+
+
+@responses.activate
+def test_a_refused_download_is_an_expired_address_not_a_gzip_error_nor_a_reauthorisation(limiter):
+    responses.add(responses.GET, "https://s3.example.test/out", status=403, body="<Error>AccessDenied</Error>")
+    with pytest.raises(ChannelTransientError, match="AccessDenied.*expired"):
+        client(limiter).download("https://s3.example.test/out", operation="download", gunzip=True)
+
+
+def test_gunzip_bounded_reads_every_member_and_stops_at_the_limit():
+    assert gunzip_bounded(gzip.compress(b"abc") + gzip.compress(b"def"), limit=6) == b"abcdef"
+    assert gunzip_bounded(b"", limit=1) == b""
+    with pytest.raises(ChannelResponseTooLarge):
+        gunzip_bounded(gzip.compress(b"a" * 10_000_000), limit=1_000_000)
+    with pytest.raises(ChannelPayloadError, match="cut short"):
+        gunzip_bounded(gzip.compress(b"a" * 1000)[:-12], limit=10_000)
+    with pytest.raises(ChannelPayloadError, match="corrupt"):
+        gunzip_bounded(b"not gzip at all", limit=10_000)
