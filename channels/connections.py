@@ -32,6 +32,7 @@ from channels.connectors.base import (
     ConnectorConfig,
     CredentialStore,
     ExternalListing,
+    HttpBounds,
     RateLimiter,
     RecordError,
 )
@@ -109,6 +110,17 @@ def channel_limiter() -> RateLimiter:
     return _redis_limiter(settings.REDIS_URL) if settings.REDIS_URL else in_process_limiter()
 
 
+def channel_http_bounds() -> HttpBounds:
+    """The deadlines and sizes of every call to a channel, from the CHANNEL_HTTP_* settings."""
+    return HttpBounds(
+        deadline=settings.CHANNEL_HTTP_DEADLINE_SECONDS,
+        connect_timeout=settings.CHANNEL_HTTP_CONNECT_TIMEOUT,
+        max_response_bytes=settings.CHANNEL_HTTP_MAX_RESPONSE_BYTES,
+        document_deadline=settings.CHANNEL_HTTP_DOCUMENT_DEADLINE_SECONDS,
+        max_document_bytes=settings.CHANNEL_HTTP_MAX_DOCUMENT_BYTES,
+    )
+
+
 def channel_connector(*, channel: Channel, credentials: CredentialStore | None = None) -> Connector:
     """The channel's connector; `credentials` replaces the row's secrets (an unsaved channel has none)."""
     cls = connector_class(channel.kind)
@@ -124,6 +136,7 @@ def channel_connector(*, channel: Channel, credentials: CredentialStore | None =
         currency=channel.currency,
         allowed_hosts=channel_allowed_hosts(kind=channel.kind),
         extra={name: getattr(channel, name) for name in set(cls.account_fields) - COMMON_ACCOUNT_FIELDS},
+        http=channel_http_bounds(),
     )
     store = credentials if credentials is not None else ChannelCredentialStore(channel.pk)
     return cls(config, store, channel_limiter())

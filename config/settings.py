@@ -220,6 +220,18 @@ CHANNEL_EXTRA_ALLOWED_HOSTS = [
     host.lower()
     for host in env.list("CHANNEL_EXTRA_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 ]
+# Bounds on every exchange with a channel, whatever it sends (defaults as channels.connectors.base.HttpBounds):
+# an API call, its redirects and its whole answer end within CHANNEL_HTTP_DEADLINE_SECONDS even when the answer
+# drips, and at most CHANNEL_HTTP_MAX_RESPONSE_BYTES are read, on the wire and once decompressed. A report or
+# feed-result document has its own, larger bounds; its deadline stays under the tasks' soft time limit.
+CHANNEL_HTTP_DEADLINE_SECONDS = env.float("CHANNEL_HTTP_DEADLINE_SECONDS", default=60)
+CHANNEL_HTTP_CONNECT_TIMEOUT = env.float("CHANNEL_HTTP_CONNECT_TIMEOUT", default=5)
+CHANNEL_HTTP_MAX_RESPONSE_BYTES = env.int("CHANNEL_HTTP_MAX_RESPONSE_BYTES", default=32 * 1024 * 1024)
+CHANNEL_HTTP_DOCUMENT_DEADLINE_SECONDS = env.float("CHANNEL_HTTP_DOCUMENT_DEADLINE_SECONDS", default=300)
+CHANNEL_HTTP_MAX_DOCUMENT_BYTES = env.int("CHANNEL_HTTP_MAX_DOCUMENT_BYTES", default=256 * 1024 * 1024)
+if min(CHANNEL_HTTP_DEADLINE_SECONDS, CHANNEL_HTTP_CONNECT_TIMEOUT, CHANNEL_HTTP_MAX_RESPONSE_BYTES,
+       CHANNEL_HTTP_DOCUMENT_DEADLINE_SECONDS, CHANNEL_HTTP_MAX_DOCUMENT_BYTES) <= 0:
+    raise ImproperlyConfigured("The CHANNEL_HTTP_* deadlines and sizes must be positive.")
 # "published": each connector keeps under its channel's published quotas. "off": only for benchmarks
 # against the sandbox; a real marketplace throttles or suspends a seller who ignores its quotas.
 CHANNEL_RATE_LIMITS = env.str("CHANNEL_RATE_LIMITS", default="published")
