@@ -14,6 +14,12 @@ def channel_base_url(base_url: str, kind: str, account: str) -> str:
     return f"{base_url.rstrip('/')}/{kind}/{account}"
 
 
+# The stock import profile every Rakuten account has unless `import_profiles` says otherwise: the id a hub
+# channel's import_profile_id names, and its columns (sandbox/README.md).
+RAKUTEN_IMPORT_PROFILE_ID = "100001"
+RAKUTEN_IMPORT_COLUMNS = ("sku", "price", "quantity")
+
+
 def default_credentials(kind: str, account: str) -> dict[str, str]:
     """Credentials good enough for the demo: what the hub's channel row must then hold."""
     if kind == "rakuten":

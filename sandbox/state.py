@@ -102,7 +102,7 @@ def account_put(db: sqlite3.Connection, kind: str, name: str, body: dict[str, An
     if missing:
         raise ControlError(f"credentials need {', '.join(missing)}")
     settings = {key: body[key] for key in ("rate_limits", "token_lifetime", "order_statuses", "despatch_statuses",
-                                           "cancelled_statuses", "shop_name") if key in body}
+                                           "cancelled_statuses", "shop_name", "import_profiles") if key in body}
     seller_id = body.get("seller_id") or f"A{name.upper()}SELLER"
     marketplace_id = body.get("marketplace_id") or (UK_MARKETPLACE if kind == "amazon" else "")
     db.execute("DELETE FROM account WHERE kind = ? AND name = ?", (kind, name))
@@ -384,12 +384,15 @@ def orders_insert(db: sqlite3.Connection, account: Account, specs: list[dict[str
                 product_id, variant_id = ((listing["parent_id"], listing["id"]) if listing["parent_id"]
                                           else (listing["id"], None))
             price = item.get("price", listing["price"] if listing else "9.99")
-            db.execute(
-                "INSERT INTO order_item (order_pk, sku, title, quantity, price, listing_id, variant_id, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (pk, item["sku"], item.get("title") or (listing["title"] if listing else item["sku"]),
-                 int(item.get("quantity", 1)), str(money(price)), product_id, variant_id, status),
-            )
+            quantity = int(item.get("quantity", 1))
+            # A Rakuten item is one unit with its own itemid: a line of n units is n items.
+            for units in [1] * quantity if account.kind == "rakuten" else [quantity]:
+                db.execute(
+                    "INSERT INTO order_item (order_pk, sku, title, quantity, price, listing_id, variant_id, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pk, item["sku"], item.get("title") or (listing["title"] if listing else item["sku"]),
+                     units, str(money(price)), product_id, variant_id, status),
+                )
         ids.append(order_id)
     return ids
 

@@ -10,7 +10,7 @@ import pytest
 from channels.connectors import connector_class
 from channels.connectors.base import ConnectorConfig, OrderLineRef, OrderRef, Shipment, StockUpdate
 from channels.connectors.ratelimit import InProcessLimiter
-from sandbox.control import default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,7 +42,8 @@ def connector_for(sandbox, kind, name="main"):
     seller_id = credentials["login"] if kind == "rakuten" else described["seller_id"]
     config = ConnectorConfig(channel_id=1, kind=kind, name=name, api_base_url=base_url, auth_base_url=base_url,
                              seller_id=seller_id, marketplace_id=described["marketplace_id"],
-                             currency="EUR" if kind == "rakuten" else "GBP")
+                             currency="EUR" if kind == "rakuten" else "GBP",
+                             extra={"import_profile_id": RAKUTEN_IMPORT_PROFILE_ID} if kind == "rakuten" else {})
     stored = {"token": credentials["token"]} if kind == "rakuten" else credentials
     connector = connector_class(kind)(config, MemoryCredentials(stored), InProcessLimiter())
     # Feed, report and import polls wait seconds between polls on the real channel, not here.
@@ -175,7 +176,10 @@ def test_confirm_despatch(sandbox, kind):
     connector.confirm_despatch(order_ref(order), Shipment(tracking_number="TRK1", carrier="Royal Mail",
                                                           shipping_method="Standard",
                                                           tracking_url="https://track/TRK1"))
-    (shipment,) = sandbox.received(kind, "main")["shipments"]
+    shipments = sandbox.received(kind, "main")["shipments"]
+    # Rakuten takes tracking item by item, and each of its items is one unit: two units, two shipments.
+    assert len(shipments) == (2 if kind == "rakuten" else 1)
+    shipment = shipments[0]
     assert (shipment["order_id"], shipment["tracking_number"], shipment["carrier"]) == (
         order.channel_order_id, "TRK1", "Royal Mail")
     assert [item["sku"] for item in shipment["items"]] == ["A"]
