@@ -21,7 +21,7 @@ from channels.sync import orders_download
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order, PostalService
-from sandbox.control import SandboxControl
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "stockline-demo"
@@ -159,6 +159,8 @@ def _channel(
         "seller_id": demo.seller_id, "marketplace_id": demo.marketplace_id,
         "credentials": {key: value for key, value in demo.credentials.items() if key != "login"},
         "needs_reauthorisation": False, "last_order_sync": Channel.defaults_for(demo.kind)["last_order_sync"],
+        # The stock import profile every sandbox Rakuten account has.
+        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if demo.kind == Channel.Kind.RAKUTEN else "",
     }
     if demo.kind == Channel.Kind.EKM:
         fields["shop_url"] = "https://demo-shop.example"

@@ -13,7 +13,7 @@ from channels.models import Channel, ChannelListing, OrderStatusMapping, Shippin
 from channels.sync import orders_download
 from inventory.models import Location, StockItem, StockLevel
 from orders.models import Order, PostalService
-from sandbox.control import default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -29,6 +29,7 @@ def connect(sandbox, kind: str, name: str) -> Channel:
         **Channel.defaults_for(kind), "name": name, "kind": kind, "api_base_url": url,
         "auth_base_url": url if kind != "rakuten" else "", "seller_id": credentials.get("login", created["seller_id"]),
         "credentials": {key: value for key, value in credentials.items() if key != "login"},
+        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "",
     })
 
 

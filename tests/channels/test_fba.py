@@ -17,7 +17,7 @@ from channels.sync import inventory_push, orders_download
 from inventory.models import Location, StockLevel, StockMovement
 from orders.models import Order
 from orders.services import order_cancel, order_process, order_reallocate
-from sandbox.control import default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 from tests.admin.pages import change_form_data
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
@@ -37,7 +37,8 @@ def connect(sandbox, kind: str, account: str, name: str, seller_id: str = "", **
         **Channel.defaults_for(kind), "name": name, "kind": kind, "api_base_url": url,
         "auth_base_url": url if kind != "rakuten" else "",
         "seller_id": credentials.get("login", created["seller_id"]),
-        "credentials": {key: value for key, value in credentials.items() if key != "login"}, **settings,
+        "credentials": {key: value for key, value in credentials.items() if key != "login"},
+        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "", **settings,
     })
     channel.status_mappings.create(channel_status=PAID[kind], hub_status="paid")
     channel.status_mappings.create(channel_status=SHIPPED[kind], hub_status="processed")

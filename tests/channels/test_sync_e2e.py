@@ -11,7 +11,7 @@ from channels.sync import inventory_push, orders_download
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_cancel, order_process
-from sandbox.control import default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 from tests.orders.factories import PostalServiceFactory
 
@@ -34,7 +34,8 @@ def connect(sandbox, kind: str, **settings) -> Channel:
         "auth_base_url": url if kind != "rakuten" else "",
         "seller_id": credentials.get("login", created["seller_id"]),
         "credentials": {key: value for key, value in credentials.items() if key != "login"},
-        "send_cancellation_notes": True, **settings,
+        "send_cancellation_notes": True,
+        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "", **settings,
     })
     for hub_status, statuses in (("paid", PAID), ("processed", SHIPPED), ("cancelled", CANCELLED)):
         channel.status_mappings.create(channel_status=statuses[kind], hub_status=hub_status)

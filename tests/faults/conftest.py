@@ -20,7 +20,7 @@ from channels.selectors import listing_quantities
 from channels.sync import inventory_push
 from inventory.models import StockLevel
 from orders.models import Order, OrderItem
-from sandbox.control import default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 KINDS = ("amazon", "ekm", "rakuten")
@@ -45,6 +45,7 @@ def connect(sandbox, kind: str) -> Channel:
         "seller_id": credentials.get("login", created["seller_id"]),
         "marketplace_id": created.get("marketplace_id") or ("A1F83G8C2ARO7P" if kind == "amazon" else ""),
         "credentials": {key: value for key, value in credentials.items() if key != "login"},
+        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "",
     })
     channel.status_mappings.create(channel_status=PAID[kind], hub_status="paid")
     channel.status_mappings.create(channel_status=SHIPPED[kind], hub_status="processed")

@@ -30,7 +30,7 @@ from channels.sync import inventory_push, orders_download
 from inventory.models import Location, StockItem, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order
-from sandbox.control import SandboxControl, default_credentials
+from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_credentials
 from sandbox.testing import running_sandbox
 
 KINDS = ("amazon", "ekm", "rakuten")
@@ -141,7 +141,8 @@ class Command(BaseCommand):
                    "auth_base_url": base_url if kind != "rakuten" else "",
                    "seller_id": credentials.get("login", "BENCH"),
                    "marketplace_id": "A1F83G8C2ARO7P" if kind == "amazon" else "",
-                   "credentials": {k: v for k, v in credentials.items() if k != "login"}},
+                   "credentials": {k: v for k, v in credentials.items() if k != "login"},
+                   "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else ""},
             )
             channel.status_mappings.create(
                 channel_status={"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}[kind], hub_status="paid"
