@@ -98,7 +98,7 @@ class SandboxApp:
 
     def answer_checked(self, api: ChannelApi, call: Call, response: Response) -> Response:
         operation = api.contract_operation(call.operation)
-        if operation is None:
+        if operation is None or call.spoiled:
             return response
         try:
             problems = operation.response_errors(response.status, api.response_document(response))

@@ -24,7 +24,7 @@ TAX_RATE = Decimal("20")
 CENT = Decimal("0.01")
 
 ORDER_DEFAULTS = {
-    "amazon": {"status": "UNSHIPPED", "currency": "GBP", "shipping_tag": "Standard", "country": "GB",
+    "amazon": {"status": "UNSHIPPED", "currency": "GBP", "shipping_tag": "STANDARD", "country": "GB",
                "shipping_cost": "0.00"},
     "ekm": {"status": "PENDING", "currency": None, "shipping_tag": "Royal Mail 1st Class", "country": "GB",
             "shipping_cost": "2.95"},

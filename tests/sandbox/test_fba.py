@@ -88,11 +88,14 @@ def test_fulfilment_orders_amazon_cannot_accept_are_refused(sandbox, amazon):
     too_many = post(fulfilment_order(quantity=2))
     unknown = post(fulfilment_order(sku="LAMP", quantity=1))
     no_address = post(fulfilment_order(quantity=1, destinationAddress={"name": "Jo"}))
+    # Fulfillment Outbound's Address requires a postal code, not a city.
+    no_postcode = post(fulfilment_order(quantity=1, destinationAddress={"name": "Jo", "addressLine1": "1 High St",
+                                                                        "countryCode": "GB"}))
     accepted = post(fulfilment_order(quantity=1))
     duplicate = post(fulfilment_order(quantity=1))
 
     for refused, words in ((wrong_currency, "GBP"), (too_many, "1 fulfillable"), (unknown, "LAMP"),
-                           (no_address, "addressLine1"), (duplicate, "already exists")):
+                           (no_address, "addressLine1"), (no_postcode, "postalCode"), (duplicate, "already exists")):
         assert refused.status_code == 400 and words in refused.json()["errors"][0]["message"]
     assert accepted.status_code == 200
     assert amazon.session.get(f"{amazon.url}{FULFILMENT_ORDERS}/NOPE", timeout=5).status_code == 404

@@ -1,0 +1,47 @@
+"""Login with Amazon's token endpoint (contract/auth.json) and the Sellers API (contract/sellers.json)."""
+
+from __future__ import annotations
+
+from sandbox import state
+from sandbox.amazon.common import AmazonBase, marketplace
+from sandbox.api import Call
+from sandbox.web import Response
+
+
+class AuthApi(AmazonBase):
+    def token(self, call: Call) -> Response:
+        form = call.request.form()
+        account = call.account
+        credentials = account.credentials
+        if form["client_id"] != credentials["client_id"] or form["client_secret"] != credentials["client_secret"]:
+            return Response.json({"error": "invalid_client", "error_description": "Client authentication failed"},
+                                 401)
+        with call.write() as db:
+            if form["grant_type"] == "refresh_token":
+                row = db.execute("SELECT grant_id FROM refresh_token WHERE token = ? AND account_id = ?",
+                                 (form["refresh_token"], account.id)).fetchone()
+                if row is None:
+                    return self.invalid_grant("The request has an invalid grant parameter : refresh_token")
+                state.refresh_tokens_used_bump(db, account)
+                access = state.access_token_issue(db, account, row["grant_id"], "Atza|")
+                return Response.json({"access_token": access, "token_type": "bearer",
+                                      "expires_in": account.token_lifetime})
+            if not state.authorization_code_use(db, account, form["code"]):
+                return self.invalid_grant("The request has an invalid grant parameter : code")
+            grant_id = state.grant_create(db, account)
+            refresh = state.refresh_token_issue(db, account, grant_id, "Atzr|")
+            access = state.access_token_issue(db, account, grant_id, "Atza|")
+        return Response.json({"access_token": access, "token_type": "bearer", "expires_in": account.token_lifetime,
+                              "refresh_token": refresh})
+
+    def invalid_grant(self, description: str) -> Response:
+        return Response.json({"error": "invalid_grant", "error_description": description}, 400)
+
+    def participations(self, call: Call) -> Response:
+        name, country, currency, language, domain = marketplace(call.account.marketplace_id)
+        return Response.json({"payload": [{
+            "marketplace": {"id": call.account.marketplace_id, "name": name, "countryCode": country,
+                            "defaultCurrencyCode": currency, "defaultLanguageCode": language, "domainName": domain},
+            "participation": {"isParticipating": True, "hasSuspendedListings": False},
+            "storeName": f"{call.account.name} store",
+        }]})
