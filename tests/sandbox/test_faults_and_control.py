@@ -143,7 +143,7 @@ def test_received_counts_calls_per_operation(sandbox, amazon):
         amazon.session.get(amazon.url + PARTICIPATIONS)
     get_orders(amazon)
     calls = sandbox.received("amazon", "uk")["calls"]
-    assert calls["getMarketplaceParticipations"] == 3 and calls["getOrders"] == 1 and calls["token"] == 1
+    assert calls["getMarketplaceParticipations"] == 3 and calls["searchOrders"] == 1 and calls["token"] == 1
 
 
 def test_control_api_rejects_what_it_cannot_do(sandbox):
