@@ -130,13 +130,15 @@ def contract_load(kind: str) -> Contract:
                 raise ValueError(f"{file}: a contract file names its {key}")
         files[file.stem] = data
         defs = data.get("$defs", {})
+        # The shared schemas once, then each part alone: each part checked beside the defs costs ~0.5 s.
+        jsonschema.Draft202012Validator.check_schema({"$defs": defs})
         for operation_id, spec in data["operations"].items():
             if operation_id in operations:
                 raise ValueError(f"{file}: operation {operation_id} is defined twice")
             for part in (*PARTS, *(spec.get("responses") or {}).keys()):
                 schema = spec.get(part) if part in PARTS else spec["responses"][part]
                 if schema is not None:
-                    jsonschema.Draft202012Validator.check_schema({"$defs": defs, "allOf": [schema]})
+                    jsonschema.Draft202012Validator.check_schema(schema)
             operations[operation_id] = Operation(
                 kind=kind, family=file.stem, operation_id=operation_id, method=spec["method"].upper(),
                 path=spec["path"], spec=spec, defs=defs,
