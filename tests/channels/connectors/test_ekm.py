@@ -17,12 +17,24 @@ from channels.connectors.base import (
     Shipment,
     StockUpdate,
 )
-from channels.connectors.ekm.connector import EkmConnector, listings_from_products, order_from_ekm
+from channels.connectors.ekm.connector import EkmConnector
+from channels.connectors.ekm.mapper import (
+    PRODUCT_COMPUTED_FIELDS,
+    PRODUCT_UPDATE_FIELDS,
+    VARIANT_FIELDS,
+    listings_from_products,
+    order_from_ekm,
+    orders_query,
+    statuses_from_settings,
+)
 from channels.connectors.ratelimit import InProcessLimiter
 from tests.channels.connectors.conftest import EKM_BASE, MemoryStore, ekm_config, fixture_json
 
 TOKEN_URL = f"{EKM_BASE}/connect/token"
-WRAP = {"meta": {"pages_total": 1, "items_total": 0}, "links": {}, "validation_result": [], "errors": []}
+WRAP = {"meta": {}, "links": [], "validation_result": None, "errors": None}
+CURRENCY = {**WRAP, "data": {"currency_code": "GBP", "currency_symbol": "£"}}
+ORDER = fixture_json("ekm_orders_page1.json")["data"][0]
+TEE = fixture_json("ekm_products_page1.json")["data"][1]
 
 
 def store(**extra):
@@ -52,31 +64,73 @@ def add_rotating_token_endpoint(used: list[str]):
     responses.add_callback(responses.POST, TOKEN_URL, callback=refresh)
 
 
+def puts():
+    return [(c.request.url, json.loads(c.request.body)) for c in responses.calls if c.request.method == "PUT"]
+
+
 # --- Mappers ---
 
 
-def test_order_maps_without_currency_and_with_items():
-    raw = fixture_json("ekm_orders_page1.json")["data"][0]
-    order = order_from_ekm(raw, fixture_json("ekm_order_123_items.json")["data"])
+def test_order_maps_with_the_shops_currency_and_its_items():
+    order = order_from_ekm(ORDER, fixture_json("ekm_order_123_items.json")["data"], "GBP")
     assert order.channel_order_id == "123" and order.channel_status == "PENDING"
-    assert order.currency is None
+    assert order.currency == "GBP"
     assert order.is_paid and not order.is_cancelled
     assert order.shipping_tag == "Royal Mail 1st Class"
     assert (order.subtotal, order.shipping_cost, order.tax, order.total) == (
         Decimal("20.0"), Decimal("3.5"), Decimal("3.92"), Decimal("23.5"))
     assert order.buyer_name == "Ann Lee" and order.buyer_email == "ann@example.com"
-    assert order.shipping_address.city == "Bath" and order.shipping_address.postcode == "BA1 1AA"
     mug, tee = order.items
     assert (mug.line_id, mug.sku, mug.unit_price, mug.external_product_id) == ("9001", "MUG-RED", Decimal("12.5"), "55")
-    assert tee.external_product_id == "56/7"
     # item_tax is the line's tax, as the sandbox and EKM's totals show.
     assert (mug.tax, tee.tax) == (Decimal("2.08"), Decimal("1.25"))
 
 
-def test_unpaid_order_and_empty_email():
+def test_the_street_address_comes_from_address_and_address2():
+    address = order_from_ekm(ORDER, []).shipping_address
+    assert (address.name, address.line1, address.line2) == ("Ann Lee", "3 Mill Lane", "Widcombe")
+    assert (address.city, address.region, address.postcode, address.country, address.phone) == (
+        "Bath", "Somerset", "BA1 1AA", "GB", "01225 000000")
+
+
+def test_order_lines_are_titled_by_item_name_and_name_the_product_not_a_variant():
+    mug, tee = order_from_ekm(ORDER, fixture_json("ekm_order_123_items.json")["data"]).items
+    assert (mug.title, tee.title) == ("Red mug", "T-shirt")
+    # EKM's order items carry no variant id: the variant sold is known by its product_code.
+    assert (tee.sku, tee.external_product_id) == ("TEE-M", "56")
+
+
+def test_an_order_never_updated_has_no_last_updated_and_dates_from_its_order_date():
+    order = order_from_ekm(fixture_json("ekm_orders_page1.json")["data"][1], [])
+    assert order.updated_at == order.created_at == datetime(2026, 11, 29, 10, 10, tzinfo=UTC)
+
+
+def test_unpaid_order_with_null_email_and_address_details():
     order = order_from_ekm(fixture_json("ekm_orders_page1.json")["data"][1], [])
     assert not order.is_paid
     assert order.buyer_email is None
+    assert (order.shipping_address.line1, order.shipping_address.line2, order.shipping_address.phone) == (
+        "4 Quay", "", "")
+
+
+def test_an_order_without_a_total_cost_totals_its_parts():
+    order = order_from_ekm({key: value for key, value in ORDER.items() if key != "total_cost"}, [])
+    assert order.total == Decimal("23.5")
+
+
+def test_the_order_search_asks_for_orders_placed_or_changed_in_the_window():
+    since, until = datetime(2026, 11, 29, 9, tzinfo=UTC), datetime(2026, 11, 29, 12, 0, 0, 500, tzinfo=UTC)
+    assert orders_query(since, until) == (
+        "(order_date gt '2026-11-29T09:00:00Z' and order_date lt '2026-11-29T12:00:01Z') or "
+        "(last_updated gt '2026-11-29T09:00:00Z' and last_updated lt '2026-11-29T12:00:01Z')")
+    assert orders_query(since) == "order_date gt '2026-11-29T09:00:00Z' or last_updated gt '2026-11-29T09:00:00Z'"
+
+
+def test_order_statuses_are_read_from_data_statuses():
+    data = {"statuses": [{"name": "Pending", "colour": "#000099", "show_in_quick_stats": True},
+                         {"name": None, "colour": None}, {"name": "VOID", "show_in_quick_stats": False}]}
+    assert statuses_from_settings(data) == ["Pending", "VOID"]
+    assert statuses_from_settings([{"name": "PENDING"}]) == []
 
 
 def test_products_and_variants_each_become_a_listing():
@@ -84,6 +138,29 @@ def test_products_and_variants_each_become_a_listing():
     assert [(li.channel_sku, li.external_id, li.quantity) for li in listings] == [
         ("MUG-RED", "55", 8), ("TEE-M", "56/7", 3), ("TEE-L", "56/8", 0)]
     assert errors == []
+
+
+def test_a_variant_taken_off_sale_is_an_inactive_listing():
+    product = {**TEE, "variants": [{**TEE["variants"][0], "live": False}, TEE["variants"][1]]}
+    listings, _ = listings_from_products([product])
+    assert [(li.channel_sku, li.is_active) for li in listings] == [("TEE-M", False), ("TEE-L", True)]
+
+
+def test_the_update_fields_are_the_contracts():
+    from channels.connectors.contracts import contract_load
+
+    defs = contract_load("ekm").files["partner_api"]["$defs"]
+    assert set(PRODUCT_UPDATE_FIELDS) | set(PRODUCT_COMPUTED_FIELDS) == set(defs["V1UpdateProduct"]["properties"])
+    assert set(VARIANT_FIELDS) == set(defs["V1ProductVariant"]["properties"])
+
+
+# --- Capabilities ---
+
+
+def test_despatch_needs_the_status_mapping_but_no_tracking_number_and_the_carrier_is_free_text():
+    assert EkmConnector.despatch_needs_status_mapping and not EkmConnector.despatch_needs_tracking_number
+    assert EkmConnector.carriers == () and EkmConnector.cancellation_reasons == {}
+    assert EkmConnector.supports_price_push
 
 
 # --- Client ---
@@ -94,7 +171,7 @@ def test_refresh_rotates_the_single_use_token_and_saves_it_before_use(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
     responses.add(responses.GET, f"{EKM_BASE}/api/v1/settings/shop_information",
-                  json={**WRAP, "data": {"shop_name": "Teapots Ltd", "domain": "teapots.example"}})
+                  json={**WRAP, "data": {"shop_name": "Teapots Ltd", "country": "GB"}})
     credentials = store()
     result = connector(limiter, credentials).test_connection()
     assert result.ok and "Teapots Ltd" in result.message
@@ -102,6 +179,8 @@ def test_refresh_rotates_the_single_use_token_and_saves_it_before_use(limiter):
     assert credentials.data["access_token"] == "access-2"
     assert responses.calls[-1].request.headers["Authorization"] == "Bearer access-2"
     assert used == ["r1"]
+    (token_call,) = [c for c in responses.calls if c.request.url == TOKEN_URL]
+    assert "offline_access" in parse_qs(token_call.request.body)["scope"][0].split()
 
 
 @responses.activate
@@ -145,7 +224,9 @@ def test_a_401_renews_the_token_under_the_lock_and_repeats_the_call(limiter):
     credentials = store(access_token="access-1", access_token_expires_at="2099-01-01T00:00:00+00:00")
     url = f"{EKM_BASE}/api/v1/settings/orderstatuses"
     responses.add(responses.GET, url, status=401)
-    responses.add(responses.GET, url, json={**WRAP, "data": [{"name": "PENDING"}, {"name": "DISPATCHED"}]})
+    responses.add(responses.GET, url, json={**WRAP, "data": {"statuses": [
+        {"name": "PENDING", "colour": "#000099", "show_in_quick_stats": True},
+        {"name": "DISPATCHED", "colour": "#FF00FF", "show_in_quick_stats": True}]}})
     assert connector(limiter, credentials).order_statuses() == ["PENDING", "DISPATCHED"]
     assert used == ["r1"]
     assert credentials.data["refresh_token"] == "r2"
@@ -159,74 +240,120 @@ def test_a_reused_refresh_token_is_an_auth_error(limiter):
 
 
 @responses.activate
-def test_orders_are_searched_by_last_updated_with_items_per_order(limiter):
+def test_orders_placed_or_changed_are_searched_by_id_with_items_per_order(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
+    responses.add(responses.GET, f"{EKM_BASE}/api/v1/settings/currency", json=CURRENCY)
     search = f"{EKM_BASE}/api/v2/orders/search"
-    query = "last_updated gt '2026-11-29T09:00:00Z' and last_updated lt '2026-11-29T12:00:00Z'"
+    since, until = datetime(2026, 11, 29, 9, tzinfo=UTC), datetime(2026, 11, 29, 12, tzinfo=UTC)
     responses.add(responses.GET, search, json=fixture_json("ekm_orders_page1.json"), match=[
-        matchers.query_param_matcher({"query": query, "orderby": "last_updated", "page": "1", "limit": "20"})])
+        matchers.query_param_matcher({"query": orders_query(since, until), "orderby": "id", "page": "1",
+                                      "limit": "20"})])
     responses.add(responses.GET, search, json=fixture_json("ekm_orders_page2.json"), match=[
         matchers.query_param_matcher({"page": "2"}, strict_match=False)])
     responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/123/items", json=fixture_json("ekm_order_123_items.json"))
     responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/124/items", status=404,
-                  json={**WRAP, "validation_result": [{"member_names": ["id"], "error_message": "Not found"}]})
+                  json={**WRAP, "data": None,
+                        "validation_result": [{"member_names": ["id"], "error_message": "Order '124' not found."}]})
     responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/125/items", json={**WRAP, "data": []})
-    pages = list(connector(limiter).fetch_orders(datetime(2026, 11, 29, 9, tzinfo=UTC),
-                                                 datetime(2026, 11, 29, 12, tzinfo=UTC)))
+    pages = list(connector(limiter).fetch_orders(since, until))
     assert [[o.channel_order_id for o in p.orders] for p in pages] == [["123"], ["125"]]
-    assert [(e.record_id, "Not found" in e.reason) for e in pages[0].errors] == [("124", True)]
+    assert [(e.record_id, "not found" in e.reason) for e in pages[0].errors] == [("124", True)]
+    assert {o.currency for p in pages for o in p.orders} == {"GBP"}
+    # One currency call for the whole download.
+    assert sum(c.request.url.endswith("/settings/currency") for c in responses.calls) == 1
 
 
 @responses.activate
-def test_push_sends_stock_per_product_or_variant_and_price_only_when_given(limiter):
+def test_a_shop_without_currency_settings_leaves_the_currency_to_the_channel(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", json={**WRAP, "data": None})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/56/variants/7/stock", json={**WRAP, "data": None})
-    product = fixture_json("ekm_products_page1.json")["data"][1]
-    responses.add(responses.GET, f"{EKM_BASE}/api/v1/products/56", json={**WRAP, "data": product})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/56", json={**WRAP, "data": product})
+    responses.add(responses.GET, f"{EKM_BASE}/api/v1/settings/currency", status=404, json={
+        **WRAP, "validation_result": [{"member_names": None, "error_message": "Currency Settings not found."}],
+        "data": None})
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/search",
+                  json={**fixture_json("ekm_orders_page2.json"), "meta": {"pages_total": 1}})
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/125/items", json={**WRAP, "data": []})
+    (page,) = connector(limiter).fetch_orders(datetime(2026, 11, 29, tzinfo=UTC))
+    assert [o.currency for o in page.orders] == [None]
+
+
+@responses.activate
+def test_push_sends_stock_per_product_or_variant_and_a_products_price_by_products_update(limiter):
+    used: list[str] = []
+    add_rotating_token_endpoint(used)
+    mug = fixture_json("ekm_products_page1.json")["data"][0]
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", json={**WRAP, "data": {"id": 55, "stock": 4}})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/57/stock", json={**WRAP, "data": {"id": 57, "stock": 1}})
+    responses.add(responses.GET, f"{EKM_BASE}/api/v1/products/55", json={**WRAP, "data": mug})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55", json={**WRAP, "data": mug})
     results = connector(limiter).push_listings([
-        StockUpdate("MUG-RED", "55", quantity=4),
-        StockUpdate("TEE-M", "56/7", quantity=2, price=Decimal("9.99")),
+        StockUpdate("MUG-RED", "55", quantity=4, price=Decimal("13.99")),
+        StockUpdate("TEAPOT", "57", quantity=1),
         StockUpdate("NEW", "", quantity=1),
     ])
-    assert [(r.channel_sku, r.accepted) for r in results] == [("MUG-RED", True), ("TEE-M", True), ("NEW", False)]
+    assert [(r.channel_sku, r.accepted) for r in results] == [("MUG-RED", True), ("TEAPOT", True), ("NEW", False)]
     assert "download the listings" in results[2].message
-    puts = [(c.request.url, json.loads(c.request.body)) for c in responses.calls if c.request.method == "PUT"]
-    assert puts[0] == (f"{EKM_BASE}/api/v1/products/55/stock", {"stock": 4})
-    assert puts[1] == (f"{EKM_BASE}/api/v1/products/56/variants/7/stock", {"stock": 2})
-    full_product = puts[2][1]
-    assert full_product["name"] == "T-shirt"
-    assert [v["price"] for v in full_product["variants"]] == [9.99, 8.0]
-    assert not any(c.request.url.endswith("/products/55") for c in responses.calls)
+    sent = puts()
+    assert sent[0] == (f"{EKM_BASE}/api/v1/products/55/stock", {"stock": 4})
+    url, update = sent[1]
+    assert url == f"{EKM_BASE}/api/v1/products/55"
+    assert (update["name"], update["price"], update["number_in_stock"], update["description"]) == (
+        "Red mug", 13.99, 4, "A red mug.")
+    # V1UpdateProduct knows none of what Products_Get adds, nor what EKM computes.
+    assert not {"variants", "options", "categories", "tax_rate_id", "seo_friendly_url", "total_product_stock"} & set(
+        update)
+    assert sent[2] == (f"{EKM_BASE}/api/v1/products/57/stock", {"stock": 1})
+    assert not any(c.request.url.endswith("/products/57") for c in responses.calls)
+
+
+@responses.activate
+def test_a_variants_price_is_set_on_the_variant_not_inside_the_product(limiter):
+    used: list[str] = []
+    add_rotating_token_endpoint(used)
+    variant_url = f"{EKM_BASE}/api/v1/products/56/variants/7"
+    variant = TEE["variants"][0]
+    responses.add(responses.PUT, f"{variant_url}/stock",
+                  json={**WRAP, "data": {"id": 7, "parent_product_id": 56, "stock": 2}})
+    responses.add(responses.GET, variant_url, json={**WRAP, "data": variant})
+    responses.add(responses.PUT, variant_url, json={**WRAP, "data": variant})
+    (result,) = connector(limiter).push_listings([StockUpdate("TEE-M", "56/7", quantity=2, price=Decimal("9.99"))])
+    assert result.accepted, result.message
+    assert puts() == [(f"{variant_url}/stock", {"stock": 2}), (variant_url, {**variant, "price": 9.99,
+                                                                              "number_in_stock": 2})]
+    assert not any(c.request.url.endswith("/products/56") for c in responses.calls)
 
 
 @responses.activate
 def test_a_refused_sku_does_not_stop_the_others(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", status=422,
-                  json={**WRAP, "validation_result": [{"member_names": ["id"], "error_message": "Use the variant"}]})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/57/stock", json={**WRAP, "data": None})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", status=422, json={
+        **WRAP, "data": None, "validation_result": [
+            {"member_names": ["id"], "error_message": "Product '55' is a variant. Please use master product Id '54'"}]})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/57/stock", json={**WRAP, "data": {"id": 57, "stock": 1}})
     results = connector(limiter).push_listings([StockUpdate("A", "55", quantity=1), StockUpdate("B", "57", quantity=1)])
     assert [r.accepted for r in results] == [False, True]
-    assert "Use the variant" in results[0].message
+    assert "is a variant" in results[0].message
 
 
+@pytest.mark.parametrize(("interval", "amount", "wait"), [("1", "2", 2.0), ("2", "2", 4.0)])
 @responses.activate
-def test_a_low_remaining_quota_slows_the_next_call():
+def test_a_low_remaining_quota_waits_for_the_bucket_to_leak_by_interval_and_amount(interval, amount, wait):
     used: list[str] = []
     add_rotating_token_endpoint(used)
     slept = []
     ekm = EkmConnector(ekm_config(), store(), InProcessLimiter(sleep=slept.append))
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", json={**WRAP, "data": None},
-                  headers={"X-EKM-RateLimit-Remaining": "1", "X-EKM-RateLimit-LeakRate": "2"})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/57/stock", json={**WRAP, "data": None},
-                  headers={"X-EKM-RateLimit-Remaining": "30", "X-EKM-RateLimit-LeakRate": "2"})
+    # LeakRate is the leak interval in seconds, LeakAmount the tokens leaked each interval.
+    headers = {"X-EKM-RateLimit-LeakRate": interval, "X-EKM-RateLimit-LeakAmount": amount,
+               "X-EKM-RateLimit-BucketSize": "40", "X-EKM-RateLimit-Cost": "1"}
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/55/stock", json={**WRAP, "data": {"id": 55, "stock": 1}},
+                  headers={**headers, "X-EKM-RateLimit-Remaining": "1"})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v1/products/57/stock", json={**WRAP, "data": {"id": 57, "stock": 1}},
+                  headers={**headers, "X-EKM-RateLimit-Remaining": "30"})
     ekm.push_listings([StockUpdate("A", "55", quantity=1), StockUpdate("B", "57", quantity=1)])
-    assert slept and slept[-1] == pytest.approx(2.0, abs=0.1)
+    # Four calls short of the margin, leaking amount/interval a second.
+    assert slept and slept[-1] == pytest.approx(wait, abs=0.1)
 
 
 def test_every_call_shares_one_bucket_of_40_at_2_a_second():
@@ -237,30 +364,40 @@ def test_every_call_shares_one_bucket_of_40_at_2_a_second():
 def test_despatch_sends_tracking_then_the_mapped_status(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/deliveryTracking", json={**WRAP, "data": None})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/status", json={**WRAP, "data": None})
+    order = {**WRAP, "data": ORDER}
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/deliveryTracking", json=order)
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/status", json=order)
     connector(limiter).confirm_despatch(
         OrderRef("123", lines=(OrderLineRef("9001", "MUG-RED", 1),)),
         Shipment(tracking_number="RM1", carrier="Royal Mail", tracking_url="https://track/RM1",
                  channel_status="SHIPPED-OUT"),
     )
-    tracking, status = (json.loads(c.request.body) for c in responses.calls if c.request.method == "PUT")
+    tracking, status = (body for _, body in puts())
     assert tracking == {"delivery_tracking_number": "RM1", "delivery_tracking_company": "Royal Mail",
                         "delivery_tracking_url": "https://track/RM1"}
     assert status == {"status": "SHIPPED-OUT", "email_customer": True}
 
 
 @responses.activate
+def test_despatch_without_a_tracking_number_only_sets_the_status(limiter):
+    used: list[str] = []
+    add_rotating_token_endpoint(used)
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/status", json={**WRAP, "data": ORDER})
+    connector(limiter).confirm_despatch(OrderRef("123"), Shipment(tracking_number="", carrier="Other",
+                                                                  channel_status="DISPATCHED"))
+    assert puts() == [(f"{EKM_BASE}/api/v2/orders/123/status", {"status": "DISPATCHED", "email_customer": True})]
+
+
+@responses.activate
 def test_cancel_sets_the_mapped_cancelled_status(limiter):
     used: list[str] = []
     add_rotating_token_endpoint(used)
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/status", json={**WRAP, "data": None})
-    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/124/status", json={**WRAP, "data": None})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/123/status", json={**WRAP, "data": ORDER})
+    responses.add(responses.PUT, f"{EKM_BASE}/api/v2/orders/124/status", json={**WRAP, "data": ORDER})
     ekm = connector(limiter)
     ekm.cancel_order(OrderRef("123", channel_status="VOID"), "out of stock")
     ekm.cancel_order(OrderRef("124"), "out of stock")
-    statuses = [json.loads(c.request.body)["status"] for c in responses.calls if c.request.method == "PUT"]
-    assert statuses == ["VOID", "CANCELLED"]
+    assert [body["status"] for _, body in puts()] == ["VOID", "CANCELLED"]
 
 
 @responses.activate

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.connectors.ekm.connector import listings_from_products, order_from_ekm
+from channels.connectors.ekm.mapper import listings_from_products, order_from_ekm
 from channels.connectors.values import RECORD_ERRORS
 from tests.channels.connectors.conftest import fixture_json
 from tests.channels.connectors.property_strategies import (

@@ -1,0 +1,129 @@
+"""EKM Partner API over HTTP: OAuth2 with single-use refresh tokens, EKM's response wrapper, its leaky bucket.
+
+Every call of an app to one shop draws from one leaky bucket (40 tokens, leaking 2 every second), so the
+client has one rate-limit bucket, and also slows down when X-EKM-RateLimit-Remaining says the shop's bucket
+is nearly full (other apps or workers). Operation names are the contract's (contract/*.json).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from channels.connectors.base import (
+    ChannelPayloadError,
+    ConnectorConfig,
+    CredentialStore,
+    RateLimit,
+    RateLimiter,
+)
+from channels.connectors.http import HttpClient
+from channels.connectors.oauth import AccessTokens, TokenGrant
+
+SCOPES = (
+    "tempest.orders.read tempest.orders.write tempest.products.read tempest.products.write "
+    "tempest.settings.orderstatuses.read tempest.settings.currency.read offline_access"
+)
+RATE_LIMITS: Mapping[str, RateLimit] = {"api": RateLimit(2, 40)}
+# Below this many calls left in EKM's bucket the client pauses until the bucket has leaked that much.
+LOW_REMAINING = 5
+
+
+def leak_per_second(headers: Mapping[str, str]) -> float | None:
+    """Tokens the bucket leaks a second: X-EKM-RateLimit-LeakAmount every X-EKM-RateLimit-LeakRate seconds.
+
+    LeakRate is the leak interval, not a rate (EKM's 'Rate Limits' section). None when either is unreadable.
+    """
+    try:
+        interval = float(headers["X-EKM-RateLimit-LeakRate"])
+        amount = float(headers["X-EKM-RateLimit-LeakAmount"])
+    except (KeyError, ValueError):
+        return None
+    return amount / interval if interval > 0 and amount > 0 else None
+
+
+class EkmClient:
+    def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.limiter = limiter
+        self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=True)
+        self.http = HttpClient(
+            service="EKM",
+            base_url=config.api_base_url,
+            limiter=limiter,
+            limits=RATE_LIMITS,
+            bucket_prefix=f"{config.channel_id}",
+            shared_bucket="api",
+            secrets=lambda: self.tokens.known_secrets,
+            auth=self._auth_headers,
+            on_response=self._watch_quota,
+            sleep=sleep,
+        )
+
+    # Auth (connect.json)
+
+    def _auth_headers(self, refresh: bool) -> dict[str, str]:
+        if refresh:
+            self.tokens.renew(stale=self.tokens.held)
+        return {"Authorization": f"Bearer {self.tokens.current()}"}
+
+    def token(self, form: dict[str, str]) -> TokenGrant:
+        response = self.http.request(
+            "POST", self.config.auth_base_url.rstrip("/") + "/connect/token", operation="token",
+            authenticated=False, absolute=True, data=form,
+        )
+        body = self.http.json(response, what="token")
+        try:
+            return TokenGrant(str(body["access_token"]), int(body.get("expires_in", 3600)),
+                              str(body.get("refresh_token") or ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChannelPayloadError("EKM token: the answer has no access token") from exc
+
+    def _refresh_grant(self, credentials: dict[str, str]) -> TokenGrant:
+        return self.token({
+            "grant_type": "refresh_token",
+            "refresh_token": credentials.get("refresh_token", ""),
+            "client_id": credentials.get("client_id", ""),
+            "client_secret": credentials.get("client_secret", ""),
+            "scope": SCOPES,
+        })
+
+    def code_grant(self, credentials: dict[str, str], code: str) -> TokenGrant:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": credentials.get("client_id", ""),
+            "client_secret": credentials.get("client_secret", ""),
+        }
+        if credentials.get("redirect_uri"):
+            form["redirect_uri"] = credentials["redirect_uri"]
+        return self.token(form)
+
+    def _watch_quota(self, response: requests.Response, operation: str) -> None:
+        try:
+            remaining = float(response.headers["X-EKM-RateLimit-Remaining"])
+        except (KeyError, ValueError):
+            return
+        leak = leak_per_second(response.headers)
+        if remaining < LOW_REMAINING and leak:
+            key, limit = self.http.bucket(operation)
+            if limit is not None:
+                self.limiter.hold_off(key, limit, seconds=(LOW_REMAINING - remaining) / leak)
+
+    # The Partner API (partner_api.json): every answer is the wrapper {meta, links, validation_result, errors, data}
+
+    def get(self, path: str, *, operation: str, params: Mapping[str, Any] | None = None) -> tuple[Any, dict]:
+        """The answer's `data` and `meta` ({} when EKM sends none)."""
+        body = self.http.call_json("GET", path, operation=operation, params=params)
+        if not isinstance(body, dict) or "data" not in body:
+            raise ChannelPayloadError(f"EKM {operation}: the answer has no data")
+        meta = body.get("meta")
+        return body["data"], meta if isinstance(meta, dict) else {}
+
+    def put(self, path: str, *, operation: str, body: Mapping[str, Any]) -> None:
+        # Only the status matters: the answer is the updated record, which the hub does not need.
+        self.http.request("PUT", path, operation=operation, json=body)
