@@ -116,15 +116,16 @@ def test_status_mapping_offers_seen_and_connector_statuses(admin_client):
     url = reverse("admin:channels_channel_status_mapping", args=(channel.pk,))
 
     form = admin_client.get(url).context["form"]
-    assert "SEEN_ONLY_HERE" in form.statuses and "ACCEPTED" in form.statuses and "SHIPPED" in form.statuses
+    # Rakuten's item statuses (channels/connectors/rakuten/contract) include ACCEPTED and CLOSED.
+    assert "SEEN_ONLY_HERE" in form.statuses and "ACCEPTED" in form.statuses and "CLOSED" in form.statuses
 
     data = {f"status_{i}": "unmapped" for i in range(len(form.statuses))}
-    data[f"status_{form.statuses.index('SHIPPED')}"] = Order.Status.PROCESSED
+    data[f"status_{form.statuses.index('CLOSED')}"] = Order.Status.PROCESSED
     response = admin_client.post(url, data)
 
     assert response.status_code == 302
-    assert OrderStatusMapping.objects.get(channel=channel, channel_status="SHIPPED").hub_status == "processed"
-    assert "SHIPPED → Processed (shipped)" in LogEntry.objects.get(object_id=str(channel.pk)).get_change_message()
+    assert OrderStatusMapping.objects.get(channel=channel, channel_status="CLOSED").hub_status == "processed"
+    assert "CLOSED → Processed (shipped)" in LogEntry.objects.get(object_id=str(channel.pk)).get_change_message()
 
 
 def test_shipping_mapping_lists_every_tag_seen_and_adds_one(admin_client):
