@@ -1,10 +1,15 @@
-"""EKM Partner API (OAuth2 with single-use refresh tokens, leaky-bucket rate limit)."""
+"""EKM Partner API, as channels/connectors/ekm/contract/*.json describes it (written from EKM's swagger).
+
+Route operation names are the contract's operation ids, so every request is checked against it before its
+handler runs; a refused one gets EKM's wrapper with `validation_result` (`refuse_invalid`).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -12,38 +17,158 @@ from sandbox import state
 from sandbox.api import Call, ChannelApi, render_rows
 from sandbox.ratelimit import Decision, Limit
 from sandbox.store import parse_time
-from sandbox.web import Response
+from sandbox.web import HttpError, Response
 
 MAX_PAGE_SIZE = 20
 DEFAULT_SCOPE = ("tempest.orders.read tempest.orders.write tempest.products.read tempest.products.write "
                  "tempest.settings.orderstatuses.read offline_access")
-FILTER_FIELDS = {"last_updated": "updated_at", "order_date": "created_at", "status": "status", "id": "id"}
-FILTER_OPERATORS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
-ORDERINGS = {"last_updated": "updated_at, id", "-last_updated": "updated_at DESC, id DESC",
-             "order_date": "created_at, id", "-order_date": "created_at DESC, id DESC", "id": "id", "-id": "id DESC"}
-CLAUSE = re.compile(r"^\s*(\w+)\s+(gt|ge|lt|le|eq)\s+(?:'([^']*)'|(\d+))\s*$")
-
-
-def wrapped(data: Any, *, status: int = 200, page: int = 1, per_page: int | None = None,
-            total: int | None = None, validation: list[dict[str, Any]] | None = None,
-            errors: list[str] | None = None) -> Response:
-    if total is None:
-        total = len(data) if isinstance(data, list) else int(data is not None)
-    per_page = per_page or max(total, 1)
-    return Response.json({
-        "meta": {"pages_total": math.ceil(total / per_page), "items_total": total, "items_per_page": per_page,
-                 "current_page": page},
-        "links": {}, "validation_result": validation or [], "errors": errors or [], "data": data,
-    }, status)
-
-
-def invalid(status: int, member: str, message: str) -> Response:
-    return wrapped(None, status=status, validation=[{"member_names": [member], "error_message": message}])
+STATUS_COLOURS = ("#000099", "#FF0000", "#FF00FF", "#008000", "#FFFF00", "#0000FF", "#800080", "#808080")
+CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+# An order's last_updated is null until the order first changes (every example order in the swagger has null).
+LAST_UPDATED = "(CASE WHEN revision = 0 AND updated_at = created_at THEN NULL ELSE updated_at END)"
+FILTER_FIELDS = {"last_updated": LAST_UPDATED, "order_date": "created_at", "status": "status",
+                 "id": "CAST(order_id AS INTEGER)", "order_number": "order_number"}
+DATE_FIELDS = {"last_updated", "order_date"}
+FILTER_OPERATORS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+ORDER_COLUMNS = {"id": "CAST(order_id AS INTEGER)", "order_date": "created_at", "last_updated": LAST_UPDATED,
+                 "status": "status", "order_number": "order_number"}
+TOKEN = re.compile(r"\s*(?:(\()|(\))|'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)(?![\w:.-])|([A-Za-z_][\w]*))")
+INVALID_SEARCH = "Invalid search expression"
+REQUIRED = re.compile(r"^'(\w+)' is a required property$")
+UNEXPECTED = re.compile(r"\('(\w+)' was unexpected\)")
 
 
 def number(value: Decimal | str) -> float:
     """EKM sends money as a JSON number."""
     return float(Decimal(value))
+
+
+def envelope(data: Any, *, status: int = 200, meta: dict[str, int] | None = None,
+             links: list[dict[str, str]] | None = None, validation: list[dict[str, Any]] | None = None,
+             errors: dict[str, str] | None = None) -> Response:
+    """EKM's wrapper around every JSON answer: meta is {} and links [] on a single record, as in the swagger."""
+    return Response.json({"meta": meta or {}, "links": links or [], "validation_result": validation,
+                          "errors": errors, "data": data}, status)
+
+
+def page_of(data: list[Any], *, page: int, per_page: int, total: int, resource: str) -> Response:
+    pages = math.ceil(total / per_page)
+    links = [{"rel": "current", "href": f"/{resource}?page={page}"}]
+    if page < pages:
+        links.append({"rel": "next", "href": f"/{resource}?page={page + 1}"})
+    return envelope(data, meta={"pages_total": pages, "items_total": total, "items_per_page": per_page}, links=links)
+
+
+def refusal(status: int, message: str, member: str | None = None) -> Response:
+    return envelope(None, status=status, validation=[{"member_names": [member] if member else None,
+                                                      "error_message": message}])
+
+
+def member_of(problem: str) -> tuple[str | None, str]:
+    """(field, message) of one contract problem, in EKM's words where it has them."""
+    where, _, message = problem.partition(": ")
+    if ": " in message and where in ("body", "query", "form"):
+        field, _, rest = message.partition(": ")
+        if re.fullmatch(r"[\w.\[\]]+", field):
+            return field, rest
+    if found := REQUIRED.match(message):
+        return found[1], f"The {found[1]} field is required."
+    if found := UNEXPECTED.search(message):
+        return found[1], message
+    return None, message
+
+
+class ODataFilter:
+    """The subset of OData $filter that Orders_Search is given here, as SQL over channel_order.
+
+    Comparisons of a field with a quoted text, a number or null, joined by and/or/not, with parentheses.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.tokens = self.tokenise(text)
+        self.at = 0
+
+    @staticmethod
+    def tokenise(text: str) -> list[tuple[str, str]]:
+        tokens, position = [], 0
+        while text[position:].strip():
+            found = TOKEN.match(text, position)
+            if not found:
+                raise ValueError(INVALID_SEARCH)
+            opening, closing, quoted, numeral, word = found.groups()
+            kind = ("(" if opening else ")" if closing else "text" if quoted is not None
+                    else "number" if numeral is not None else "word")
+            tokens.append((kind, quoted.replace("''", "'") if quoted is not None else found[0].strip()))
+            position = found.end()
+        return tokens
+
+    def sql(self) -> tuple[str, list[Any]]:
+        if not self.tokens:
+            return "1 = 1", []
+        where, params = self.either()
+        if self.at != len(self.tokens):
+            raise ValueError(INVALID_SEARCH)
+        return where, params
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ("end", "")
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token[0] == "end":
+            raise ValueError(INVALID_SEARCH)
+        self.at += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        kind, value = self.peek()
+        if kind == "word" and value.lower() == word:
+            self.at += 1
+            return True
+        return False
+
+    def either(self) -> tuple[str, list[Any]]:
+        where, params = self.both()
+        while self.keyword("or"):
+            more, extra = self.both()
+            where, params = f"({where} OR {more})", params + extra
+        return where, params
+
+    def both(self) -> tuple[str, list[Any]]:
+        where, params = self.negation()
+        while self.keyword("and"):
+            more, extra = self.negation()
+            where, params = f"({where} AND {more})", params + extra
+        return where, params
+
+    def negation(self) -> tuple[str, list[Any]]:
+        if self.keyword("not"):
+            where, params = self.negation()
+            return f"(NOT {where})", params
+        if self.peek()[0] == "(":
+            self.take()
+            where, params = self.either()
+            if self.take()[0] != ")":
+                raise ValueError(INVALID_SEARCH)
+            return where, params
+        return self.comparison()
+
+    def comparison(self) -> tuple[str, list[Any]]:
+        (kind, field), (op_kind, operator), (value_kind, value) = self.take(), self.take(), self.take()
+        if kind != "word" or field not in FILTER_FIELDS or op_kind != "word" or operator not in FILTER_OPERATORS:
+            raise ValueError(INVALID_SEARCH)
+        column = FILTER_FIELDS[field]
+        if value_kind == "word" and value == "null":
+            if operator not in ("eq", "ne"):
+                raise ValueError(INVALID_SEARCH)
+            return f"{column} IS {'NOT ' if operator == 'ne' else ''}NULL", []
+        if value_kind not in ("text", "number"):
+            raise ValueError(INVALID_SEARCH)
+        if field in DATE_FIELDS:
+            value = parse_time(value)
+        elif field == "id":
+            value = int(value)
+        return f"{column} {FILTER_OPERATORS[operator]} ?", [value]
 
 
 class EkmApi(ChannelApi):
@@ -53,28 +178,54 @@ class EkmApi(ChannelApi):
     def routes(self) -> None:
         add = self.router.add
         add("POST", "/connect/token", "token", self.token, authenticated=False, limited=False)
-        add("GET", "/api/v1/settings/shop_information", "getShopInformation", self.shop_information)
-        add("GET", "/api/v1/settings/currency", "getCurrency", self.currency)
-        add("GET", "/api/v1/settings/orderstatuses", "getOrderStatuses", self.order_statuses)
-        add("GET", "/api/v2/orders/search", "searchOrders", self.search_orders)
-        add("GET", "/api/v2/orders", "getOrders", self.search_orders)
-        add("GET", "/api/v2/orders/{order_id}", "getOrder", self.get_order)
-        add("GET", "/api/v2/orders/{order_id}/items", "getOrderItems", self.order_items)
-        add("PUT", "/api/v2/orders/{order_id}/deliveryTracking", "setDeliveryTracking", self.delivery_tracking)
-        add("PUT", "/api/v2/orders/{order_id}/status", "setOrderStatus", self.set_status)
-        add("GET", "/api/v1/products", "getProducts", self.products)
-        add("GET", "/api/v1/products/{product_id}", "getProduct", self.get_product)
-        add("PUT", "/api/v1/products/{product_id}", "updateProduct", self.update_product)
-        add("PUT", "/api/v1/products/{product_id}/stock", "updateProductStock", self.product_stock)
-        add("PUT", "/api/v1/products/{product_id}/variants/{variant_id}/stock", "updateVariantStock",
+        add("GET", "/api/v1/settings/shop_information", "ShopInformation_Get", self.shop_information)
+        add("GET", "/api/v1/settings/domains", "Domains_GetPrimaryDomain", self.domains)
+        add("GET", "/api/v1/settings/currency", "Currency_GetCurrency", self.currency)
+        add("GET", "/api/v1/settings/orderstatuses", "OrderStatuses_GetOrderStatuses", self.order_statuses)
+        add("GET", "/api/v2/orders/search", "Orders_Search", self.search_orders)
+        add("GET", "/api/v2/orders", "Orders_GetAll", self.all_orders)
+        add("GET", "/api/v2/orders/{order_id}", "Orders_GetById", self.get_order)
+        add("GET", "/api/v2/orders/{order_id}/items", "Orders_GetItems", self.order_items)
+        add("PUT", "/api/v2/orders/{order_id}/deliveryTracking", "Orders_UpdateDeliveryTracking",
+            self.delivery_tracking)
+        add("PUT", "/api/v2/orders/{order_id}/status", "Orders_UpdateStatus", self.set_status)
+        add("GET", "/api/v1/products", "Products_GetAll", self.products)
+        add("GET", "/api/v1/products/{product_id}", "Products_Get", self.get_product)
+        add("PUT", "/api/v1/products/{product_id}", "Products_Update", self.update_product)
+        add("PUT", "/api/v1/products/{product_id}/stock", "ProductStock_Update", self.product_stock)
+        add("GET", "/api/v1/products/{product_id}/variants/{variant_id}", "ProductVariants_GetProductVariant",
+            self.get_variant)
+        add("PUT", "/api/v1/products/{product_id}/variants/{variant_id}", "ProductVariants_Update",
+            self.update_variant)
+        add("PUT", "/api/v1/products/{product_id}/variants/{variant_id}/stock", "ProductVariantStock_Update",
             self.variant_stock)
+        add("POST", "/api/v2/Webhooks", "Webhooks_Post", self.subscribe)
+        add("GET", "/api/v2/Webhooks/webhooks", "Webhooks_GetAll", self.subscriptions)
+        add("DELETE", "/api/v2/Webhooks/{subscription_id}", "Webhooks_Delete", self.unsubscribe)
+
+    # The vendor's error shapes
 
     def error(self, status: int, code: str, message: str) -> Response:
         if status in (401, 403):
             return Response(status, b"", [("WWW-Authenticate", 'Bearer error="invalid_token"')])
         if status in (400, 404, 422):
-            return invalid(status, code, message)
-        return wrapped(None, status=status, errors=[message])
+            return refusal(status, message)
+        # 429 and 5xx: EKM documents no body for them; the wrapper names the error as its `errors` object does.
+        return envelope(None, status=status, errors={code: message})
+
+    def refused(self, status: int, message: str, member: str | None = None) -> HttpError:
+        return HttpError(refusal(status, message, member))
+
+    def refuse_invalid(self, call: Call, problems: list[str]) -> Response:
+        if call.operation == "token":
+            return Response.json({"error": "invalid_request", "error_description": "; ".join(problems)}, 400)
+        if self.contract.operation(call.operation).spec["responses"].get("400") is None:
+            return Response(400)
+        validation = []
+        for problem in problems:
+            member, message = member_of(problem)
+            validation.append({"member_names": [member] if member else None, "error_message": message})
+        return envelope(None, status=400, validation=validation)
 
     def bucket_key(self, operation: str) -> str:
         return "bucket"
@@ -82,9 +233,11 @@ class EkmApi(ChannelApi):
     def rate_headers(self, decision: Decision | None) -> list[tuple[str, str]]:
         if decision is None:
             return []
+        # LeakRate is the leak interval in seconds and LeakAmount what leaks each interval (swagger 'Rate Limits').
+        rate = decision.limit.rate
+        interval, amount = (1.0, rate) if rate >= 1 or rate <= 0 else (1 / rate, 1.0)
         return [("X-EKM-RateLimit-Cost", "1"), ("X-EKM-RateLimit-BucketSize", str(decision.limit.burst)),
-                ("X-EKM-RateLimit-LeakRate", f"{decision.limit.rate:g}"),
-                ("X-EKM-RateLimit-LeakAmount", f"{decision.limit.rate:g}"),
+                ("X-EKM-RateLimit-LeakRate", f"{interval:g}"), ("X-EKM-RateLimit-LeakAmount", f"{amount:g}"),
                 ("X-EKM-RateLimit-Remaining", str(decision.remaining))]
 
     def authenticate(self, call: Call) -> None:
@@ -97,7 +250,7 @@ class EkmApi(ChannelApi):
         if token_state != "valid":
             raise self.fail(401, "", "")
 
-    # OAuth2
+    # OAuth2 (connect.json)
 
     def token(self, call: Call) -> Response:
         form = call.request.form()
@@ -136,52 +289,47 @@ class EkmApi(ChannelApi):
 
     def shop_information(self, call: Call) -> Response:
         name = call.account.settings.get("shop_name") or f"{call.account.name} (sandbox)"
-        return wrapped({"shop_name": name, "domain": f"{call.account.name}.ekmsandbox.test", "currency": "GBP"})
+        return envelope({"shop_name": name, "country": "GB"})
+
+    def domains(self, call: Call) -> Response:
+        return envelope({"primary_domain_name": f"{call.account.name}.ekmsandbox.test"})
 
     def currency(self, call: Call) -> Response:
-        return wrapped({"currency_code": "GBP", "symbol": "£"})
+        code = call.account.settings.get("currency") or "GBP"
+        return envelope({"currency_code": code, "currency_symbol": CURRENCY_SYMBOLS.get(code, code)})
 
     def statuses(self, account: state.Account) -> list[str]:
         return account.settings.get("order_statuses") or state.EKM_ORDER_STATUSES
 
     def order_statuses(self, call: Call) -> Response:
-        return wrapped([{"name": name} for name in self.statuses(call.account)])
+        return envelope({"statuses": [
+            {"name": name, "colour": STATUS_COLOURS[index % len(STATUS_COLOURS)], "show_in_quick_stats": True}
+            for index, name in enumerate(self.statuses(call.account))]})
 
     # Orders
 
     def page_args(self, call: Call) -> tuple[int, int]:
-        page, limit = call.request.arg("page") or "1", call.request.arg("limit") or str(MAX_PAGE_SIZE)
-        if not page.isdigit() or int(page) < 1:
-            raise self.fail(400, "page", "page must be a positive integer")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE_SIZE:
-            raise self.fail(400, "limit", f"limit must be between 1 and {MAX_PAGE_SIZE}")
-        return int(page), int(limit)
-
-    def parse_filter(self, query: str) -> tuple[list[str], list[Any]]:
-        where, params = [], []
-        for clause in filter(None, re.split(r"\s+and\s+", query.strip(), flags=re.IGNORECASE)):
-            found = CLAUSE.match(clause)
-            if not found or found[1] not in FILTER_FIELDS:
-                raise self.fail(400, "query", f"Cannot understand the filter {clause!r}")
-            column, value = FILTER_FIELDS[found[1]], found[3] if found[3] is not None else found[4]
-            if column in ("updated_at", "created_at"):
-                try:
-                    value = parse_time(value)
-                except ValueError:
-                    raise self.fail(400, "query", f"Not a date: {value!r}") from None
-            elif column == "id":
-                value = int(value)
-            where.append(f"{column} {FILTER_OPERATORS[found[2]]} ?")
-            params.append(value)
-        return where, params
+        # The contract has checked both already (page >= 1, 1 <= limit <= 20).
+        return int(call.request.arg("page") or "1"), int(call.request.arg("limit") or str(MAX_PAGE_SIZE))
 
     def search_orders(self, call: Call) -> Response:
+        try:
+            where, params = ODataFilter(call.request.arg("query") or "").sql()
+        except ValueError:
+            raise self.refused(400, INVALID_SEARCH) from None
+        orderby = call.request.arg("orderby") or "id"
+        column = ORDER_COLUMNS.get(orderby.lstrip("-"))
+        if column is None:
+            raise self.refused(400, f"Cannot order by {orderby!r}", "orderby")
+        direction = " DESC" if orderby.startswith("-") else ""
+        return self.orders_page(call, where, params, f"{column}{direction}, id{direction}")
+
+    def all_orders(self, call: Call) -> Response:
+        return self.orders_page(call, "1 = 1", [], "id")
+
+    def orders_page(self, call: Call, where: str, params: list[Any], ordering: str) -> Response:
         page, limit = self.page_args(call)
-        where, params = self.parse_filter(call.request.arg("query") or "")
-        ordering = ORDERINGS.get(call.request.arg("orderby") or "id")
-        if ordering is None:
-            raise self.fail(400, "orderby", f"orderby must be one of {', '.join(ORDERINGS)}")
-        condition = " AND ".join(["account_id = ?", *where])
+        condition = f"account_id = ? AND {where}"
         values = [call.account.id, *params]
         with call.read() as db:
             total = db.execute(f"SELECT COUNT(*) FROM channel_order WHERE {condition}", values).fetchone()[0]
@@ -196,83 +344,88 @@ class EkmApi(ChannelApi):
                 orders[spoiled["index"]]["total_cost"] = "lots"
             else:
                 del orders[spoiled["index"]]["id"]
-        return wrapped(orders, page=page, per_page=limit, total=total)
+        return page_of(orders, page=page, per_page=limit, total=total, resource="orders")
 
     def render_order(self, order, items) -> dict[str, Any]:
+        """A V2Order."""
         address = json.loads(order["address"])
         totals = state.order_totals(order, items)
         tracking = json.loads(order["tracking"]) if order["tracking"] else {}
+        never_changed = order["revision"] == 0 and order["updated_at"] == order["created_at"]
         return {
             "id": int(order["order_id"]), "order_number": order["order_number"], "order_date": order["created_at"],
-            "last_updated": order["updated_at"], "status": order["status"],
-            "payment_status": "SUCCESS" if order["paid"] else "PENDING",
+            "last_updated": None if never_changed else order["updated_at"], "status": order["status"],
+            "payment_status": "SUCCESS" if order["paid"] else "PENDING", "order_type": "",
             "delivery_method": order["shipping_tag"],
-            "shipping_company": tracking.get("delivery_tracking_company", ""),
+            "shipping_company": tracking.get("delivery_tracking_company") or None,
             "sub_total": number(totals["subtotal"]), "total_delivery": number(totals["shipping"]),
             "total_tax": number(totals["tax"]), "total_cost": number(totals["total"]),
             "customer_details": {"first_name": address["first_name"], "last_name": address["last_name"],
-                                 "email_address": order["buyer_email"] or ""},
+                                 "email_address": order["buyer_email"]},
             "shipping_address": {"first_name": address["first_name"], "last_name": address["last_name"],
-                                 "address_line1": address["line1"], "address_line2": address["line2"],
-                                 "town": address["city"], "county": address["region"],
+                                 "address": address["line1"], "address2": address["line2"] or None,
+                                 "town": address["city"], "county": address["region"] or None,
                                  "post_code": address["postcode"], "country": address["country"],
-                                 "telephone": address["phone"]},
+                                 "telephone": address["phone"] or None},
+            **{key: tracking.get(key) or None for key in ("delivery_tracking_number", "delivery_tracking_company",
+                                                          "delivery_tracking_url")},
         }
 
     def find_order(self, db, call: Call, order_id: str):
         order = state.order_get(db, call.account, order_id)
         if order is None:
-            raise self.fail(404, "id", f"Order {order_id} not found")
+            raise self.refused(404, f"Order '{order_id}' not found.", "id")
         return order
+
+    def order_answer(self, db, call: Call, order_id: str) -> Response:
+        order = self.find_order(db, call, order_id)
+        return envelope(self.render_order(order, state.order_items(db, [order["id"]])[order["id"]]))
 
     def get_order(self, call: Call, order_id: str) -> Response:
         with call.read() as db:
-            order = self.find_order(db, call, order_id)
-            items = state.order_items(db, [order["id"]])[order["id"]]
-        return wrapped(self.render_order(order, items))
+            return self.order_answer(db, call, order_id)
 
     def order_items(self, call: Call, order_id: str) -> Response:
         with call.read() as db:
             order = self.find_order(db, call, order_id)
             items = state.order_items(db, [order["id"]])[order["id"]]
-        rendered = [{
-            "id": item["id"], "product_id": item["listing_id"] or 0, "variant_id": item["variant_id"],
-            "product_code": item["sku"], "product_name": item["title"], "quantity": item["quantity"],
-            "item_price": number(item["price"]),
-            "item_tax": number(state.included_tax(Decimal(item["price"]) * item["quantity"])),
-            "item_tax_rate": float(state.TAX_RATE),
-        } for item in items]
+        rendered = [self.render_item(order, item) for item in items]
         spoiled = call.take_malformed(rendered)
         if spoiled is not None:
             if spoiled["corrupt"] == "id":
                 del rendered[spoiled["index"]]["product_code"]
             else:
                 rendered[spoiled["index"]]["quantity"] = "one"
-        return wrapped(rendered)
+        return envelope(rendered)
 
-    def json_object(self, call: Call) -> dict[str, Any]:
-        body = call.request.json()
-        if not isinstance(body, dict):
-            raise self.fail(400, "body", "The request body must be a JSON object")
-        return body
+    def render_item(self, order, item) -> dict[str, Any]:
+        """A V2OrderItem: it names the product, and a variant only by its product_code."""
+        rendered = {
+            "id": item["id"], "order_id": int(order["order_id"]), "order_number": order["order_number"],
+            "product_code": item["sku"], "item_name": item["title"], "quantity": item["quantity"],
+            "item_price": number(item["price"]),
+            "item_tax": number(state.included_tax(Decimal(item["price"]) * item["quantity"])),
+            "item_tax_rate": float(state.TAX_RATE), "item_discount": 0.0,
+        }
+        if item["listing_id"] is not None:
+            rendered["product_id"] = item["listing_id"]
+        return rendered
 
     def delivery_tracking(self, call: Call, order_id: str) -> Response:
-        body = self.json_object(call)
-        if not body.get("delivery_tracking_number"):
-            raise self.fail(422, "delivery_tracking_number", "delivery_tracking_number is required")
-        tracking = {key: body.get(key) or "" for key in ("delivery_tracking_number", "delivery_tracking_company",
-                                                         "delivery_tracking_url")}
+        body = call.request.json()
         with call.write() as db:
             order = self.find_order(db, call, order_id)
+            tracking = json.loads(order["tracking"]) if order["tracking"] else {}
+            tracking.update({key: value or "" for key, value in body.items()})
             db.execute("UPDATE channel_order SET tracking = ?, updated_at = ?, revision = revision + 1 "
                        "WHERE id = ?", (json.dumps(tracking), state.now_iso(), order["id"]))
-        return wrapped(tracking)
+            return self.order_answer(db, call, order_id)
 
     def set_status(self, call: Call, order_id: str) -> Response:
-        body = self.json_object(call)
-        status = body.get("status")
+        body = call.request.json()
+        status = body["status"]
         if status not in self.statuses(call.account):
-            raise self.fail(422, "status", f"Unknown order status {status!r}")
+            raise self.refused(400, f"'{status}' is not one of the shop's order statuses.", "status")
         settings = call.account.settings
         despatched = settings.get("despatch_statuses") or ["DISPATCHED", "COMPLETE"]
         cancelled = settings.get("cancelled_statuses") or ["CANCELLED"]
@@ -293,16 +446,22 @@ class EkmApi(ChannelApi):
             if status in cancelled and order["status"] not in cancelled:
                 state.event_record(db, call.account, "cancellation",
                                    {"order_id": order_id, "reason": status, "items": lines})
-        return wrapped({"id": int(order_id), "status": status})
+            return self.order_answer(db, call, order_id)
 
     # Products
 
+    def render_variant(self, variant) -> dict[str, Any]:
+        """A V1ProductVariant."""
+        return {"id": variant["id"], "parent_product_id": variant["parent_id"], "product_code": variant["sku"],
+                "number_in_stock": variant["quantity"], "price": number(variant["price"]),
+                "live": bool(variant["live"])}
+
     def render_product(self, product, variants) -> dict[str, Any]:
+        """A V1Product."""
         return {
             "id": product["id"], "name": product["title"], "product_code": product["sku"],
             "number_in_stock": product["quantity"], "price": number(product["price"]), "live": bool(product["live"]),
-            "variants": [{"id": variant["id"], "product_code": variant["sku"], "number_in_stock": variant["quantity"],
-                          "price": number(variant["price"])} for variant in variants],
+            "variants": [self.render_variant(variant) for variant in variants],
         }
 
     def variants_of(self, db, product_ids: list[int]) -> dict[int, list]:
@@ -328,74 +487,105 @@ class EkmApi(ChannelApi):
                 del products[spoiled["index"]]["product_code"]
             else:
                 products[spoiled["index"]]["number_in_stock"] = "lots"
-        return wrapped(products, page=page, per_page=limit, total=total)
+        return page_of(products, page=page, per_page=limit, total=total, resource="products")
 
     def find_product(self, db, call: Call, product_id: str):
+        """A product (not a variant): a variant's id is a 422, as on EKM."""
         product = state.listing_by_id(db, call.account, int(product_id)) if product_id.isdigit() else None
         if product is None:
-            raise self.fail(404, "id", f"Product {product_id} not found")
+            raise self.refused(404, f"Product '{product_id}' not found.", "id")
+        if product["parent_id"]:
+            raise self.refused(422, f"Product '{product_id}' is a variant. Please use master product Id "
+                                    f"'{product['parent_id']}'", "id")
         return product
+
+    def find_variant(self, db, call: Call, product_id: str, variant_id: str):
+        variant = state.listing_by_id(db, call.account, int(variant_id)) if variant_id.isdigit() else None
+        if variant is None or str(variant["parent_id"]) != product_id:
+            raise self.refused(404, f"Product '{product_id}' has no variant '{variant_id}'.", "id")
+        return variant
+
+    def product_answer(self, db, call: Call, product_id: int) -> Response:
+        product = state.listing_by_id(db, call.account, product_id)
+        return envelope(self.render_product(product, self.variants_of(db, [product["id"]])[product["id"]]))
 
     def get_product(self, call: Call, product_id: str) -> Response:
         with call.read() as db:
-            product = self.find_product(db, call, product_id)
-            if product["parent_id"]:
-                raise self.fail(404, "id", f"Product {product_id} not found")
-            variants = self.variants_of(db, [product["id"]])[product["id"]]
-        return wrapped(self.render_product(product, variants))
+            return self.product_answer(db, call, self.find_product(db, call, product_id)["id"])
 
-    def read_price(self, value: Any, member: str) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.fail(422, member, f"{member} must be a number of at least 0")
-        return Decimal(str(value))
+    def apply_changes(self, db, call: Call, listing, body: dict[str, Any]) -> None:
+        """The stock and price a product or variant PUT sets, recorded only where they change."""
+        quantity = body.get("number_in_stock")
+        price = Decimal(str(body["price"])) if "price" in body else None
+        changed = {"quantity": quantity if quantity is not None and quantity != listing["quantity"] else None,
+                   "price": price if price is not None and price != Decimal(listing["price"]) else None}
+        if any(value is not None for value in changed.values()):
+            state.stock_record(db, call.account, listing, **changed)
+        if "live" in body:
+            db.execute("UPDATE listing SET live = ? WHERE id = ?", (int(body["live"]), listing["id"]))
 
     def update_product(self, call: Call, product_id: str) -> Response:
-        body = self.json_object(call)
-        if not isinstance(body.get("name"), str) or not body["name"].strip():
-            raise self.fail(422, "name", "The Name field is required.")
-        price = self.read_price(body.get("price"), "price")
+        body = call.request.json()
         with call.write() as db:
             product = self.find_product(db, call, product_id)
-            if product["parent_id"]:
-                raise self.fail(422, "id", f"{product_id} is a variant, not a product")
-            variants = {row["id"]: row for row in self.variants_of(db, [product["id"]])[product["id"]]}
-            db.execute("UPDATE listing SET title = ?, live = ? WHERE id = ?",
-                       (body["name"], int(bool(body.get("live", product["live"]))), product["id"]))
-            if price != Decimal(product["price"]):
-                state.stock_record(db, call.account, product, price=price)
-            for sent in body.get("variants") or []:
-                variant = variants.get(sent.get("id")) if isinstance(sent, dict) else None
-                if variant is None:
-                    raise self.fail(422, "variants", f"Unknown variant {sent!r}")
-                if "price" in sent:
-                    variant_price = self.read_price(sent["price"], "variants.price")
-                    if variant_price != Decimal(variant["price"]):
-                        state.stock_record(db, call.account, variant, price=variant_price)
-            product = state.listing_by_id(db, call.account, product["id"])
-            rendered = self.render_product(product, self.variants_of(db, [product["id"]])[product["id"]])
-        return wrapped(rendered)
+            db.execute("UPDATE listing SET title = ? WHERE id = ?", (body["name"], product["id"]))
+            self.apply_changes(db, call, product, body)
+            return self.product_answer(db, call, product["id"])
+
+    def get_variant(self, call: Call, product_id: str, variant_id: str) -> Response:
+        with call.read() as db:
+            return envelope(self.render_variant(self.find_variant(db, call, product_id, variant_id)))
+
+    def update_variant(self, call: Call, product_id: str, variant_id: str) -> Response:
+        body = call.request.json()
+        with call.write() as db:
+            variant = self.find_variant(db, call, product_id, variant_id)
+            self.apply_changes(db, call, variant, body)
+            return envelope(self.render_variant(state.listing_by_id(db, call.account, variant["id"])))
 
     def read_stock(self, call: Call) -> int:
-        stock = self.json_object(call).get("stock")
-        if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
-            raise self.fail(422, "stock", "stock must be a whole number of at least 0")
-        return stock
+        body = call.request.json()
+        if "stock" not in body:
+            raise self.refused(400, "The stock field is required.", "stock")
+        return body["stock"]
 
     def product_stock(self, call: Call, product_id: str) -> Response:
         stock = self.read_stock(call)
         with call.write() as db:
             product = self.find_product(db, call, product_id)
-            if product["parent_id"]:
-                raise self.fail(422, "id", f"{product_id} is a variant: use /products/{product['parent_id']}"
-                                           f"/variants/{product_id}/stock")
             state.stock_record(db, call.account, product, quantity=stock)
-        return wrapped({"id": product["id"], "number_in_stock": stock})
+        return envelope({"id": product["id"], "stock": stock})
 
     def variant_stock(self, call: Call, product_id: str, variant_id: str) -> Response:
         stock = self.read_stock(call)
         with call.write() as db:
-            variant = self.find_product(db, call, variant_id)
-            if str(variant["parent_id"]) != product_id:
-                raise self.fail(404, "variant_id", f"Product {product_id} has no variant {variant_id}")
+            variant = self.find_variant(db, call, product_id, variant_id)
             state.stock_record(db, call.account, variant, quantity=stock)
-        return wrapped({"id": variant["id"], "number_in_stock": stock})
+        return envelope({"id": variant["id"], "parent_product_id": variant["parent_id"], "stock": stock})
+
+    # Webhooks (webhooks.json): subscriptions are kept with the account; nothing is delivered yet.
+
+    def subscribe(self, call: Call) -> Response:
+        body = call.request.json()
+        subscription = {"id": str(uuid.uuid4()), "topic": body["topic"], "endpoint": body["endpoint"],
+                        "is_enabled": bool(body.get("is_enabled", True))}
+        with call.write() as db:
+            account = state.account_get(db, call.account.kind, call.account.name)
+            state.account_settings_update(db, account, {"webhooks": [*account.settings.get("webhooks", []),
+                                                                     subscription]})
+        return Response(201)
+
+    def subscriptions(self, call: Call) -> Response:
+        account, client_id = call.account, call.account.credentials["client_id"]
+        listed = [{**subscription, "merchant_username": account.name, "client_id": client_id,
+                   "disabled_reason": None} for subscription in account.settings.get("webhooks", [])]
+        return page_of(listed, page=1, per_page=max(len(listed), 1), total=len(listed), resource="webhooks")
+
+    def unsubscribe(self, call: Call, subscription_id: str) -> Response:
+        with call.write() as db:
+            account = state.account_get(db, call.account.kind, call.account.name)
+            kept = [entry for entry in account.settings.get("webhooks", []) if entry["id"] != subscription_id]
+            if len(kept) == len(account.settings.get("webhooks", [])):
+                return Response(404)
+            state.account_settings_update(db, account, {"webhooks": kept})
+        return Response(200)
