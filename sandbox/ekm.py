@@ -526,6 +526,9 @@ class EkmApi(ChannelApi):
 
     def update_product(self, call: Call, product_id: str) -> Response:
         body = call.request.json()
+        # The swagger marks name required; ASP.NET's [Required] refuses an empty or blank one as well.
+        if not body["name"].strip():
+            raise self.refused(400, "The name field is required.", "name")
         with call.write() as db:
             product = self.find_product(db, call, product_id)
             db.execute("UPDATE listing SET title = ? WHERE id = ?", (body["name"], product["id"]))

@@ -219,6 +219,8 @@ def test_a_products_price_is_set_by_get_modify_put_within_v1_update_product(sand
     assert nameless.status_code == 400
     assert nameless.json()["validation_result"] == [{"member_names": ["name"],
                                                      "error_message": "The name field is required."}]
+    blank = ekm.session.put(url, json={**update, "name": " "})
+    assert blank.status_code == 400 and blank.json()["validation_result"][0]["member_names"] == ["name"]
     # V1UpdateProduct has no variants: EKM does not take a product back as it was read.
     as_read = ekm.session.put(url, json=product)
     assert as_read.status_code == 400 and as_read.json()["validation_result"][0]["member_names"] == ["variants"]
