@@ -258,8 +258,6 @@ def test_a_document_url_gets_no_credential_and_no_secret(hostile):
     assert not storage.carried(ACCESS)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="until each connector builds its client with HttpClient.for_channel(config)")
 @pytest.mark.parametrize("kind", sorted(CONNECTORS))
 def test_no_connector_sends_its_credentials_outside_its_allowed_hosts(hostile, kind):
     """The channel's URLs point at a host the settings do not allow (a tampered row, a staging URL left over)."""

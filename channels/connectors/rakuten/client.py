@@ -64,13 +64,8 @@ class RakutenClient:
         self.token = token
         # Every token sent so far, so that no message carries one (a new one is tried before it is saved).
         self.sent_tokens: set[str] = set()
-        self.http = HttpClient(
-            service="Rakuten",
-            base_url=config.api_base_url,
-            limiter=limiter,
-            limits=RATE_LIMITS,
-            bucket_prefix=f"{config.channel_id}",
-            secrets=lambda: self.sent_tokens,
+        self.http = HttpClient.for_channel(
+            config, service="Rakuten", limiter=limiter, limits=RATE_LIMITS, secrets=lambda: self.sent_tokens,
             sleep=sleep,
         )
 

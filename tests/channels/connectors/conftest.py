@@ -56,19 +56,20 @@ def amazon_config(**overrides) -> ConnectorConfig:
     return ConnectorConfig(**{
         "channel_id": 1, "kind": "amazon", "name": "Amazon UK", "api_base_url": AMAZON_BASE,
         "auth_base_url": AMAZON_AUTH, "seller_id": "A2SELLER", "marketplace_id": "A1F83G8C2ARO7P",
-        "currency": "GBP", **overrides,
+        "currency": "GBP", "allowed_hosts": frozenset({"sp.example.test", "auth.example.test"}), **overrides,
     })
 
 
 def ekm_config(**overrides) -> ConnectorConfig:
     return ConnectorConfig(**{
         "channel_id": 2, "kind": "ekm", "name": "EKM shop", "api_base_url": EKM_BASE, "auth_base_url": EKM_BASE,
-        **overrides,
+        "allowed_hosts": frozenset({"ekm.example.test"}), **overrides,
     })
 
 
 def rakuten_config(**overrides) -> ConnectorConfig:
     return ConnectorConfig(**{
         "channel_id": 3, "kind": "rakuten", "name": "Rakuten FR", "api_base_url": RAKUTEN_BASE,
-        "auth_base_url": RAKUTEN_BASE, "seller_id": "shopfr", "currency": "EUR", **overrides,
+        "auth_base_url": RAKUTEN_BASE, "seller_id": "shopfr", "currency": "EUR",
+        "allowed_hosts": frozenset({"rakuten.example.test"}), **overrides,
     })
