@@ -201,7 +201,8 @@ class AmazonConnector(Connector):
     # Despatch and cancellation
 
     def confirm_despatch(self, order: OrderRef, shipment: Shipment) -> None:
-        body = mapper.shipment_confirmation(order, shipment, marketplace_id=self.config.marketplace_id)
+        body = mapper.shipment_confirmation(order, shipment, marketplace_id=self.config.marketplace_id,
+                                            carrier=self.carrier_for(shipment.carrier))
         self.client.send("confirmShipment", path_params={"orderId": order.channel_order_id}, json=body)
 
     def cancel_order(self, order: OrderRef, reason: str) -> None:

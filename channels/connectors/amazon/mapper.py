@@ -389,22 +389,17 @@ def flat_file_errors(report: str) -> list[str]:
     return errors
 
 
-def carrier_code(carrier: str) -> str | None:
-    """Amazon's code for a carrier named by its code or its name (any case); None for another carrier."""
-    wanted = carrier.strip().casefold()
-    for known in CARRIERS:
-        if wanted in (known.code.casefold(), known.name.casefold()):
-            return known.code
-    return None
+def shipment_confirmation(order: OrderRef, shipment: Shipment, *, marketplace_id: str,
+                          carrier: Carrier | None) -> dict[str, Any]:
+    """confirmShipment's body: one package, tracked, with every line of the order.
 
-
-def shipment_confirmation(order: OrderRef, shipment: Shipment, *, marketplace_id: str) -> dict[str, Any]:
-    """confirmShipment's body: one package, tracked, with every line of the order."""
+    `carrier` is the carrier list's entry for the shipment's carrier; None sends it as Other with its name.
+    """
     if not shipment.tracking_number:
         raise ChannelRejected(f"order {order.channel_order_id}: Amazon refuses a despatch without a tracking number")
     if not order.lines:
         raise ChannelRejected(f"order {order.channel_order_id}: Amazon needs the order's items to confirm it")
-    code = carrier_code(shipment.carrier)
+    code = carrier.code if carrier is not None else None
     if code is None and not shipment.carrier.strip():
         raise ChannelRejected(f"order {order.channel_order_id}: Amazon needs the carrier that delivers the parcel")
     package: dict[str, Any] = {
