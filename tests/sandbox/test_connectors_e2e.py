@@ -42,7 +42,7 @@ def connector_for(sandbox, kind, name="main"):
     seller_id = credentials["login"] if kind == "rakuten" else described["seller_id"]
     config = ConnectorConfig(channel_id=1, kind=kind, name=name, api_base_url=base_url, auth_base_url=base_url,
                              seller_id=seller_id, marketplace_id=described["marketplace_id"],
-                             currency="EUR" if kind == "rakuten" else "GBP",
+                             currency="EUR" if kind == "rakuten" else "GBP", allowed_hosts=frozenset({"127.0.0.1"}),
                              extra={"import_profile_id": RAKUTEN_IMPORT_PROFILE_ID} if kind == "rakuten" else {})
     stored = {"token": credentials["token"]} if kind == "rakuten" else credentials
     connector = connector_class(kind)(config, MemoryCredentials(stored), InProcessLimiter())

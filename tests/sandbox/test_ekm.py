@@ -159,7 +159,7 @@ def test_the_connector_downloads_orders_that_were_never_updated(sandbox):
     sandbox.listings("ekm", "main", [{"sku": "A", "quantity": 5}])
     created = sandbox.orders("ekm", "main", [{"items": [{"sku": "A"}]}, {"items": [{"sku": "A"}]}])
     config = ConnectorConfig(channel_id=9, kind="ekm", name="main", api_base_url=account.url,
-                             auth_base_url=account.url)
+                             auth_base_url=account.url, allowed_hosts=frozenset({"127.0.0.1"}))
     ekm = EkmConnector(config, Credentials(default_credentials("ekm", "main")), InProcessLimiter())
     pages = list(ekm.fetch_orders(datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC)))
     assert sorted(order.channel_order_id for page in pages for order in page.orders) == sorted(created)

@@ -51,16 +51,9 @@ class EkmClient:
         self.config = config
         self.limiter = limiter
         self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=True)
-        self.http = HttpClient(
-            service="EKM",
-            base_url=config.api_base_url,
-            limiter=limiter,
-            limits=RATE_LIMITS,
-            bucket_prefix=f"{config.channel_id}",
-            shared_bucket="api",
-            secrets=lambda: self.tokens.known_secrets,
-            auth=self._auth_headers,
-            on_response=self._watch_quota,
+        self.http = HttpClient.for_channel(
+            config, service="EKM", limiter=limiter, limits=RATE_LIMITS, shared_bucket="api",
+            secrets=lambda: self.tokens.known_secrets, auth=self._auth_headers, on_response=self._watch_quota,
             sleep=sleep,
         )
 
