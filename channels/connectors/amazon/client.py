@@ -7,7 +7,6 @@ bucket follows it from the next call on, so a seller with raised quotas is not h
 
 from __future__ import annotations
 
-import gzip
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -49,16 +48,9 @@ class AmazonClient:
         # This connection's buckets: the published plans until Amazon announces the seller's own.
         self.limits: dict[str, RateLimit] = dict(RATE_LIMITS)
         self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=False)
-        self.http = HttpClient(
-            service="Amazon",
-            base_url=config.api_base_url,
-            limiter=limiter,
-            limits=self.limits,
-            bucket_prefix=f"{config.channel_id}",
-            secrets=lambda: self.tokens.known_secrets,
-            auth=self._auth_headers,
-            on_response=self._follow_rate_limit,
-            sleep=sleep,
+        self.http = HttpClient.for_channel(
+            config, service="Amazon", limiter=limiter, limits=self.limits, secrets=lambda: self.tokens.known_secrets,
+            auth=self._auth_headers, on_response=self._follow_rate_limit, sleep=sleep,
         )
 
     def _follow_rate_limit(self, response: requests.Response, operation: str) -> None:
@@ -154,11 +146,8 @@ class AmazonClient:
         info = self.call_object(operation_id, path_params=path_params)
         if not info.get("url"):
             raise ChannelPayloadError(f"Amazon {operation_id}: no download url")
-        response = self.http.request("GET", info["url"], operation=download_operation, absolute=True,
-                                     authenticated=False)
-        content = response.content
-        if (info.get("compressionAlgorithm") or "").upper() == "GZIP":
-            content = gzip.decompress(content)
+        content = self.http.download(info["url"], operation=download_operation,
+                                     gunzip=(info.get("compressionAlgorithm") or "").upper() == "GZIP")
         try:
             return content.decode("utf-8")
         except UnicodeDecodeError:
@@ -175,8 +164,7 @@ class AmazonClient:
         except KeyError as exc:
             raise ChannelPayloadError("Amazon createFeedDocument: no document id or url") from exc
         # The upload URL is presigned (S3) for this content type: it must not get the access token.
-        self.http.request("PUT", url, operation="uploadFeedDocument", absolute=True, authenticated=False,
-                          data=content, headers={"Content-Type": content_type})
+        self.http.upload(url, operation="uploadFeedDocument", data=content, content_type=content_type)
         created = self.call_object("createFeed", json={
             "feedType": feed_type, "marketplaceIds": [self.config.marketplace_id], "inputFeedDocumentId": document_id,
         })

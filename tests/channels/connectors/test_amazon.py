@@ -1,4 +1,5 @@
 import contextlib
+import gzip
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -431,22 +432,26 @@ def test_a_cancellation_amazons_report_refuses_is_an_error(limiter):
         connector(limiter).cancel_order(OrderRef("202-1", lines=(OrderLineRef("111", "A", 1),)), "BuyerCanceled")
 
 
-def report_calls(final):
+def report_calls(final, *, gzipped=False):
     reports = f"{AMAZON_BASE}/reports/2021-06-30"
     report = {"reportId": "R1", "reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "createdTime": "2026-11-29T10:00:00Z"}
     responses.add(responses.POST, f"{reports}/reports", status=202, json={"reportId": "R1"})
     responses.add(responses.GET, f"{reports}/reports/R1", json={**report, "processingStatus": "IN_QUEUE"})
     responses.add(responses.GET, f"{reports}/reports/R1", json={**report, **final})
-    responses.add(responses.GET, f"{reports}/documents/D1",
-                  json={"reportDocumentId": "D1", "url": f"{AMAZON_BASE}/_documents/reports/D1"})
-    responses.add(responses.GET, f"{AMAZON_BASE}/_documents/reports/D1",
-                  body=fixture_text("amazon_listings_report.tsv"))
+    document = {"reportDocumentId": "D1", "url": f"{AMAZON_BASE}/_documents/reports/D1"}
+    content = fixture_text("amazon_listings_report.tsv").encode()
+    if gzipped:
+        document["compressionAlgorithm"] = "GZIP"
+        content = gzip.compress(content)
+    responses.add(responses.GET, f"{reports}/documents/D1", json=document)
+    responses.add(responses.GET, f"{AMAZON_BASE}/_documents/reports/D1", body=content)
 
 
 @responses.activate
-def test_fetch_listings_reads_the_merchant_listings_report(limiter):
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_fetch_listings_reads_the_merchant_listings_report(limiter, gzipped):
     token_response()
-    report_calls({"processingStatus": "DONE", "reportDocumentId": "D1"})
+    report_calls({"processingStatus": "DONE", "reportDocumentId": "D1"}, gzipped=gzipped)
     pages = list(connector(limiter).fetch_listings())
     assert [li.channel_sku for p in pages for li in p.listings] == ["MUG-RED", "MUG-BLUE", "TEAPOT-OLD"]
     assert pages[-1].done == pages[-1].total == 4
