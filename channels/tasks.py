@@ -2,7 +2,8 @@
 
 Names start with the queue they are routed to (orders_, inventory_, listings_, despatch_), see
 CELERY_TASK_ROUTES. All run with acks_late, so a task whose worker dies is delivered again; each
-service is safe to run twice.
+service is safe to run twice, and each task that may outlast the broker's visibility timeout holds a
+lock, so a second delivery never runs alongside the first (see CELERY_BROKER_TRANSPORT_OPTIONS).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import functools
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
@@ -18,8 +21,8 @@ from django.db import InterfaceError, OperationalError
 from channels.connections import ListingDownloadRunning, listings_download
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
 from channels.fba import fba_inventory_sync, fba_outbound_follow, fba_outbound_submit
-from channels.locks import channel_lock
-from channels.models import Channel
+from channels.locks import LOCK_TTL, LockHeldByItself, channel_lock, order_lock
+from channels.models import Channel, SyncRun
 from channels.scheduling import PUSH_QUEUED_KEY
 from channels.sync import (
     inventory_push,
@@ -35,16 +38,21 @@ RETRY = {
     # A database that went away for a moment (failover, restart) is retried like a channel's 5xx.
     "autoretry_for": (ChannelTransientError, OperationalError, InterfaceError),
     "retry_backoff": 5,
-    "retry_backoff_max": 600,
+    # No countdown may outlast the broker's visibility timeout (see TASK_COUNTDOWN_MAX), so it takes more
+    # retries to cover an outage of 45 minutes, as ten backing off to 600 s did.
+    "retry_backoff_max": settings.TASK_COUNTDOWN_MAX,
     "retry_jitter": True,
-    "max_retries": 10,
+    "max_retries": 90,
 }
 # A push that finds another running for its channel tries again this soon, so no change waits long.
 BUSY_RETRY_SECONDS = 2
 
 
-def rate_limited_retry(body):
-    """Retry the task when the channel says to slow down, after the wait the channel asked for.
+def retry_outside_locks(body):
+    """Retry the task when the channel says to slow down, after the wait it asked for (at most
+    TASK_COUNTDOWN_MAX: an early retry meets the rate limiter again), and when another delivery of this
+    same task holds its lock: that one still runs, or died less than LOCK_TTL ago, so this copy waits its
+    turn in the queue rather than vanish with the message a dead holder would have needed.
 
     The retry is raised from outside the task's body, so outside any lock the body took: a retry run
     inline must never wait on the lock its own attempt still holds.
@@ -55,13 +63,16 @@ def rate_limited_retry(body):
         try:
             return body(self, *args, **kwargs)
         except ChannelRateLimited as exc:
-            raise self.retry(exc=exc, countdown=max(1.0, exc.retry_after), max_retries=50) from exc
+            countdown = min(max(1.0, exc.retry_after), settings.TASK_COUNTDOWN_MAX)
+            raise self.retry(exc=exc, countdown=countdown, max_retries=50) from exc
+        except LockHeldByItself as exc:
+            raise self.retry(exc=exc, countdown=LOCK_TTL, max_retries=None) from exc
 
     return task
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def orders_download_task(self, channel_id: int) -> str:
     try:
         with channel_lock(channel_id=channel_id, purpose="orders", owner=self.request.id or "") as held:
@@ -74,7 +85,7 @@ def orders_download_task(self, channel_id: int) -> str:
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
     # Changes from now on must queue a new push: this one may already have read its quantities.
     cache.delete(PUSH_QUEUED_KEY.format(channel_id=channel_id))
@@ -90,7 +101,7 @@ def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def listings_download_task(self, channel_id: int) -> str:
     if not Channel.objects.filter(pk=channel_id, enabled=True).exists():
         return "channel disabled or deleted"
@@ -105,19 +116,23 @@ def listings_download_task(self, channel_id: int) -> str:
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def despatch_confirm_task(self, order_id: int) -> str:
-    return order_despatch_confirm(order_id=order_id)
+    with order_lock(order_id=order_id, purpose="despatch", owner=self.request.id or "") as held:
+        return order_despatch_confirm(order_id=order_id) if held else "another worker is sending it"
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def despatch_cancel_task(self, order_id: int, reason: str = "") -> str:
-    return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
+    with order_lock(order_id=order_id, purpose="cancellation", owner=self.request.id or "") as held:
+        if not held:
+            return "another worker is sending it"
+        return order_cancellation_confirm(order_id=order_id, reason=reason or "Cancelled by the seller")
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def inventory_fba_sync_task(self, channel_id: int) -> str:
     try:
         with channel_lock(channel_id=channel_id, purpose="fba") as held:
@@ -134,13 +149,14 @@ def inventory_fba_sync_task(self, channel_id: int) -> str:
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def despatch_fba_submit_task(self, order_id: int) -> str:
-    return fba_outbound_submit(order_id=order_id)
+    with order_lock(order_id=order_id, purpose="fba-submit", owner=self.request.id or "") as held:
+        return fba_outbound_submit(order_id=order_id) if held else "another worker is sending it"
 
 
 @shared_task(**RETRY)
-@rate_limited_retry
+@retry_outside_locks
 def despatch_fba_outbound_task(self, channel_id: int) -> str:
     try:
         with channel_lock(channel_id=channel_id, purpose="fba-outbound") as held:
@@ -149,3 +165,17 @@ def despatch_fba_outbound_task(self, channel_id: int) -> str:
             return fba_outbound_follow(channel_id=channel_id)
     except Channel.DoesNotExist:
         return "channel deleted"
+
+
+@worker_ready.connect(dispatch_uid="channels-interrupted-runs-resume")
+def interrupted_runs_resume(**kwargs) -> None:
+    """A worker starting queues again the order downloads and pushes still marked running: their worker died.
+
+    The embedded broker (no Redis) loses the message of a task whose whole worker was killed, so without this
+    the channel would wait for its next beat. On Redis the message comes back by itself; this copy then finds
+    the work done or the lock taken, and returns.
+    """
+    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, channel__enabled=True)
+    for kind, task in ((SyncRun.Kind.ORDERS, orders_download_task), (SyncRun.Kind.INVENTORY, inventory_push_task)):
+        for channel_id in sorted(set(running.filter(kind=kind).values_list("channel_id", flat=True))):
+            task.delay(channel_id)

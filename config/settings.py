@@ -158,7 +158,16 @@ STATIC_ROOT = VAR_DIR / "static"
 # Celery: Redis in production, kombu's filesystem transport (no server) by default.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task whose whole worker died (SIGKILL, a lost machine) is delivered again once its message has gone
+    # unacknowledged for the visibility timeout; every worker looks for such messages every 5 s. Redis cannot
+    # tell a dead worker's message from a busy one's, so a task still running after 45 s is delivered again
+    # too: every task that can run that long (order download, push, FBA, each despatch message) holds a lock
+    # renewed by a heartbeat (channels.locks), which the second delivery finds held and waits its turn behind,
+    # never running alongside (the listing download has its in-progress claim). A countdown longer than the
+    # timeout would be delivered again and again while it waits, so none is (TASK_COUNTDOWN_MAX).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 45, "unacked_restore_interval": 5, "unacked_restore_throttle": 1,
+    }
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -183,10 +192,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_TIME_LIMIT = 10 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 9 * 60
-# Every task takes ids and is safe to run twice, so a task whose worker dies is run again.
+# Every task takes ids and is safe to run twice, so a task whose worker dies is run again. (The embedded
+# broker forgets the message of a task whose whole worker was killed: the next worker to start queues the
+# runs it left "running" again, channels.tasks.interrupted_runs_resume.)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The longest countdown a task retries after: below the Redis visibility timeout (see above).
+TASK_COUNTDOWN_MAX = 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = "default"

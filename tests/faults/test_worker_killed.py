@@ -8,6 +8,7 @@ pool process runs the task again. Nothing may be lost or doubled, and the channe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,13 +21,26 @@ import redis
 from celery import Celery
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from channels.connections import listings_download
 from channels.models import ChannelListing, SyncRun
+from channels.services import RUN_INTERRUPTED
 from channels.tasks import inventory_push_task
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order
-from tests.faults.conftest import account, assert_converged, generate_orders
+from tests.faults.conftest import (
+    SKUS,
+    STOCK,
+    account,
+    assert_converged,
+    assert_orders_exactly_once,
+    assert_reservations_exact,
+    connect,
+    generate_orders,
+)
+from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -53,14 +67,13 @@ def broker():
     """A producer on the test's Redis database, which holds only this run's queues: emptied first."""
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     app = Celery("faults-producer", broker=settings.REDIS_URL)
-    app.conf.update(broker_transport_options={"visibility_timeout": 3600}, task_serializer="json")
+    app.conf.update(broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, task_serializer="json")
     yield app
     app.close()
 
 
-@pytest.fixture
-def worker(broker, sandbox_url):
-    """A worker subprocess on the test database; killed (with every pool process) at teardown."""
+def worker_start(name: str) -> subprocess.Popen:
+    """A worker subprocess (its own session) on the test database, with its pool process up."""
     database = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -71,17 +84,34 @@ def worker(broker, sandbox_url):
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "--concurrency", "1",
-         "--pool", "prefork", "--loglevel", "WARNING", "--hostname", f"faults-{os.getpid()}@%h", "--without-gossip",
+         "--pool", "prefork", "--loglevel", "WARNING", "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip",
          "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    try:
-        wait_for(lambda: pool_processes(process), timeout=60, what="the worker's pool process")
-        yield process
-    finally:
-        # The whole session: the main process and its pool processes.
+    wait_for(lambda: pool_processes(process), timeout=60, what="the worker's pool process")
+    return process
+
+
+def worker_kill(process: subprocess.Popen) -> None:
+    """SIGKILL the whole worker: the main process and its pool processes, as a lost machine would go."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(broker, sandbox_url):
+    """Start workers with `workers.append(worker_start(name))`; every one is killed at teardown."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        worker_kill(process)
+
+
+@pytest.fixture
+def worker(workers):
+    workers.append(worker_start("faults"))
+    return workers[0]
 
 
 def kill_pool_process(worker) -> int:
@@ -146,3 +176,47 @@ def test_a_worker_killed_during_a_push_runs_it_again_and_the_channel_converges(
 
     wait_for(lambda: not channel_pushes_pending(), timeout=120, what="every push after the restart")
     assert_converged(sandbox, shop)
+
+
+def test_a_whole_worker_killed_during_an_ekm_download_is_run_again_by_a_new_worker_within_a_minute(
+    sandbox, broker, workers
+):
+    warehouse = LocationFactory(name="Main warehouse", is_default=True)
+    for sku in SKUS:
+        StockLevelFactory(stock_item=StockItemFactory(sku=sku), location=warehouse, quantity=STOCK)
+    channel = connect(sandbox, "ekm")
+    sandbox.listings("ekm", account("ekm"), [{"sku": sku, "title": sku, "quantity": 0} for sku in SKUS])
+    listings_download(channel_id=channel.pk)
+    # Within EKM's burst of 40 calls (a page, then one call per order), so the rerun is not kept waiting by the
+    # quota the first attempt used.
+    order_ids = generate_orders(sandbox, "ekm", 30)
+    # EKM's second page of 20 takes 20 s to come, once: the worker dies waiting for it, page one stored.
+    sandbox.faults("ekm", account("ekm"), [{"path": r"orders/search.*page=2", "type": "slow", "delay": 20}])
+    workers.append(worker_start("doomed"))
+
+    broker.send_task("channels.tasks.orders_download_task", args=[channel.pk], queue="orders")
+    wait_for(lambda: Order.objects.filter(channel=channel).exists(), timeout=60, what="page one stored")
+    # Page two asked for (and its slowness spent), not yet answered.
+    time.sleep(1)
+    worker_kill(workers[0])
+    killed = time.monotonic()
+    killed_at = timezone.now()
+    assert Order.objects.filter(channel=channel).count() < len(order_ids), "the kill came after the download"
+    interrupted = SyncRun.objects.get(channel=channel, kind=SyncRun.Kind.ORDERS, status=SyncRun.Status.RUNNING)
+
+    workers.append(worker_start("replacement"))
+    wait_for(lambda: SyncRun.objects.filter(channel=channel, kind=SyncRun.Kind.ORDERS,
+                                            status=SyncRun.Status.SUCCESS).exists(),
+             timeout=180, what="the download to run again")
+    finished_after = time.monotonic() - killed
+    rerun = SyncRun.objects.get(channel=channel, kind=SyncRun.Kind.ORDERS, status=SyncRun.Status.SUCCESS)
+    started_after = (rerun.started_at - killed_at).total_seconds()
+    print(f"\nThe EKM download started again {started_after:.0f} s and finished {finished_after:.0f} s after its "
+          "worker was killed.")
+
+    # The dead worker's lock lapsed and its message came back: every order is in within a minute, not 926 s.
+    assert finished_after < 60
+    interrupted.refresh_from_db()
+    assert (interrupted.status, interrupted.error) == (SyncRun.Status.FAILED, RUN_INTERRUPTED)
+    assert_orders_exactly_once(sandbox, channel)
+    assert_reservations_exact()
