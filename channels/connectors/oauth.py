@@ -1,4 +1,5 @@
-"""Access tokens for the OAuth2 channels (Amazon LWA, EKM): cached in memory, shared through the store.
+"""OAuth2 for the channels that use it (Amazon LWA, EKM): the access tokens, cached in memory and shared through
+the store, and the client base that asks the token endpoint for them.
 
 A worker first uses the token it holds, then one another worker saved in the credential store, and only
 then asks the channel for a new one. With single-use refresh tokens (EKM) the refresh runs under the
@@ -9,11 +10,15 @@ ago and left a fresh access token, and refreshing again with the old refresh tok
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from channels.connectors.base import ChannelAuthError, CredentialStore
+from channels.connectors.base import ChannelAuthError, ChannelPayloadError, ConnectorConfig, CredentialStore
+
+if TYPE_CHECKING:
+    from channels.connectors.http import HttpClient
 
 # A token this close to its expiry is renewed first, so it does not expire in the middle of a call.
 EXPIRY_MARGIN_SECONDS = 120
@@ -115,3 +120,70 @@ class AccessTokens:
 
     def forget(self) -> None:
         self._token, self._expires_at = "", 0.0
+
+
+class OAuthClient:
+    """The OAuth2 plumbing the OAuth channels share (Amazon's Login with Amazon, EKM): the token endpoint's
+    refresh and authorization-code grants, the access token on every call, one refresh when it is refused.
+
+    A subclass names its service and token path, whether its refresh tokens are single-use, the header the
+    token travels in and any form fields its refresh grant adds (EKM's scope); it builds `self.http` with
+    `auth=self.auth_headers`.
+    """
+
+    service: ClassVar[str]
+    token_path: ClassVar[str]
+    single_use_refresh: ClassVar[bool] = False
+    refresh_form: ClassVar[Mapping[str, str]] = {}
+    config: ConnectorConfig
+    http: HttpClient
+
+    def __init__(self, credentials: CredentialStore) -> None:
+        self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=self.single_use_refresh)
+
+    def access_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def auth_headers(self, refresh: bool) -> dict[str, str]:
+        if refresh:
+            self.tokens.renew(stale=self.tokens.held)
+        return self.access_headers(self.tokens.current())
+
+    def token_call(self, form: Mapping[str, str]) -> TokenGrant:
+        response = self.http.request("POST", self.config.auth_base_url.rstrip("/") + self.token_path,
+                                     operation="token", authenticated=False, absolute=True, data=dict(form))
+        body = self.http.json(response, what="token")
+        try:
+            return TokenGrant(str(body["access_token"]), int(body.get("expires_in", 3600)),
+                              str(body.get("refresh_token") or ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChannelPayloadError(f"{self.service} token: the answer has no access token") from exc
+
+    @staticmethod
+    def _client_form(credentials: Mapping[str, str]) -> dict[str, str]:
+        return {"client_id": credentials.get("client_id", ""), "client_secret": credentials.get("client_secret", "")}
+
+    def _refresh_grant(self, credentials: dict[str, str]) -> TokenGrant:
+        return self.token_call({
+            "grant_type": "refresh_token", "refresh_token": credentials.get("refresh_token", ""),
+            **self._client_form(credentials), **self.refresh_form,
+        })
+
+    def exchange_code(self, authorization_code: str) -> None:
+        """Replace the connection by the grant an authorization code stands for (it must bring a refresh token)."""
+        self.tokens.known_secrets.add(authorization_code)
+
+        def exchange(credentials: dict[str, str]) -> TokenGrant:
+            form = {"grant_type": "authorization_code", "code": authorization_code, **self._client_form(credentials)}
+            if credentials.get("redirect_uri"):
+                form["redirect_uri"] = credentials["redirect_uri"]
+            grant = self.token_call(form)
+            if not grant.refresh_token:
+                raise ChannelPayloadError(f"{self.service} token: the authorisation gave no refresh token")
+            return grant
+
+        self.tokens.exchange(exchange)
+
+    def renew_token(self) -> None:
+        """Ask the channel for a new access token now: proves the stored refresh token still works."""
+        self.tokens.renew(stale=self.tokens.held, force=True)

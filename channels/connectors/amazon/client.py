@@ -24,7 +24,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.contracts import contract_load
 from channels.connectors.http import HttpClient
-from channels.connectors.oauth import AccessTokens, TokenGrant
+from channels.connectors.oauth import OAuthClient
 
 CONTRACT = contract_load("amazon")
 # Each operation's default usage plan, from its model.
@@ -40,17 +40,20 @@ POLL_GIVE_UP_AFTER = 300.0
 FINISHED = ("DONE", "FATAL", "CANCELLED")
 
 
-class AmazonClient:
+class AmazonClient(OAuthClient):
+    service = "Amazon"
+    token_path = CONTRACT.operation("token").path
+
     def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter, *,
                  sleep: Callable[[float], None]) -> None:
+        super().__init__(credentials)
         self.config = config
         self.sleep = sleep
         # This connection's buckets: the published plans until Amazon announces the seller's own.
         self.limits: dict[str, RateLimit] = dict(RATE_LIMITS)
-        self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=False)
         self.http = HttpClient.for_channel(
             config, service="Amazon", limiter=limiter, limits=self.limits, secrets=lambda: self.tokens.known_secrets,
-            auth=self._auth_headers, on_response=self._follow_rate_limit, sleep=sleep,
+            auth=self.auth_headers, on_response=self._follow_rate_limit, sleep=sleep,
         )
 
     def _follow_rate_limit(self, response: requests.Response, operation: str) -> None:
@@ -62,50 +65,10 @@ class AmazonClient:
         if published is not None and math.isfinite(rate) and rate > 0 and rate != published.rate:
             self.limits[operation] = RateLimit(rate, published.burst)
 
-    # Login with Amazon
+    # Login with Amazon: the OAuthClient base
 
-    def _auth_headers(self, refresh: bool) -> dict[str, str]:
-        if refresh:
-            self.tokens.renew(stale=self.tokens.held)
-        return {"x-amz-access-token": self.tokens.current()}
-
-    def _token_call(self, form: dict[str, str]) -> TokenGrant:
-        response = self.http.request("POST", self.config.auth_base_url.rstrip("/") + CONTRACT.operation("token").path,
-                                     operation="token", authenticated=False, absolute=True, data=form)
-        body = self.http.json(response, what="token")
-        try:
-            return TokenGrant(str(body["access_token"]), int(body.get("expires_in", 3600)),
-                              str(body.get("refresh_token") or ""))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChannelPayloadError("Amazon token: the answer has no access token") from exc
-
-    def _refresh_grant(self, credentials: dict[str, str]) -> TokenGrant:
-        return self._token_call({
-            "grant_type": "refresh_token",
-            "refresh_token": credentials.get("refresh_token", ""),
-            "client_id": credentials.get("client_id", ""),
-            "client_secret": credentials.get("client_secret", ""),
-        })
-
-    def exchange_code(self, authorization_code: str) -> None:
-        """Replace the connection by the grant an authorisation code (spapi_oauth_code) stands for."""
-        self.tokens.known_secrets.add(authorization_code)
-
-        def exchange(credentials: dict[str, str]) -> TokenGrant:
-            grant = self._token_call({
-                "grant_type": "authorization_code",
-                "code": authorization_code,
-                "client_id": credentials.get("client_id", ""),
-                "client_secret": credentials.get("client_secret", ""),
-            })
-            if not grant.refresh_token:
-                raise ChannelPayloadError("Amazon token: the authorisation gave no refresh token")
-            return grant
-
-        self.tokens.exchange(exchange)
-
-    def renew_token(self) -> None:
-        self.tokens.renew(stale="", force=True)
+    def access_headers(self, token: str) -> dict[str, str]:
+        return {"x-amz-access-token": token}
 
     # SP-API operations
 

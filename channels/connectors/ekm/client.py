@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -21,7 +21,7 @@ from channels.connectors.base import (
     RateLimiter,
 )
 from channels.connectors.http import HttpClient
-from channels.connectors.oauth import AccessTokens, TokenGrant
+from channels.connectors.oauth import OAuthClient
 
 SCOPES = (
     "tempest.orders.read tempest.orders.write tempest.products.read tempest.products.write "
@@ -45,56 +45,26 @@ def leak_per_second(headers: Mapping[str, str]) -> float | None:
     return amount / interval if interval > 0 and amount > 0 else None
 
 
-class EkmClient:
+class EkmClient(OAuthClient):
+    """Auth is connect.json's token endpoint, through the OAuthClient base (Bearer tokens)."""
+
+    service = "EKM"
+    token_path = "/connect/token"
+    # Each refresh returns a new refresh token and spends the old one.
+    single_use_refresh = True
+    refresh_form: ClassVar[Mapping[str, str]] = {"scope": SCOPES}
+
     def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(credentials)
         self.config = config
         self.limiter = limiter
-        self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=True)
         self.http = HttpClient.for_channel(
             config, service="EKM", limiter=limiter, limits=RATE_LIMITS, shared_bucket="api",
-            secrets=lambda: self.tokens.known_secrets, auth=self._auth_headers, on_response=self._watch_quota,
+            secrets=lambda: self.tokens.known_secrets, auth=self.auth_headers, on_response=self._watch_quota,
             sleep=sleep,
         )
 
-    # Auth (connect.json)
-
-    def _auth_headers(self, refresh: bool) -> dict[str, str]:
-        if refresh:
-            self.tokens.renew(stale=self.tokens.held)
-        return {"Authorization": f"Bearer {self.tokens.current()}"}
-
-    def token(self, form: dict[str, str]) -> TokenGrant:
-        response = self.http.request(
-            "POST", self.config.auth_base_url.rstrip("/") + "/connect/token", operation="token",
-            authenticated=False, absolute=True, data=form,
-        )
-        body = self.http.json(response, what="token")
-        try:
-            return TokenGrant(str(body["access_token"]), int(body.get("expires_in", 3600)),
-                              str(body.get("refresh_token") or ""))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChannelPayloadError("EKM token: the answer has no access token") from exc
-
-    def _refresh_grant(self, credentials: dict[str, str]) -> TokenGrant:
-        return self.token({
-            "grant_type": "refresh_token",
-            "refresh_token": credentials.get("refresh_token", ""),
-            "client_id": credentials.get("client_id", ""),
-            "client_secret": credentials.get("client_secret", ""),
-            "scope": SCOPES,
-        })
-
-    def code_grant(self, credentials: dict[str, str], code: str) -> TokenGrant:
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "client_id": credentials.get("client_id", ""),
-            "client_secret": credentials.get("client_secret", ""),
-        }
-        if credentials.get("redirect_uri"):
-            form["redirect_uri"] = credentials["redirect_uri"]
-        return self.token(form)
 
     def _watch_quota(self, response: requests.Response, operation: str) -> None:
         try:

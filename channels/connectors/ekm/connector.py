@@ -37,7 +37,6 @@ from channels.connectors.ekm.mapper import (
     variant_update,
 )
 from channels.connectors.http import numbered_pages
-from channels.connectors.oauth import TokenGrant
 from channels.connectors.values import RECORD_ERRORS
 
 PAGE_LIMIT = 20
@@ -81,19 +80,10 @@ class EkmConnector(Connector):
     # Auth
 
     def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult:
-        tokens = self.client.tokens
         if not authorization_code:
-            tokens.renew(stale=tokens.held, force=True)
+            self.client.renew_token()
             return ConnectionResult(True, "The stored refresh token works: EKM issued new tokens, which are saved.")
-        tokens.known_secrets.add(authorization_code)
-
-        def exchange(credentials: dict[str, str]) -> TokenGrant:
-            grant = self.client.code_grant(credentials, authorization_code)
-            if not grant.refresh_token:
-                raise ChannelPayloadError("EKM token: no refresh token (is the offline_access scope granted?)")
-            return grant
-
-        tokens.exchange(exchange)
+        self.client.exchange_code(authorization_code)
         return ConnectionResult(True, "Authorised: EKM gave a new refresh token, which is saved.")
 
     # Connection and settings
