@@ -11,8 +11,9 @@ class ChannelsConfig(AppConfig):
         # cancelled orders are confirmed to their channel; beat rows follow each channel.
         # Admins get the permissions each migrate creates.
         from channels import events, permissions, receivers  # noqa: F401
-        from channels.despatch_checks import channel_despatch_problems
-        from orders.despatch import despatch_check_register
+        from channels.order_checks import channel_cancellation_problems, channel_despatch_problems
+        from orders.channel_checks import cancellation_check_register, despatch_check_register
 
-        # Processing an order asks what its channel would refuse before any stock moves.
+        # Processing or cancelling an order asks what its channel would refuse before any stock moves.
         despatch_check_register(channel_despatch_problems)
+        cancellation_check_register(channel_cancellation_problems)

@@ -7,6 +7,7 @@ actions. Each run writes a SyncRun row with its counts and per-record errors.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from channels.connections import channel_connector
@@ -34,8 +35,8 @@ from channels.connectors.base import (
     StockUpdate,
     WatermarkPolicy,
 )
-from channels.despatch_checks import channel_sends_tracking
 from channels.models import NEVER_SYNCED, Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.order_checks import channel_sends_tracking
 from channels.selectors import listings_push_plan
 from channels.services import (
     listings_pending_settle,
@@ -45,7 +46,7 @@ from channels.services import (
 )
 from inventory.models import Location, StockItem
 from orders.models import Order
-from orders.services import OrderData, OrderLineData, order_import
+from orders.services import ImportResult, OrderData, OrderLineData, order_import
 from orders.validators import validate_currency
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,26 @@ class OrderSkipped(Exception):
     """An order the channel's settings say not to download (unpaid, unmapped and unpaid)."""
 
 
+class OrderUnreadable(ValidationError):
+    """An order as the channel sent it cannot be stored (an id the database cannot hold, a line twice).
+
+    Like an order the connector could not read, it holds the watermark back for a while: the channel may
+    send it corrected."""
+
+
+# What PostgreSQL text cannot hold (NUL) and what UTF-8 cannot encode (a surrogate without its pair).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: str) -> bool:
+    return not UNSTORABLE.search(value)
+
+
+def _text(value: str) -> str:
+    """Free text (a name, an address, a title) the database can store: NUL dropped, a lone surrogate shown as �."""
+    return UNSTORABLE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", value)
+
+
 @dataclass
 class PageOutcome:
     stored: int = 0
@@ -81,8 +102,9 @@ def run_finish(run: SyncRun, *, processed: int, skipped: int, errors: list[Recor
     run.processed = processed
     run.skipped = skipped
     run.failed = len(errors)
-    run.errors = [{"record_id": e.record_id, "reason": e.reason} for e in errors[:500]]
-    run.error = error
+    # JSON in PostgreSQL holds no NUL either, and the channel's ids and messages may carry one.
+    run.errors = [{"record_id": _text(e.record_id), "reason": _text(e.reason)} for e in errors[:500]]
+    run.error = _text(error)
     if error:
         run.status = SyncRun.Status.FAILED if not processed else SyncRun.Status.PARTIAL
     else:
@@ -142,9 +164,11 @@ def _page_context(*, channel: Channel, orders: Iterable[ExternalOrder]) -> PageC
     orders = list(orders)
     # A status or tag too long for its mapping column is that order's error (order_data_from_external),
     # not a failed insert of every mapping on the page.
-    statuses = {o.channel_status for o in orders if 0 < len(o.channel_status) <= MAX_IDENTIFIER}
-    tags = {o.shipping_tag for o in orders if 0 < len(o.shipping_tag) <= MAX_TAG}
-    skus = {item.sku for o in orders for item in o.items}
+    # So is one the database cannot store at all.
+    statuses = {o.channel_status for o in orders if 0 < len(o.channel_status) <= MAX_IDENTIFIER
+                and _storable(o.channel_status)}
+    tags = {o.shipping_tag for o in orders if 0 < len(o.shipping_tag) <= MAX_TAG and _storable(o.shipping_tag)}
+    skus = {item.sku for o in orders for item in o.items if _storable(item.sku)}
     # First sight of a status or tag adds it unmapped, so staff can map it.
     OrderStatusMapping.objects.bulk_create(
         [OrderStatusMapping(channel=channel, channel_status=s) for s in sorted(statuses)], ignore_conflicts=True
@@ -203,7 +227,14 @@ def _money(value: Decimal | None, what: str) -> Decimal:
 def _identifier(value: str, what: str) -> str:
     if len(value) > MAX_IDENTIFIER:
         raise ValidationError(f"{what} is longer than {MAX_IDENTIFIER} characters")
+    _matchable(value, what)
     return value
+
+
+def _matchable(value: str, what: str) -> None:
+    # An id, SKU, status or service is matched, not read: cleaned, it could match another order or item.
+    if not _storable(value):
+        raise OrderUnreadable(f"{what} holds a character the database cannot store ({_text(value)!r})")
 
 
 def order_data_from_external(*, context: PageContext, external: ExternalOrder) -> OrderData:
@@ -212,6 +243,7 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
     _identifier(external.channel_status, "the channel's order status")
     if len(external.shipping_tag) > MAX_TAG:
         raise ValidationError(f"the shipping service is longer than {MAX_TAG} characters")
+    _matchable(external.shipping_tag, "the shipping service")
     status = _hub_status(
         channel=channel, external=external,
         mapped=context.status_map.get(external.channel_status, OrderStatusMapping.UNMAPPED),
@@ -220,13 +252,20 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
     validate_currency(currency)
     if not external.items:
         raise ValidationError("the order has no items")
-    country = external.shipping_address.country
+    country = _text(external.shipping_address.country)
     lines = []
+    line_ids = set()
     for item in external.items:
         if not 0 < item.quantity <= MAX_QUANTITY:
             raise ValidationError(f"line {item.line_id} has quantity {item.quantity}")
         _identifier(item.line_id, "a line id")
         _identifier(item.sku, f"line {item.line_id}'s SKU")
+        # A line without an id is known by its SKU (see channel_line_id): two such lines are one line twice.
+        line_id = item.line_id or item.sku
+        if line_id in line_ids:
+            what = f"line id {item.line_id}" if item.line_id else f"SKU {item.sku} (on lines without an id)"
+            raise OrderUnreadable(f"{what} appears twice in the order")
+        line_ids.add(line_id)
         unit_price = _money(item.unit_price, f"line {item.line_id} price")
         if channel.use_channel_tax:
             line_tax = _money(item.tax, f"line {item.line_id} tax")
@@ -234,9 +273,9 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
             line_tax = hub_tax(gross=unit_price * item.quantity, country=country)
         lines.append(
             OrderLineData(
-                channel_line_id=item.line_id or item.sku,
+                channel_line_id=line_id,
                 channel_sku=item.sku,
-                title=item.title[:255],
+                title=_text(item.title)[:255],
                 quantity=item.quantity,
                 unit_price=unit_price,
                 tax=line_tax,
@@ -261,14 +300,14 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
         lines=tuple(lines),
         fulfilled_by_channel=external.fulfilled_by_channel,
         fulfilment_location_id=context.fba_location_id if external.fulfilled_by_channel else context.warehouse_id,
-        buyer_name=external.buyer_name[:255],
-        buyer_email=_buyer_email(channel=channel, external=external)[:255],
+        buyer_name=_text(external.buyer_name)[:255],
+        buyer_email=_text(_buyer_email(channel=channel, external=external))[:255],
         address={
             # Cut to their columns: an over-long address part is the channel's, and staff can correct it.
-            "ship_name": address.name[:255], "ship_line1": address.line1[:255], "ship_line2": address.line2[:255],
-            "ship_city": address.city[:100], "ship_region": address.region[:100],
-            "ship_postcode": address.postcode[:20], "ship_country": address.country[:2].upper(),
-            "ship_phone": address.phone[:50],
+            "ship_name": _text(address.name)[:255], "ship_line1": _text(address.line1)[:255],
+            "ship_line2": _text(address.line2)[:255], "ship_city": _text(address.city)[:100],
+            "ship_region": _text(address.region)[:100], "ship_postcode": _text(address.postcode)[:20],
+            "ship_country": country[:2].upper(), "ship_phone": _text(address.phone)[:50],
         },
         channel_shipping_tag=external.shipping_tag,
         postal_service_id=context.postal_by_tag.get(external.shipping_tag),
@@ -277,6 +316,31 @@ def order_data_from_external(*, context: PageContext, external: ExternalOrder) -
         tax=tax,
         total=_money(external.total, "total"),
     )
+
+
+def _orders_import(
+    *, channel: Channel, orders: list[OrderData], outcome: PageOutcome
+) -> tuple[ImportResult, list[OrderData]]:
+    """Import the page's orders in one go; if the database refuses one (a value no check above foresaw), each
+    alone, so that one is the order's error and the rest are stored. Returns the result and the orders stored."""
+    try:
+        with transaction.atomic():
+            return order_import(channel_id=channel.pk, orders=orders), orders
+    except (DataError, IntegrityError):
+        result, stored = ImportResult(), []
+        for data in orders:
+            try:
+                with transaction.atomic():
+                    alone = order_import(channel_id=channel.pk, orders=[data])
+            except (DataError, IntegrityError) as exc:
+                logger.warning("channels.orders.refused channel=%s order=%s", channel.pk, _text(data.channel_order_id))
+                outcome.errors.append(RecordError(data.channel_order_id, f"the database refused the order: {exc}"))
+                outcome.unreadable += 1
+                continue
+            stored.append(data)
+            for name in ("created", "updated", "cancelled", "unchanged"):
+                getattr(result, name).extend(getattr(alone, name))
+        return result, stored
 
 
 def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
@@ -291,14 +355,15 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
             outcome.skipped += 1
         except ValidationError as exc:
             outcome.errors.append(RecordError(external.channel_order_id, "; ".join(exc.messages)))
-    result = order_import(channel_id=channel.pk, orders=ready)
+            outcome.unreadable += isinstance(exc, OrderUnreadable)
+    result, ready = _orders_import(channel=channel, orders=ready, outcome=outcome)
     outcome.stored = len(ready)
     changed = set(result.created) | set(result.updated)
     imported_times = [e.updated_at for e in page.orders if e.channel_order_id in changed]
     outcome.oldest_imported = min(imported_times, default=None)
     outcome.latest_order = max((d.received_at - channel.utc_offset for d in ready), default=None)
     for order_id in changed:
-        logger.info("channels.orders.stored channel=%s order=%s", channel.pk, order_id)
+        logger.info("channels.orders.stored channel=%s order=%s", channel.pk, _text(order_id))
     return outcome
 
 
@@ -437,7 +502,7 @@ def _shipment(order: Order) -> Shipment:
     connector = channel.connector_class
     if connector.despatch_needs_status_mapping and not shipped_status:
         raise ChannelRejected(
-            f"Map the hub's “Processed (shipped)” status to a {connector.label} status in Order Status "
+            f"Map the hub's “Processed (shipped)” status to one of {connector.label}'s statuses in Order Status "
             f"Mapping: {connector.label} cannot be sent despatch notes without it."
         )
     postal = order.postal_service

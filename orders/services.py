@@ -34,7 +34,7 @@ from inventory.services import (
     stock_release,
     stock_reserve,
 )
-from orders.despatch import despatch_problems
+from orders.channel_checks import cancellation_problems, despatch_problems
 from orders.models import Order, OrderItem, PostalService
 from orders.signals import order_cancelled, order_processed
 
@@ -297,8 +297,12 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
 
 @transaction.atomic
 def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
-    """Cancel an open order here: its reservation is released and the channel is told when it wants to be."""
+    """Cancel an open order here: its reservation is released and the channel is told when it wants to be.
+
+    What the channel would refuse of the cancellation (a reason it does not know) is refused here first."""
     order = _locked_open_order(order_id, doing="cancelled")
+    if problems := cancellation_problems(order=order, reason=reason.strip()):
+        raise ValidationError(problems)
     if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
         raise ValidationError(
             f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "

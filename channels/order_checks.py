@@ -1,7 +1,9 @@
-"""What each channel would refuse in a despatch, checked before the order is processed (see orders.despatch).
+"""What each channel would refuse of a despatch or a cancellation, checked before the order changes
+(see orders.channel_checks).
 
 The channel's needs come from its connector class: a required tracking number, a carrier list with an
-"other carrier" that may need a tracking URL, a status mapping for the shipped status.
+"other carrier" that may need a tracking URL, a status mapping for the shipped status, a list of
+cancellation reasons.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def channel_despatch_problems(order: Order, tracking_number: str, postal_service
         channel=channel, hub_status=Order.Status.PROCESSED
     ).exists():
         problems[NON_FIELD_ERRORS] = (
-            f"Map the hub's “Processed (shipped)” status to a {label} status in {channel.name}'s Order Status "
+            f"Map the hub's “Processed (shipped)” status to one of {label}'s statuses in {channel.name}'s Order Status "
             f"Mapping first: {label} cannot be told of the despatch without it."
         )
     if not channel_sends_tracking(channel):
@@ -50,3 +52,17 @@ def channel_despatch_problems(order: Order, tracking_number: str, postal_service
                 f"template, or a carrier code from {label}'s list."
             )
     return problems
+
+
+def channel_cancellation_problems(order: Order, reason: str) -> dict:
+    """What the order's channel would refuse in this cancellation note; empty when none is sent."""
+    channel = order.channel
+    if order.fulfilled_by_channel or not channel.enabled or not channel.send_cancellation_notes:
+        return {}
+    connector = channel.connector_class
+    reasons = connector.cancellation_reasons
+    if not reasons or reason.casefold() in {r.casefold() for pair in reasons.items() for r in pair}:
+        return {}
+    listed = "; ".join(f"{code} ({label})" for code, label in reasons.items())
+    return {"reason": f"{connector.label} is told why an order is cancelled with one of its reasons: type one of "
+                      f"{listed}."}

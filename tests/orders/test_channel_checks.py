@@ -1,4 +1,4 @@
-"""Processing is refused before any stock moves when the order's channel would refuse the despatch."""
+"""Processing or cancelling is refused before any stock moves when the order's channel would refuse it."""
 
 import pytest
 from django.urls import reverse
@@ -103,3 +103,37 @@ def test_several_orders_report_each_refusal_by_order(admin_client):
     page = response.content.decode()
     assert f"{first.channel_order_id}: Amazon refuses a despatch without a tracking number" in page
     assert f"{second.channel_order_id}: Amazon refuses a despatch without a tracking number" in page
+
+
+def cancel_from_its_page(client, order, reason):
+    return client.post(reverse("admin:orders_order_cancel", args=(order.pk,)), {"apply": "1", "reason": reason})
+
+
+def test_a_free_text_reason_amazon_does_not_know_is_refused_next_to_the_field(admin_client):
+    order, level = order_on(AmazonChannelFactory(name="Amazon UK", send_cancellation_notes=True))
+
+    response = cancel_from_its_page(admin_client, order, "Cancelled by the seller")
+
+    message = response.context["form"].errors["reason"][0]
+    assert message.startswith("Amazon is told why an order is cancelled with one of its reasons")
+    assert "NoInventory" in message
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert StockLevel.objects.get(pk=level.pk).in_open_orders == 1
+
+
+@pytest.mark.parametrize("reason", ["NoInventory", "noinventory"])
+def test_one_of_amazons_reasons_cancels_the_order(admin_client, reason):
+    order, level = order_on(AmazonChannelFactory(name="Amazon UK", send_cancellation_notes=True))
+
+    cancel_from_its_page(admin_client, order, reason)
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+    assert StockLevel.objects.get(pk=level.pk).in_open_orders == 0
+
+
+def test_any_reason_goes_when_amazon_is_not_told(admin_client):
+    order, _ = order_on(AmazonChannelFactory(name="Amazon UK", send_cancellation_notes=False))
+
+    cancel_from_its_page(admin_client, order, "Buyer changed their mind")
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
