@@ -111,12 +111,8 @@ class ChannelApi:
         return contract_load(self.kind)
 
     def contract_operation(self, operation: str) -> Operation | None:
-        """The contract's operation a route serves; None only for routes outside the vendor's API."""
-        try:
-            contract = self.contract
-        except LookupError:  # TRANSITIONAL: until every package has its contract files
-            return None
-        return contract.operations.get(operation)
+        """The contract's operation a route serves; None for a request naming no operation of the vendor's."""
+        return self.contract.operations.get(operation)
 
     def request_parts(self, request: Request) -> dict[str, Any]:
         """The request as the contract describes it: query, headers, form and body."""
