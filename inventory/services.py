@@ -89,6 +89,13 @@ def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     return locked
 
 
+def stock_levels_lock(*, lines: Sequence[Line]) -> None:
+    """Lock the levels of these lines at once, in pk order, for a caller about to make several stock changes
+    in one transaction (a reservation moving from one level to another): each change locking its own levels
+    in turn would take them out of pk order, and two such callers could deadlock."""
+    _levels_lock((item_id, location_id) for item_id, location_id, _quantity in lines)
+
+
 def _levels_update(*, rows: Sequence[tuple], columns: Sequence[str], assignments: str) -> None:
     """One UPDATE ... FROM (VALUES ...) per batch: `rows` are (level_id, *values) named `v.<columns>`."""
     table = StockLevel._meta.db_table

@@ -30,6 +30,7 @@ from inventory.models import Location, StockLevel
 from inventory.services import (
     OpenOrdersDifference,
     stock_consume,
+    stock_levels_lock,
     stock_open_orders_correct,
     stock_release,
     stock_reserve,
@@ -131,7 +132,9 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
 
     Safe to run twice and from several workers at once: rows are inserted with ON CONFLICT DO NOTHING
     in a fixed order, and only the orders this call inserted (found by its batch token) get items and
-    reservations. Known orders are locked before their status changes.
+    reservations. Locks are taken as every order service takes them: the orders first (the inserted ones,
+    then the known ones in pk order), then every stock level the import changes, at once in pk order. A
+    download taking a level first would deadlock with the despatch of one of its known orders.
     """
     result = ImportResult()
     if not orders:
@@ -144,6 +147,13 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
         ignore_conflicts=True,
     )
     created = list(Order.objects.filter(channel_id=channel_id, channel_order_id__in=ids, import_batch=batch))
+    result.created = [order.channel_order_id for order in created]
+    created_ids = set(result.created)
+    known = list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(channel_id=channel_id, channel_order_id__in=[i for i in ids if i not in created_ids])
+        .order_by("pk")
+    )
     items = OrderItem.objects.bulk_create(
         [
             OrderItem(
@@ -165,22 +175,20 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
         items_by_order[item.order_id].append(item)
     holding_stock = [order for order in created if order.status in Order.OPEN_STATUSES]
     reserve = _reservation_lines(holding_stock, items_by_order)
+    release = _apply_channel_updates(known=known, by_id=by_id, result=result)
+    stock_levels_lock(lines=reserve + release)
     if reserve:
         stock_reserve(lines=reserve)
-    result.created = [order.channel_order_id for order in created]
-
-    created_ids = set(result.created)
-    known = list(
-        Order.objects.select_for_update(of=("self",))
-        .filter(channel_id=channel_id, channel_order_id__in=[i for i in ids if i not in created_ids])
-        .order_by("pk")
-    )
-    _apply_channel_updates(known=known, by_id=by_id, result=result)
+    if release:
+        stock_release(lines=release)
     return result
 
 
-def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], result: ImportResult) -> None:
-    """A later download of a known order: follow the channel's status, payment and cancellation."""
+def _apply_channel_updates(
+    *, known: list[Order], by_id: dict[str, OrderData], result: ImportResult
+) -> list[tuple[int, int, int]]:
+    """A later download of a known order: follow the channel's status, payment and cancellation.
+    Returns the stock its changes release, for the caller to release with its other stock changes."""
     changed: list[Order] = []
     cancelled: list[Order] = []
     shipped_by_channel: list[Order] = []
@@ -209,7 +217,7 @@ def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], r
         else:
             result.unchanged.append(order.channel_order_id)
     if not changed:
-        return
+        return []
     Order.objects.bulk_update(
         changed,
         ["channel_status", "channel_updated_at", "is_paid", "status", "cancelled_at", "processed_at", "updated_at"],
@@ -219,13 +227,10 @@ def _apply_channel_updates(*, known: list[Order], by_id: dict[str, OrderData], r
     # Cancelled orders give their stock back; AFN orders Amazon shipped end their hold on its FBA stock
     # (released, not consumed: see the module's docstring).
     releasing = cancelled + shipped_by_channel
-    if releasing:
-        items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
-        for item in OrderItem.objects.filter(order__in=releasing, stock_item__isnull=False):
-            items_by_order[item.order_id].append(item)
-        release = _reservation_lines(releasing, items_by_order)
-        if release:
-            stock_release(lines=release)
+    items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
+    for item in OrderItem.objects.filter(order__in=releasing, stock_item__isnull=False):
+        items_by_order[item.order_id].append(item)
+    return _reservation_lines(releasing, items_by_order)
 
 
 def _locked_open_order(order_id: int, *, doing: str) -> Order:
@@ -363,10 +368,12 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
         return order
     items = list(order.items.filter(stock_item__isnull=False))
     held = _reservation_lines([order], {order.pk: items})
-    if held:
-        stock_release(lines=held)
     order.fulfilment_location = location
     wanted = _reservation_lines([order], {order.pk: items})
+    # Both locations' levels at once, in pk order: two orders moving opposite ways must not deadlock.
+    stock_levels_lock(lines=held + wanted)
+    if held:
+        stock_release(lines=held)
     if wanted:
         stock_reserve(lines=wanted)
     if to_fba:
@@ -393,10 +400,12 @@ def order_item_link(*, order_item_id: int, stock_item_id: int | None, user=None)
     if item.stock_item_id == stock_item_id:
         return item
     held = _reservation_lines([order], {order.pk: [item]})
-    if held:
-        stock_release(lines=held)
     item.stock_item_id = stock_item_id
     wanted = _reservation_lines([order], {order.pk: [item]})
+    # Both stock items' levels at once, in pk order, as order_reallocate does.
+    stock_levels_lock(lines=held + wanted)
+    if held:
+        stock_release(lines=held)
     if wanted:
         stock_reserve(lines=wanted)
     item.save(update_fields=["stock_item"])
