@@ -41,6 +41,7 @@ from channels.connectors.base import (
     RecordError,
 )
 from channels.connectors.values import chunks
+from channels.locks import order_lock
 from channels.models import Channel, ChannelListing, SyncRun
 from channels.services import sync_runs_interrupted_close
 from channels.sync import channel_flag_reauthorisation, run_finish
@@ -297,21 +298,27 @@ def _outbound_save(order: Order, **changes) -> None:
     order.save(update_fields=[*changes, "updated_at"])
 
 
-def fba_outbound_submit(*, order_id: int) -> str:
-    """Send an order queued for FBA to Amazon as a fulfilment order. Safe to repeat: sent once.
+def _outbound_requeue(order_id: int, *, error: str) -> None:
+    # An UPDATE, not a save: the save of a queued order sends it (channels.events), and this one is retried
+    # by its own task or by the next follow.
+    Order.objects.filter(pk=order_id, fba_outbound_status=Order.FbaOutbound.SENDING).update(
+        fba_outbound_status=Order.FbaOutbound.QUEUED, fba_outbound_error=error, updated_at=timezone.now()
+    )
 
-    The order stays locked while Amazon is asked, so a second worker, a reallocation or a cancellation
-    waits and then sees the outcome. Amazon's refusal is kept on the order; a transient failure leaves
-    it queued and is raised for the task to retry.
-    """
-    retry: ChannelError | None = None
+
+def _outbound_claim(*, order_id: int) -> tuple[Order, Channel, FulfilmentRequest] | str:
+    """Mark the queued order as being sent and build what Amazon is sent, under its row lock for this moment
+    only. Returns the order, the FBA location's channel and the request, or why nothing is sent."""
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",))
             .select_related("channel", "postal_service", "fulfilment_location__channel")
             .filter(pk=order_id).first()
         )
-        if order is None or order.fba_outbound_status != Order.FbaOutbound.QUEUED or not order.is_open:
+        # Being sent already: by a worker that died mid-call, since the caller holds the order's "fba-submit"
+        # lock. Sent again: Amazon keeps one fulfilment order per id.
+        sendable = (Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING)
+        if order is None or order.fba_outbound_status not in sendable or not order.is_open:
             return "nothing to send"
         location = order.fulfilment_location
         channel = location.channel if location is not None and location.kind == Location.Kind.FBA else None
@@ -323,31 +330,50 @@ def fba_outbound_submit(*, order_id: int) -> str:
                                                      "order to a warehouse.")
             return "FBA is off"
         request = fulfilment_request_build(order=order, channel=channel)
-        connector = channel_connector(channel=channel)
-        try:
-            connector.create_fulfilment_order(request)
-        except ChannelAuthError as exc:
-            channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
-            _outbound_save(order, fba_outbound_error=str(exc))
-            return "needs reauthorisation"
-        except ChannelRejected as exc:
-            if not _already_with_amazon(connector, request.fulfilment_order_id):
-                _outbound_save(order, fba_outbound_status=Order.FbaOutbound.REFUSED,
-                               fba_outbound_error=_refusal(order=order, channel=channel, reason=str(exc)))
-                logger.info("channels.fba.outbound_refused order=%s", order.pk)
-                return "refused"
-        except (ChannelRateLimited, ChannelTransientError) as exc:
-            _outbound_save(order, fba_outbound_error=f"Will retry: {exc}")
-            retry = exc
-        except ChannelError as exc:
-            _outbound_save(order, fba_outbound_error=str(exc))
-            return "failed"
-        if retry is None:
-            _outbound_save(order, fba_outbound_status=Order.FbaOutbound.RECEIVED, fba_outbound_error="")
-            logger.info("channels.fba.outbound_sent order=%s fulfilment_order=%s",
-                        order.pk, request.fulfilment_order_id)
-    if retry is not None:
-        raise retry
+        Order.objects.filter(pk=order.pk).update(fba_outbound_status=Order.FbaOutbound.SENDING,
+                                                 updated_at=timezone.now())
+    return order, channel, request
+
+
+def fba_outbound_submit(*, order_id: int) -> str:
+    """Send an order queued for FBA to Amazon as a fulfilment order. Safe to repeat: sent once. Callers hold
+    the order's "fba-submit" lock (the task and fba_outbound_follow do).
+
+    The order is claimed (status "being sent") in a short transaction and Amazon is asked with no lock held;
+    meanwhile the order cannot be cancelled, moved or processed here. Amazon's answer is recorded after, in
+    another. Amazon's refusal is kept on the order; a transient failure queues it again and is raised for
+    the task to retry.
+    """
+    claimed = _outbound_claim(order_id=order_id)
+    if isinstance(claimed, str):
+        return claimed
+    order, channel, request = claimed
+    connector = channel_connector(channel=channel)
+    try:
+        connector.create_fulfilment_order(request)
+    except ChannelAuthError as exc:
+        channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
+        _outbound_requeue(order.pk, error=str(exc))
+        return "needs reauthorisation"
+    except ChannelRejected as exc:
+        if not _already_with_amazon(connector, request.fulfilment_order_id):
+            Order.objects.filter(pk=order.pk, fba_outbound_status=Order.FbaOutbound.SENDING).update(
+                fba_outbound_status=Order.FbaOutbound.REFUSED, updated_at=timezone.now(),
+                fba_outbound_error=_refusal(order=order, channel=channel, reason=str(exc)),
+            )
+            logger.info("channels.fba.outbound_refused order=%s", order.pk)
+            return "refused"
+    except (ChannelRateLimited, ChannelTransientError) as exc:
+        _outbound_requeue(order.pk, error=f"Will retry: {exc}")
+        raise
+    except ChannelError as exc:
+        _outbound_requeue(order.pk, error=str(exc))
+        return "failed"
+    # Conditional: another delivery of this submission may have recorded Amazon's answer already.
+    Order.objects.filter(pk=order.pk, fba_outbound_status=Order.FbaOutbound.SENDING).update(
+        fba_outbound_status=Order.FbaOutbound.RECEIVED, fba_outbound_error="", updated_at=timezone.now()
+    )
+    logger.info("channels.fba.outbound_sent order=%s fulfilment_order=%s", order.pk, request.fulfilment_order_id)
     return "sent"
 
 
@@ -415,13 +441,19 @@ def fba_outbound_follow(*, channel_id: int) -> str:
     if not (channel.enabled and channel.fba_enabled):
         return "FBA is off"
     at_fba = Order.objects.filter(fulfilment_location__kind=Location.Kind.FBA, fulfilment_location__channel=channel)
+    # Being sent too: if its lock is free, the worker sending it died before Amazon answered.
     queued = list(
-        at_fba.filter(fba_outbound_status=Order.FbaOutbound.QUEUED, status__in=Order.OPEN_STATUSES)
+        at_fba.filter(fba_outbound_status__in=(Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING),
+                      status__in=Order.OPEN_STATUSES)
         .order_by("pk").values_list("pk", flat=True)
     )
     held = list(
         at_fba.filter(fba_outbound_status__in=Order.FBA_WITH_AMAZON).order_by("pk").values_list("pk", flat=True)
     )
-    outcomes = [fba_outbound_submit(order_id=order_id) for order_id in queued]
+    outcomes = []
+    for order_id in queued:
+        # The lock its submission task takes: one worker asks Amazon for an order at a time.
+        with order_lock(order_id=order_id, purpose="fba-submit") as mine:
+            outcomes.append(fba_outbound_submit(order_id=order_id) if mine else "another worker is sending it")
     outcomes += [fba_outbound_track(order_id=order_id) for order_id in held]
     return f"{len(queued)} sent, {len(held)} followed, {outcomes.count('shipped')} shipped"

@@ -34,6 +34,8 @@ class Order(models.Model):
 
         NONE = "", "Not fulfilled by FBA"
         QUEUED = "queued", "Waiting to be sent to Amazon"
+        # Claimed by the worker asking Amazon right now, so that it holds no row lock during the call.
+        SENDING = "sending", "Being sent to Amazon"
         RECEIVED = "received", "Received by Amazon"
         PLANNING = "planning", "Amazon is planning it"
         PROCESSING = "processing", "Amazon is picking and packing it"
@@ -146,7 +148,8 @@ class Order(models.Model):
     def stock_can_move(self) -> bool:
         """Whether staff may still move the stock it holds: relink its lines, change its location."""
         return (self.is_open and not self.fulfilled_by_channel
-                and self.fba_outbound_status not in (self.FbaOutbound.QUEUED, *self.FBA_WITH_AMAZON))
+                and self.fba_outbound_status not in (self.FbaOutbound.QUEUED, self.FbaOutbound.SENDING,
+                                                     *self.FBA_WITH_AMAZON))
 
 
 class OrderItem(models.Model):

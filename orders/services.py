@@ -251,7 +251,7 @@ def _order_lines(order: Order) -> list[tuple[int, int, int]]:
 
 
 def _with_amazon_refuse(order: Order, *, doing: str) -> None:
-    if order.fba_outbound_status in (Order.FbaOutbound.QUEUED, *Order.FBA_WITH_AMAZON):
+    if order.fba_outbound_status in (Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING, *Order.FBA_WITH_AMAZON):
         raise ValidationError(
             f"Order {order.channel_order_id} is being fulfilled by Amazon "
             f"({order.get_fba_outbound_status_display().lower()}): it cannot be {doing} here; "
@@ -308,6 +308,8 @@ def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
     order = _locked_open_order(order_id, doing="cancelled")
     if problems := cancellation_problems(order=order, reason=reason.strip()):
         raise ValidationError(problems)
+    if order.fba_outbound_status == Order.FbaOutbound.SENDING:
+        raise ValidationError(FBA_SENDING.format(order=order.channel_order_id))
     if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
         raise ValidationError(
             f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
@@ -327,6 +329,10 @@ def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
     return order
 
 
+# A worker is asking Amazon to fulfil it right now, holding no lock meanwhile: until Amazon answers, the
+# order may not change here, or Amazon could ship an order cancelled or moved a moment before.
+FBA_SENDING = ("Order {order} is being sent to Amazon right now: try again in a minute, once Amazon has "
+               "answered.")
 # Amazon has given up on these: the order may be sent again, under a new fulfilment order id.
 FBA_RESUBMITTABLE = (Order.FbaOutbound.REFUSED, Order.FbaOutbound.UNFULFILLABLE, Order.FbaOutbound.CANCELLED)
 
@@ -338,6 +344,8 @@ def order_reallocation_problem(*, order: Order, location: Location | None) -> st
     if order.fulfilled_by_channel:
         return (f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: "
                 "it cannot be reallocated here.")
+    if order.fba_outbound_status == Order.FbaOutbound.SENDING:
+        return FBA_SENDING.format(order=order.channel_order_id)
     if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
         return (f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
                 "cancel its fulfilment order in Seller Central before moving it.")
