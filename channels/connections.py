@@ -171,11 +171,33 @@ def channel_test(*, channel_id: int) -> ConnectionResult:
 
 
 def channel_reauthorise(*, channel_id: int, authorization_code: str = "") -> ConnectionResult:
-    """Exchange a new authorisation (code or token) for stored credentials, or prove the stored ones work."""
-    return _connection_attempt(
-        channel_id=channel_id,
-        attempt=lambda connector: connector.reauthorise(authorization_code=authorization_code.strip()),
-    )
+    """Exchange a new authorisation (code or token) for stored credentials, or prove the stored ones work.
+
+    New credentials are tried on a copy of the stored ones and saved only once the channel has not refused
+    them: a mistyped token or a stale code is reported, while the channel keeps the credentials it works
+    with and its health (a refusal of the new ones says nothing of the stored ones).
+    """
+    code = authorization_code.strip()
+    if not code:
+        return _connection_attempt(channel_id=channel_id, attempt=lambda connector: connector.reauthorise())
+    channel = Channel.objects.get(pk=channel_id)
+    stored = ChannelCredentialStore(channel_id)
+    before = stored.load()
+    trial = TransientCredentialStore(before)
+    try:
+        result = channel_connector(channel=channel, credentials=trial).reauthorise(authorization_code=code)
+    except ChannelAuthError as exc:
+        logger.warning("channels.connection.reauthorisation_refused channel=%s", channel_id)
+        return ConnectionResult(False, f"Authorisation failed: {exc} The stored credentials are unchanged.")
+    except ChannelError as exc:
+        result = ConnectionResult(False, f"Could not connect: {exc}")
+    # Only what the channel issued: a token another worker rotated meanwhile is not put back to the old one.
+    issued = {key: value for key, value in trial.credentials.items() if before.get(key) != value}
+    if issued:
+        stored.save(issued)
+    if result.ok:
+        _clear_reauthorisation(channel_id=channel_id)
+    return result
 
 
 # --- Listing download -------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def test_reauthorise_asks_for_a_code_and_reports_a_refusal(admin_client):
     assert response.status_code == 302
     assert any("Authorisation failed" in m for m in messages_of(response))
     channel.refresh_from_db()
-    assert channel.needs_reauthorisation
+    # The code was refused, not the stored refresh token: the channel goes on with it.
+    assert not channel.needs_reauthorisation and channel.credentials["refresh_token"] == "r1"
 
 
 def test_download_listings_queues_the_task_once(admin_client):
