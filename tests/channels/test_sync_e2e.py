@@ -115,12 +115,14 @@ def test_despatch_to_amazon_carries_the_tracking_and_amazon_shows_it_shipped(
     with django_capture_on_commit_callbacks(execute=True):
         orders_download(channel_id=shop["amazon"].pk)
     order = Order.objects.get()
+    dpd = PostalServiceFactory(name="DPD Next Day", carrier_code="DPD")
 
     with django_capture_on_commit_callbacks(execute=True):
-        order_process(order_id=order.pk, tracking_number="DPD-42")
+        order_process(order_id=order.pk, tracking_number="DPD-42", postal_service_id=dpd.pk)
 
     shipment = received(sandbox, "amazon")["shipments"][0]
     assert shipment["order_id"] == order.channel_order_id and shipment["tracking_number"] == "DPD-42"
+    assert shipment["carrier"] == "DPD"
     assert sandbox.orders("amazon", "amazon-shop")[0]["status"] == "SHIPPED"
 
 

@@ -11,7 +11,7 @@ from channels.models import SyncRun
 from channels.tasks import despatch_confirm_task, inventory_push_task, orders_download_task
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
-from orders.models import Order
+from orders.models import Order, PostalService
 from orders.services import order_process
 from tests.faults.conftest import (
     KINDS,
@@ -158,8 +158,9 @@ def test_a_despatch_confirmed_through_server_errors_is_confirmed_once(sandbox, s
     sandbox.faults("amazon", account("amazon"), [{"path": "shipmentConfirmation", "type": "500", "times": 2}])
 
     # Processing queues the confirmation on commit; inline, its first attempt's retry surfaces here.
+    royal_mail = PostalService.objects.create(name="Royal Mail Tracked 48", carrier_code="Royal Mail")
     with pytest.raises(Retry):
-        order_process(order_id=order.pk, tracking_number="TRACK-1")
+        order_process(order_id=order.pk, tracking_number="TRACK-1", postal_service_id=royal_mail.pk)
     order.refresh_from_db()
     assert order.despatch_error.startswith("Will retry") and not order.despatch_sent_at
     assert run_like_a_worker(despatch_confirm_task, order.pk) == "sent"
