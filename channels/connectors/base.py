@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -319,6 +321,12 @@ class WatermarkPolicy(enum.Enum):
     LATEST_ORDER = "latest_order"
 
 
+def carrier_key(name: str) -> str:
+    """A carrier's name or code as carrier lists compare them: ignoring case, accents, spaces and punctuation."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", plain.casefold())
+
+
 @dataclass(frozen=True)
 class Carrier:
     """One entry of a channel's carrier list: the code it is sent as and the name staff see."""
@@ -376,10 +384,12 @@ class Connector(abc.ABC):
 
     @classmethod
     def carrier_for(cls, name: str) -> Carrier | None:
-        """The carrier list's entry for a carrier named by its code or name, any case; None: not on the list
-        (it is then sent as `other_carrier` with its own name)."""
-        wanted = name.strip().casefold()
-        return next((c for c in cls.carriers if wanted in (c.code.casefold(), c.name.casefold())), None)
+        """The carrier list's entry for a carrier named by its code or name (compared by `carrier_key`); None:
+        not on the list (it is then sent as `other_carrier`)."""
+        wanted = carrier_key(name)
+        if not wanted:
+            return None
+        return next((c for c in cls.carriers if wanted in (carrier_key(c.code), carrier_key(c.name))), None)
     max_batch_size: ClassVar[int]
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER

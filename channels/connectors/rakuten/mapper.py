@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from channels.connectors.base import (
     RecordError,
     Shipment,
     StockUpdate,
+    carrier_key,
 )
 from channels.connectors.values import RECORD_ERRORS, optional_decimal, optional_int, parse_decimal
 
@@ -349,12 +349,7 @@ def push_results_from_report(updates: Sequence[StockUpdate], document: Mapping[s
 # --- Despatch --------------------------------------------------------------------------------------------------
 
 
-def _carrier_key(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]", "", plain.casefold())
-
-
-CARRIER_BY_KEY = {_carrier_key(carrier.code): carrier.code for carrier in CARRIERS}
+CARRIER_BY_KEY = {carrier_key(carrier.code): carrier.code for carrier in CARRIERS}
 
 
 class CarrierUnknown(ValueError):
@@ -369,7 +364,7 @@ def tracking_params(shipment: Shipment) -> dict[str, str]:
     params = {"tracking_number": shipment.tracking_number}
     # Rakuten takes only a full http(s) URL; anything else is as good as none.
     url = shipment.tracking_url if TRACKING_URL.match(shipment.tracking_url) else ""
-    known = CARRIER_BY_KEY.get(_carrier_key(shipment.carrier))
+    known = CARRIER_BY_KEY.get(carrier_key(shipment.carrier))
     if known:
         params["transporter_name"] = known
     elif url:
