@@ -6,6 +6,9 @@ INSTALLED := $(VENV)/.installed
 SANDBOX_PORT ?= 8100
 PORT ?= 8000
 QUEUES := default,orders,inventory,listings,despatch
+# The sandbox and the development tools (load_demo, run_sandbox, the benchmarks) are installed only when asked
+# for (config/settings.py): `make run` and `make test` ask, whatever DEBUG says.
+run test: export STOCKLINE_DEVTOOLS = true
 
 .PHONY: install run test lint migrate clean
 

@@ -56,8 +56,14 @@ INSTALLED_APPS = [
     "inventory",
     "orders",
     "channels.apps.ChannelsConfig",
-    "sandbox",
 ]
+# The sandbox (emulated marketplaces) and the development tools (the demo shop, the benchmarks, the load test)
+# are for a developer's machine and the tests: installed with DEBUG on, or with STOCKLINE_DEVTOOLS=true, which
+# `make run`, `make test`, the tests' settings and .ci/run set. Production sets DEBUG=false (the default is on),
+# so it installs neither unless STOCKLINE_DEVTOOLS is set too. The hub never imports them.
+STOCKLINE_DEVTOOLS = env.bool("STOCKLINE_DEVTOOLS", default=False) or DEBUG
+if STOCKLINE_DEVTOOLS:
+    INSTALLED_APPS += ["sandbox", "devtools"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -27,18 +27,18 @@ from django.db import connection
 from django.db.models import F, Sum
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.benchmarks import (
+from channels.connections import listings_download
+from channels.models import Channel, ChannelListing
+from channels.scheduling import channel_beat_schedule_update
+from channels.selectors import listing_quantities
+from channels.sync import inventory_push
+from devtools.benchmarks import (
     add_quota_argument,
     connector_quotas,
     database_migrated_or_error,
     percentile,
     scratch_shop_delete,
 )
-from channels.connections import listings_download
-from channels.models import Channel, ChannelListing
-from channels.scheduling import channel_beat_schedule_update
-from channels.selectors import listing_quantities
-from channels.sync import inventory_push
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order

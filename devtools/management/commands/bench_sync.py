@@ -17,16 +17,16 @@ from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.benchmarks import (
+from channels.connections import listings_download
+from channels.models import Channel
+from channels.sync import inventory_push, orders_download
+from devtools.benchmarks import (
     add_quota_argument,
     connector_quotas,
     database_migrated_or_error,
     percentile,
     scratch_shop_delete,
 )
-from channels.connections import listings_download
-from channels.models import Channel
-from channels.sync import inventory_push, orders_download
 from inventory.models import Location, StockItem, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order

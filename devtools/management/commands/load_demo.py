@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.connectors.base import ChannelError
-from channels.demo import DEMO_PASSWORD, demo_load, demo_user
+from devtools.demo import DEMO_PASSWORD, demo_load, demo_user
 from sandbox.control import SandboxControlError
 
 

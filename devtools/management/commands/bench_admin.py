@@ -21,9 +21,9 @@ from django.db import connection, reset_queries
 from django.test import Client, RequestFactory
 from django.urls import resolve, reverse
 
-from channels.management.commands.bench_inventory import Command as InventoryBench
-from channels.management.commands.bench_inventory import _insert_select
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
+from devtools.management.commands.bench_inventory import Command as InventoryBench
+from devtools.management.commands.bench_inventory import _insert_select
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from orders.models import Order, OrderItem, PostalService
 

@@ -1,0 +1,7 @@
+"""The tests' settings: the product's, with the sandbox and the development tools installed whatever DEBUG says."""
+
+import os
+
+os.environ["STOCKLINE_DEVTOOLS"] = "true"
+
+from config.settings import *  # noqa: E402, F403
