@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channels.connectors.contracts import Contract, Operation, contract_load
-from sandbox import state
 from sandbox.ratelimit import Decision, Limit
+from sandbox.state.common import Account
+from sandbox.state.faults import fault_take
 from sandbox.web import HttpError, Request, Response, Router
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Call:
 
     app: SandboxApp
     request: Request
-    account: state.Account
+    account: Account
     operation: str
     # The path under the account prefix plus `?query`: what fault regexes are searched in.
     target: str
@@ -66,7 +67,7 @@ class Call:
         if not records or not self.malformed_armed:
             return None
         with self.write() as db:
-            fault = state.fault_take(db, self.account, self.request.method, self.target, malformed=True)
+            fault = fault_take(db, self.account, self.request.method, self.target, malformed=True)
         if fault is None:
             return None
         self.spoiled = True
@@ -155,7 +156,7 @@ class ChannelApi:
     def bucket_key(self, operation: str) -> str:
         return operation
 
-    def limit_for(self, account: state.Account, operation: str) -> tuple[str, Limit] | None:
+    def limit_for(self, account: Account, operation: str) -> tuple[str, Limit] | None:
         """The bucket a call draws from, from the account's `rate_limits` setting (see README)."""
         config = account.settings.get("rate_limits") or {}
         profile = config.get("profile", "sandbox")

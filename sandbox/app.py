@@ -6,13 +6,15 @@ import logging
 import re
 import threading
 
-from sandbox import state
 from sandbox.amazon import AmazonApi
 from sandbox.api import Call, ChannelApi, RenderCache
 from sandbox.control_api import ControlApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
 from sandbox.ratelimit import RateLimiter
+from sandbox.state.accounts import access_tokens_expire, account_get
+from sandbox.state.faults import fault_take, malformed_armed
+from sandbox.state.received import call_count
 from sandbox.store import Store
 from sandbox.web import DROP, HttpError, Request, Response
 
@@ -50,7 +52,7 @@ class SandboxApp:
     def channel(self, request: Request, kind: str, name: str, path: str) -> Response:
         api = self.apis[kind]
         with self.store.read() as db:
-            account = state.account_get(db, kind, name)
+            account = account_get(db, kind, name)
         if account is None:
             return api.error(404, "NotFound", f"No sandbox {kind} account {name!r}.")
         route, params = api.router.match(request.method, path)
@@ -60,9 +62,9 @@ class SandboxApp:
         target = f"{path}?{request.query_string}" if request.query_string else path
         call = Call(self, request, account, operation, target, f"http://{request.host}/{kind}/{name}")
         with self.store.write() as db:
-            state.call_count(db, account, operation)
-            fault = state.fault_take(db, account, request.method, target, malformed=False)
-            call.malformed_armed = state.malformed_armed(db, account)
+            call_count(db, account, operation)
+            fault = fault_take(db, account, request.method, target, malformed=False)
+            call.malformed_armed = malformed_armed(db, account)
         if fault is not None:
             answer = self.inject(api, call, fault)
             if answer is not None:
@@ -133,7 +135,7 @@ class SandboxApp:
             return DROP
         if kind == "expire_token":
             with self.store.write() as db:
-                state.access_tokens_expire(db, call.account)
+                access_tokens_expire(db, call.account)
             if call.account.kind == "rakuten":
                 return api.invalid_credentials(call)
         return None

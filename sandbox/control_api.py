@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandbox import state
+from sandbox.state.accounts import account_get, account_put, account_settings_update
+from sandbox.state.common import KINDS, Account, ControlError
+from sandbox.state.faults import faults_add, faults_list
+from sandbox.state.fulfilment import (
+    fba_inventory,
+    fba_inventory_set,
+    fulfillment_order_advance,
+    fulfillment_order_get,
+    fulfillment_orders_all,
+)
+from sandbox.state.listings import listings_all, listings_upsert
+from sandbox.state.orders import order_get, order_status_set, orders_all, orders_generate, orders_insert
+from sandbox.state.received import received
 from sandbox.web import Request, Response, Router
 
 if TYPE_CHECKING:
@@ -42,28 +54,28 @@ class ControlApi:
         route, params = self.router.match(request.method, path)
         if route is None:
             return problem(f"no control endpoint {request.method} /_control{path}", 404)
-        if "kind" in params and params["kind"] not in state.KINDS:
-            return problem(f"kind must be one of {', '.join(state.KINDS)}", 404)
+        if "kind" in params and params["kind"] not in KINDS:
+            return problem(f"kind must be one of {', '.join(KINDS)}", 404)
         try:
             return route.handler(request, **params)
-        except state.ControlError as error:
+        except ControlError as error:
             return problem(str(error), error.status)
         except (TypeError, ValueError, KeyError) as error:
             return problem(f"bad request body: {error!r}")
 
-    def account(self, db, kind: str, name: str) -> state.Account:
-        account = state.account_get(db, kind, name)
+    def account(self, db, kind: str, name: str) -> Account:
+        account = account_get(db, kind, name)
         if account is None:
-            raise state.ControlError(f"no {kind} account {name!r}: PUT /_control/{kind}/{name} first", 404)
+            raise ControlError(f"no {kind} account {name!r}: PUT /_control/{kind}/{name} first", 404)
         return account
 
     def body(self, request: Request) -> Any:
         body = request.json()
         if body is None:
-            raise state.ControlError("the body must be JSON")
+            raise ControlError("the body must be JSON")
         return body
 
-    def describe(self, request: Request, account: state.Account) -> dict[str, Any]:
+    def describe(self, request: Request, account: Account) -> dict[str, Any]:
         base = f"http://{request.host}/{account.kind}/{account.name}"
         return {"kind": account.kind, "account": account.name, "seller_id": account.seller_id,
                 "marketplace_id": account.marketplace_id, "api_base_url": base,
@@ -79,9 +91,9 @@ class ControlApi:
     def put_account(self, request: Request, kind: str, account: str) -> Response:
         body = self.body(request)
         if not isinstance(body, dict):
-            raise state.ControlError("the body must be an object")
+            raise ControlError("the body must be an object")
         with self.app.store.write() as db:
-            created = state.account_put(db, kind, account, body)
+            created = account_put(db, kind, account, body)
         self.app.limiter.forget(created.id)
         self.app.render_cache.clear()
         return Response.json(self.describe(request, created))
@@ -94,45 +106,45 @@ class ControlApi:
     def put_rate_limits(self, request: Request, kind: str, account: str) -> Response:
         limits = self.body(request)
         if not isinstance(limits, dict):
-            raise state.ControlError("rate_limits must be an object")
+            raise ControlError("rate_limits must be an object")
         with self.app.store.write() as db:
-            updated = state.account_settings_update(db, self.account(db, kind, account), {"rate_limits": limits})
+            updated = account_settings_update(db, self.account(db, kind, account), {"rate_limits": limits})
         self.app.limiter.forget(updated.id)
         return Response.json(self.describe(request, updated))
 
     def post_listings(self, request: Request, kind: str, account: str) -> Response:
         items = self.body(request)
         with self.app.store.write() as db:
-            return Response.json(state.listings_upsert(db, self.account(db, kind, account), items))
+            return Response.json(listings_upsert(db, self.account(db, kind, account), items))
 
     def get_listings(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.read() as db:
-            return Response.json(state.listings_all(db, self.account(db, kind, account)))
+            return Response.json(listings_all(db, self.account(db, kind, account)))
 
     def post_orders(self, request: Request, kind: str, account: str) -> Response:
         body = self.body(request)
         with self.app.store.write() as db:
             found = self.account(db, kind, account)
             if isinstance(body, dict) and "generate" in body:
-                ids = state.orders_generate(db, found, int(body["generate"]), list(body.get("skus") or []),
+                ids = orders_generate(db, found, int(body["generate"]), list(body.get("skus") or []),
                                             body.get("status"))
             else:
-                ids = state.orders_insert(db, found, body)
+                ids = orders_insert(db, found, body)
         return Response.json({"order_ids": ids})
 
     def get_orders(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.read() as db:
-            return Response.json(state.orders_all(db, self.account(db, kind, account)))
+            return Response.json(orders_all(db, self.account(db, kind, account)))
 
     def post_order_status(self, request: Request, kind: str, account: str, order_id: str) -> Response:
         body = self.body(request)
         if not isinstance(body, dict) or not body.get("status"):
-            raise state.ControlError('the body must be {"status": ...}')
+            raise ControlError('the body must be {"status": ...}')
         with self.app.store.write() as db:
-            order = state.order_get(db, self.account(db, kind, account), order_id)
+            order = order_get(db, self.account(db, kind, account), order_id)
             if order is None:
-                raise state.ControlError(f"no order {order_id}", 404)
-            state.order_status_set(db, order, body["status"])
+                raise ControlError(f"no order {order_id}", 404)
+            order_status_set(db, order, body["status"])
             if "paid" in body:
                 db.execute("UPDATE channel_order SET paid = ?, revision = revision + 1 WHERE id = ?",
                            (int(bool(body["paid"])), order["id"]))
@@ -141,12 +153,12 @@ class ControlApi:
     def post_faults(self, request: Request, kind: str, account: str) -> Response:
         faults = self.body(request)
         with self.app.store.write() as db:
-            count = state.faults_add(db, self.account(db, kind, account), faults)
+            count = faults_add(db, self.account(db, kind, account), faults)
         return Response.json({"armed": count})
 
     def get_faults(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.read() as db:
-            return Response.json(state.faults_list(db, self.account(db, kind, account)))
+            return Response.json(faults_list(db, self.account(db, kind, account)))
 
     def delete_faults(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.write() as db:
@@ -155,27 +167,27 @@ class ControlApi:
 
     def get_received(self, request: Request, kind: str, account: str) -> Response:
         with self.app.store.read() as db:
-            return Response.json(state.received(db, self.account(db, kind, account)))
+            return Response.json(received(db, self.account(db, kind, account)))
 
     def post_fba_inventory(self, request: Request, account: str) -> Response:
         items = self.body(request)
         with self.app.store.write() as db:
-            return Response.json(state.fba_inventory_set(db, self.account(db, "amazon", account), items))
+            return Response.json(fba_inventory_set(db, self.account(db, "amazon", account), items))
 
     def get_fba_inventory(self, request: Request, account: str) -> Response:
         with self.app.store.read() as db:
-            return Response.json(state.fba_inventory(db, self.account(db, "amazon", account)))
+            return Response.json(fba_inventory(db, self.account(db, "amazon", account)))
 
     def post_fulfillment_ship(self, request: Request, account: str, order_id: str) -> Response:
         body = request.json() or {}
         if not isinstance(body, dict):
-            raise state.ControlError('the body must be {"tracking_number"?, "carrier"?}')
+            raise ControlError('the body must be {"tracking_number"?, "carrier"?}')
         with self.app.store.write() as db:
             found = self.account(db, "amazon", account)
-            order = state.fulfillment_order_get(db, found, order_id)
+            order = fulfillment_order_get(db, found, order_id)
             if order is None:
-                raise state.ControlError(f"no fulfillment order {order_id}", 404)
-            state.fulfillment_order_advance(db, order, tracking_number=str(body.get("tracking_number") or ""),
+                raise ControlError(f"no fulfillment order {order_id}", 404)
+            fulfillment_order_advance(db, order, tracking_number=str(body.get("tracking_number") or ""),
                                             carrier=str(body.get("carrier") or ""), to_the_end=True)
-            shipped = next(o for o in state.fulfillment_orders_all(db, found) if o["fulfillment_order_id"] == order_id)
+            shipped = next(o for o in fulfillment_orders_all(db, found) if o["fulfillment_order_id"] == order_id)
         return Response.json(shipped)

@@ -13,10 +13,23 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sandbox import state
 from sandbox.api import Call, ChannelApi, render_rows
 from sandbox.ratelimit import Decision, Limit
-from sandbox.store import parse_time
+from sandbox.state.accounts import (
+    access_token_issue,
+    access_token_state,
+    account_get,
+    account_settings_update,
+    authorization_code_use,
+    grant_create,
+    refresh_token_issue,
+    refresh_tokens_used_bump,
+)
+from sandbox.state.common import TAX_RATE, Account, included_tax
+from sandbox.state.listings import listing_by_id, stock_record
+from sandbox.state.orders import EKM_ORDER_STATUSES, order_get, order_items, order_status_set, order_totals
+from sandbox.state.received import event_record
+from sandbox.store import now_iso, parse_time
 from sandbox.web import HttpError, Response
 
 MAX_PAGE_SIZE = 20
@@ -244,7 +257,7 @@ class EkmApi(ChannelApi):
         header = call.request.header("Authorization")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         with call.read() as db:
-            token_state = state.access_token_state(db, call.account, token)
+            token_state = access_token_state(db, call.account, token)
         if token_state == "revoked":
             raise self.fail(403, "", "")
         if token_state != "valid":
@@ -272,16 +285,16 @@ class EkmApi(ChannelApi):
                     db.execute("UPDATE oauth_grant SET revoked = 1 WHERE id = ?", (row["grant_id"],))
                     return Response.json({"error": "invalid_grant"}, 400)
                 db.execute("UPDATE refresh_token SET used = 1 WHERE token = ?", (form["refresh_token"],))
-                state.refresh_tokens_used_bump(db, account)
+                refresh_tokens_used_bump(db, account)
                 grant_id = row["grant_id"]
             elif grant_type == "authorization_code":
-                if not state.authorization_code_use(db, account, form.get("code", "")):
+                if not authorization_code_use(db, account, form.get("code", "")):
                     return Response.json({"error": "invalid_grant"}, 400)
-                grant_id = state.grant_create(db, account)
+                grant_id = grant_create(db, account)
             else:
                 return Response.json({"error": "unsupported_grant_type"}, 400)
-            refresh = state.refresh_token_issue(db, account, grant_id, "ekmr_")
-            access = state.access_token_issue(db, account, grant_id, "ekma_")
+            refresh = refresh_token_issue(db, account, grant_id, "ekmr_")
+            access = access_token_issue(db, account, grant_id, "ekma_")
         return Response.json({"access_token": access, "expires_in": account.token_lifetime, "token_type": "Bearer",
                               "refresh_token": refresh, "scope": scope})
 
@@ -298,8 +311,8 @@ class EkmApi(ChannelApi):
         code = call.account.settings.get("currency") or "GBP"
         return envelope({"currency_code": code, "currency_symbol": CURRENCY_SYMBOLS.get(code, code)})
 
-    def statuses(self, account: state.Account) -> list[str]:
-        return account.settings.get("order_statuses") or state.EKM_ORDER_STATUSES
+    def statuses(self, account: Account) -> list[str]:
+        return account.settings.get("order_statuses") or EKM_ORDER_STATUSES
 
     def order_statuses(self, call: Call) -> Response:
         return envelope({"statuses": [
@@ -335,7 +348,7 @@ class EkmApi(ChannelApi):
             total = db.execute(f"SELECT COUNT(*) FROM channel_order WHERE {condition}", values).fetchone()[0]
             rows = db.execute(f"SELECT * FROM channel_order WHERE {condition} ORDER BY {ordering} LIMIT ? OFFSET ?",
                               (*values, limit, (page - 1) * limit)).fetchall()
-            texts = render_rows(call, rows, "", lambda pks: state.order_items(db, pks),
+            texts = render_rows(call, rows, "", lambda pks: order_items(db, pks),
                                 lambda row, items: json.dumps(self.render_order(row, items)))
         orders = [json.loads(text) for text in texts]
         spoiled = call.take_malformed(orders)
@@ -349,7 +362,7 @@ class EkmApi(ChannelApi):
     def render_order(self, order, items) -> dict[str, Any]:
         """A V2Order."""
         address = json.loads(order["address"])
-        totals = state.order_totals(order, items)
+        totals = order_totals(order, items)
         tracking = json.loads(order["tracking"]) if order["tracking"] else {}
         never_changed = order["revision"] == 0 and order["updated_at"] == order["created_at"]
         return {
@@ -372,14 +385,14 @@ class EkmApi(ChannelApi):
         }
 
     def find_order(self, db, call: Call, order_id: str):
-        order = state.order_get(db, call.account, order_id)
+        order = order_get(db, call.account, order_id)
         if order is None:
             raise self.refused(404, f"Order '{order_id}' not found.", "id")
         return order
 
     def order_answer(self, db, call: Call, order_id: str) -> Response:
         order = self.find_order(db, call, order_id)
-        return envelope(self.render_order(order, state.order_items(db, [order["id"]])[order["id"]]))
+        return envelope(self.render_order(order, order_items(db, [order["id"]])[order["id"]]))
 
     def get_order(self, call: Call, order_id: str) -> Response:
         with call.read() as db:
@@ -388,7 +401,7 @@ class EkmApi(ChannelApi):
     def order_items(self, call: Call, order_id: str) -> Response:
         with call.read() as db:
             order = self.find_order(db, call, order_id)
-            items = state.order_items(db, [order["id"]])[order["id"]]
+            items = order_items(db, [order["id"]])[order["id"]]
         rendered = [self.render_item(order, item) for item in items]
         spoiled = call.take_malformed(rendered)
         if spoiled is not None:
@@ -404,8 +417,8 @@ class EkmApi(ChannelApi):
             "id": item["id"], "order_id": int(order["order_id"]), "order_number": order["order_number"],
             "product_code": item["sku"], "item_name": item["title"], "quantity": item["quantity"],
             "item_price": number(item["price"]),
-            "item_tax": number(state.included_tax(Decimal(item["price"]) * item["quantity"])),
-            "item_tax_rate": float(state.TAX_RATE), "item_discount": 0.0,
+            "item_tax": number(included_tax(Decimal(item["price"]) * item["quantity"])),
+            "item_tax_rate": float(TAX_RATE), "item_discount": 0.0,
         }
         if item["listing_id"] is not None:
             rendered["product_id"] = item["listing_id"]
@@ -418,7 +431,7 @@ class EkmApi(ChannelApi):
             tracking = json.loads(order["tracking"]) if order["tracking"] else {}
             tracking.update({key: value or "" for key, value in body.items()})
             db.execute("UPDATE channel_order SET tracking = ?, updated_at = ?, revision = revision + 1 "
-                       "WHERE id = ?", (json.dumps(tracking), state.now_iso(), order["id"]))
+                       "WHERE id = ?", (json.dumps(tracking), now_iso(), order["id"]))
             return self.order_answer(db, call, order_id)
 
     def set_status(self, call: Call, order_id: str) -> Response:
@@ -431,20 +444,20 @@ class EkmApi(ChannelApi):
         cancelled = settings.get("cancelled_statuses") or ["CANCELLED"]
         with call.write() as db:
             order = self.find_order(db, call, order_id)
-            items = state.order_items(db, [order["id"]])[order["id"]]
+            items = order_items(db, [order["id"]])[order["id"]]
             lines = [{"line_id": str(item["id"]), "sku": item["sku"], "quantity": item["quantity"]} for item in items]
-            state.order_status_set(db, order, status)
-            state.event_record(db, call.account, "status", {"order_id": order_id, "status": status,
+            order_status_set(db, order, status)
+            event_record(db, call.account, "status", {"order_id": order_id, "status": status,
                                                             "email_customer": bool(body.get("email_customer"))})
             if status in despatched and order["status"] not in despatched:
                 tracking = json.loads(order["tracking"]) if order["tracking"] else {}
-                state.event_record(db, call.account, "shipment", {
+                event_record(db, call.account, "shipment", {
                     "order_id": order_id, "tracking_number": tracking.get("delivery_tracking_number", ""),
                     "carrier": tracking.get("delivery_tracking_company", ""),
                     "tracking_url": tracking.get("delivery_tracking_url", ""),
                     "shipping_method": order["shipping_tag"], "items": lines})
             if status in cancelled and order["status"] not in cancelled:
-                state.event_record(db, call.account, "cancellation",
+                event_record(db, call.account, "cancellation",
                                    {"order_id": order_id, "reason": status, "items": lines})
             return self.order_answer(db, call, order_id)
 
@@ -491,7 +504,7 @@ class EkmApi(ChannelApi):
 
     def find_product(self, db, call: Call, product_id: str):
         """A product (not a variant): a variant's id is a 422, as on EKM."""
-        product = state.listing_by_id(db, call.account, int(product_id)) if product_id.isdigit() else None
+        product = listing_by_id(db, call.account, int(product_id)) if product_id.isdigit() else None
         if product is None:
             raise self.refused(404, f"Product '{product_id}' not found.", "id")
         if product["parent_id"]:
@@ -500,13 +513,13 @@ class EkmApi(ChannelApi):
         return product
 
     def find_variant(self, db, call: Call, product_id: str, variant_id: str):
-        variant = state.listing_by_id(db, call.account, int(variant_id)) if variant_id.isdigit() else None
+        variant = listing_by_id(db, call.account, int(variant_id)) if variant_id.isdigit() else None
         if variant is None or str(variant["parent_id"]) != product_id:
             raise self.refused(404, f"Product '{product_id}' has no variant '{variant_id}'.", "id")
         return variant
 
     def product_answer(self, db, call: Call, product_id: int) -> Response:
-        product = state.listing_by_id(db, call.account, product_id)
+        product = listing_by_id(db, call.account, product_id)
         return envelope(self.render_product(product, self.variants_of(db, [product["id"]])[product["id"]]))
 
     def get_product(self, call: Call, product_id: str) -> Response:
@@ -520,7 +533,7 @@ class EkmApi(ChannelApi):
         changed = {"quantity": quantity if quantity is not None and quantity != listing["quantity"] else None,
                    "price": price if price is not None and price != Decimal(listing["price"]) else None}
         if any(value is not None for value in changed.values()):
-            state.stock_record(db, call.account, listing, **changed)
+            stock_record(db, call.account, listing, **changed)
         if "live" in body:
             db.execute("UPDATE listing SET live = ? WHERE id = ?", (int(body["live"]), listing["id"]))
 
@@ -544,7 +557,7 @@ class EkmApi(ChannelApi):
         with call.write() as db:
             variant = self.find_variant(db, call, product_id, variant_id)
             self.apply_changes(db, call, variant, body)
-            return envelope(self.render_variant(state.listing_by_id(db, call.account, variant["id"])))
+            return envelope(self.render_variant(listing_by_id(db, call.account, variant["id"])))
 
     def read_stock(self, call: Call) -> int:
         body = call.request.json()
@@ -556,14 +569,14 @@ class EkmApi(ChannelApi):
         stock = self.read_stock(call)
         with call.write() as db:
             product = self.find_product(db, call, product_id)
-            state.stock_record(db, call.account, product, quantity=stock)
+            stock_record(db, call.account, product, quantity=stock)
         return envelope({"id": product["id"], "stock": stock})
 
     def variant_stock(self, call: Call, product_id: str, variant_id: str) -> Response:
         stock = self.read_stock(call)
         with call.write() as db:
             variant = self.find_variant(db, call, product_id, variant_id)
-            state.stock_record(db, call.account, variant, quantity=stock)
+            stock_record(db, call.account, variant, quantity=stock)
         return envelope({"id": variant["id"], "parent_product_id": variant["parent_id"], "stock": stock})
 
     # Webhooks (webhooks.json): subscriptions are kept with the account; nothing is delivered yet.
@@ -573,8 +586,8 @@ class EkmApi(ChannelApi):
         subscription = {"id": str(uuid.uuid4()), "topic": body["topic"], "endpoint": body["endpoint"],
                         "is_enabled": bool(body.get("is_enabled", True))}
         with call.write() as db:
-            account = state.account_get(db, call.account.kind, call.account.name)
-            state.account_settings_update(db, account, {"webhooks": [*account.settings.get("webhooks", []),
+            account = account_get(db, call.account.kind, call.account.name)
+            account_settings_update(db, account, {"webhooks": [*account.settings.get("webhooks", []),
                                                                      subscription]})
         return Response(201)
 
@@ -586,9 +599,9 @@ class EkmApi(ChannelApi):
 
     def unsubscribe(self, call: Call, subscription_id: str) -> Response:
         with call.write() as db:
-            account = state.account_get(db, call.account.kind, call.account.name)
+            account = account_get(db, call.account.kind, call.account.name)
             kept = [entry for entry in account.settings.get("webhooks", []) if entry["id"] != subscription_id]
             if len(kept) == len(account.settings.get("webhooks", [])):
                 return Response(404)
-            state.account_settings_update(db, account, {"webhooks": kept})
+            account_settings_update(db, account, {"webhooks": kept})
         return Response(200)

@@ -17,10 +17,13 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from channels.connectors.rakuten.mapper import xml_document
-from sandbox import state
 from sandbox.api import Call, ChannelApi, render_rows
 from sandbox.control import RAKUTEN_IMPORT_COLUMNS, RAKUTEN_IMPORT_PROFILE_ID
 from sandbox.ratelimit import Decision, Limit
+from sandbox.state.common import Account, ControlError, money
+from sandbox.state.listings import listing_by_sku, stock_record
+from sandbox.state.orders import order_items, order_of_item, order_status_set, order_touch
+from sandbox.state.received import event_record
 from sandbox.web import HttpError, Request, Response
 
 PAGE_SIZE = 100
@@ -169,7 +172,7 @@ class RakutenApi(ChannelApi):
         write, root = writes[action]
         item_id = self.param(call, "itemid")
         with call.write() as db:
-            found = state.order_of_item(db, call.account, int(item_id))
+            found = order_of_item(db, call.account, int(item_id))
             if found is None:
                 raise self.refuse(f"The item {item_id} is not one of your sales")
             sale, item = found
@@ -204,12 +207,12 @@ class RakutenApi(ChannelApi):
             rows = db.execute(f"SELECT o.* FROM channel_order o WHERE {' AND '.join(where)} "
                               "ORDER BY o.created_at, o.id LIMIT ?", (*params, PAGE_SIZE + 1)).fetchall()
             page = rows[:PAGE_SIZE]
-            sales = render_rows(call, page, "", lambda pks: state.order_items(db, pks),
+            sales = render_rows(call, page, "", lambda pks: order_items(db, pks),
                                 lambda row, items: self.sale_xml(self.sale_fields(row, items)))
             spoiled = call.take_malformed(sales)
             if spoiled is not None:
                 row = page[spoiled["index"]]
-                sale = self.sale_fields(row, state.order_items(db, [row["id"]])[row["id"]])
+                sale = self.sale_fields(row, order_items(db, [row["id"]])[row["id"]])
                 if spoiled["corrupt"] == "id":
                     sale["purchaseid"] = None
                 else:
@@ -275,8 +278,8 @@ class RakutenApi(ChannelApi):
         if item["status"] not in SHIPPABLE:
             raise self.refuse(f"The item {item['id']} is {item['status']}: it cannot be shipped")
         # What status an item takes once its tracking is sent is not known: it keeps its own.
-        state.order_touch(db, sale)
-        state.event_record(db, call.account, "shipment", {
+        order_touch(db, sale)
+        event_record(db, call.account, "shipment", {
             "order_id": sale["order_id"], "tracking_number": self.param(call, "tracking_number"),
             "carrier": self.param(call, "transporter_name"), "tracking_url": self.param(call, "tracking_url"),
             "shipping_method": sale["shipping_tag"],
@@ -287,7 +290,7 @@ class RakutenApi(ChannelApi):
         if item["status"] not in SHIPPABLE:
             raise self.refuse(f"The item {item['id']} is {item['status']}: only an accepted item can be cancelled")
         self.set_item_status(db, sale, item, "CANCELLED")
-        state.event_record(db, call.account, "cancellation", {
+        event_record(db, call.account, "cancellation", {
             "order_id": sale["order_id"], "reason": self.param(call, "comment"),
             "items": [{"line_id": str(item["id"]), "sku": item["sku"], "quantity": item["quantity"]}]})
         return "CANCELLED"
@@ -297,7 +300,7 @@ class RakutenApi(ChannelApi):
         db.execute("UPDATE order_item SET status = ? WHERE id = ?", (status, item["id"]))
         statuses = [row["status"] for row in db.execute("SELECT status FROM order_item WHERE order_pk = ? ORDER BY id",
                                                         (sale["id"],))]
-        state.order_status_set(db, sale, sale_status(statuses), items_too=False)
+        order_status_set(db, sale, sale_status(statuses), items_too=False)
 
     # --- stock_ws ---
 
@@ -365,13 +368,13 @@ class RakutenApi(ChannelApi):
         return Response.xml(f"<importresult>{self.echo(call)}<response>{element('importid', import_id)}"
                             "</response></importresult>")
 
-    def import_line(self, db, account: state.Account, columns: tuple[str, ...], line: str) -> dict[str, str] | None:
+    def import_line(self, db, account: Account, columns: tuple[str, ...], line: str) -> dict[str, str] | None:
         """Apply one line in the profile's layout; the report's error for it, or None when it was taken."""
         cells = [cell.strip() for cell in line.split(";")]
         if len(cells) != len(columns):
             return {"data": line, "errorreport": f"{len(columns)} columns expected, {len(cells)} found"}
         values = dict(zip(columns, cells, strict=True))
-        listing = state.listing_by_sku(db, account, values.get("sku", ""))
+        listing = listing_by_sku(db, account, values.get("sku", ""))
         if listing is None:
             return {"data": line, "errorreport": "Unknown SKU"}
         quantity = values.get("quantity", "")
@@ -379,12 +382,12 @@ class RakutenApi(ChannelApi):
             return {"data": line, "errorreport": f"Invalid quantity {quantity!r}"}
         price = values.get("price", "")
         try:
-            price_amount = state.money(price) if price else None
-        except state.ControlError:
+            price_amount = money(price) if price else None
+        except ControlError:
             return {"data": line, "errorreport": f"Invalid price {price!r}"}
         if price_amount is not None and price_amount <= 0:
             return {"data": line, "errorreport": f"Invalid price {price!r}"}
-        state.stock_record(db, account, listing, quantity=int(quantity) if quantity else None, price=price_amount)
+        stock_record(db, account, listing, quantity=int(quantity) if quantity else None, price=price_amount)
         return None
 
     def import_report(self, call: Call) -> Response:

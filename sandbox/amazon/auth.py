@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from sandbox import state
 from sandbox.amazon.common import AmazonBase, marketplace
 from sandbox.api import Call
+from sandbox.state.accounts import (
+    access_token_issue,
+    authorization_code_use,
+    grant_create,
+    refresh_token_issue,
+    refresh_tokens_used_bump,
+)
 from sandbox.web import Response
 
 
@@ -22,15 +28,15 @@ class AuthApi(AmazonBase):
                                  (form["refresh_token"], account.id)).fetchone()
                 if row is None:
                     return self.invalid_grant("The request has an invalid grant parameter : refresh_token")
-                state.refresh_tokens_used_bump(db, account)
-                access = state.access_token_issue(db, account, row["grant_id"], "Atza|")
+                refresh_tokens_used_bump(db, account)
+                access = access_token_issue(db, account, row["grant_id"], "Atza|")
                 return Response.json({"access_token": access, "token_type": "bearer",
                                       "expires_in": account.token_lifetime})
-            if not state.authorization_code_use(db, account, form["code"]):
+            if not authorization_code_use(db, account, form["code"]):
                 return self.invalid_grant("The request has an invalid grant parameter : code")
-            grant_id = state.grant_create(db, account)
-            refresh = state.refresh_token_issue(db, account, grant_id, "Atzr|")
-            access = state.access_token_issue(db, account, grant_id, "Atza|")
+            grant_id = grant_create(db, account)
+            refresh = refresh_token_issue(db, account, grant_id, "Atzr|")
+            access = access_token_issue(db, account, grant_id, "Atza|")
         return Response.json({"access_token": access, "token_type": "bearer", "expires_in": account.token_lifetime,
                               "refresh_token": refresh})
 

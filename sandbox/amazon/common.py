@@ -9,9 +9,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sandbox import state
 from sandbox.api import Call, ChannelApi
 from sandbox.ratelimit import Decision, Limit
+from sandbox.state.accounts import access_token_state
+from sandbox.state.common import UK_MARKETPLACE
 from sandbox.web import Request, Response
 
 ORDER_ITEM_ID_BASE = 10**13
@@ -26,7 +27,7 @@ DOCUMENT_PATH = "/_documents/"
 
 
 def marketplace(marketplace_id: str) -> tuple[str, str, str, str, str]:
-    return MARKETPLACES.get(marketplace_id, MARKETPLACES[state.UK_MARKETPLACE])
+    return MARKETPLACES.get(marketplace_id, MARKETPLACES[UK_MARKETPLACE])
 
 
 def order_item_id(item_pk: int) -> str:
@@ -115,7 +116,7 @@ class AmazonBase(ChannelApi):
     def authenticate(self, call: Call) -> None:
         token = call.request.header("x-amz-access-token")
         with call.read() as db:
-            if state.access_token_state(db, call.account, token) != "valid":
+            if access_token_state(db, call.account, token) != "valid":
                 raise self.fail(403, "Unauthorized", "Access to requested resource is denied.")
 
     def require_marketplace(self, call: Call, marketplace_ids: Any) -> None:

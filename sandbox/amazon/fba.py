@@ -7,9 +7,16 @@ import json
 import time
 from typing import Any
 
-from sandbox import state
 from sandbox.amazon.common import AmazonBase, decode_token, encode_token, marketplace
 from sandbox.api import Call
+from sandbox.state.fulfilment import (
+    fba_inventory,
+    fulfillment_order_advance,
+    fulfillment_order_create,
+    fulfillment_order_get,
+)
+from sandbox.state.listings import asin_for
+from sandbox.store import now_iso
 from sandbox.web import Response
 
 FULFILLMENT_STATUS_NAMES = {"RECEIVED": "Received", "PLANNING": "Planning", "PROCESSING": "Processing",
@@ -37,7 +44,7 @@ class FbaApi(AmazonBase):
             start = data["start"]
         skus = set(filter(None, (request.arg("sellerSkus") or "").split(",")))
         with call.read() as db:
-            stock = [row for row in state.fba_inventory(db, call.account) if not skus or row["sku"] in skus]
+            stock = [row for row in fba_inventory(db, call.account) if not skus or row["sku"] in skus]
         page = stock[start:start + SUMMARIES_PAGE]
         details = request.arg("details") == "true"
         summaries = [self.render_summary(row, details) for row in page]
@@ -51,8 +58,8 @@ class FbaApi(AmazonBase):
 
     def render_summary(self, row: dict[str, Any], details: bool) -> dict[str, Any]:
         summary: dict[str, Any] = {
-            "asin": state.asin_for(row["id"]), "fnSku": f"X00{row['id']:07d}", "sellerSku": row["sku"],
-            "condition": "NewItem", "lastUpdatedTime": state.now_iso(), "productName": row["title"],
+            "asin": asin_for(row["id"]), "fnSku": f"X00{row['id']:07d}", "sellerSku": row["sku"],
+            "condition": "NewItem", "lastUpdatedTime": now_iso(), "productName": row["title"],
             "totalQuantity": row["fulfillable"] + row["reserved"],
         }
         if details:
@@ -92,10 +99,10 @@ class FbaApi(AmazonBase):
                                 f"perUnitDeclaredValue for {item['sellerSku']} must be in {currency}, the currency "
                                 f"of marketplace {account.marketplace_id}.")
         with call.write() as db:
-            if state.fulfillment_order_get(db, account, body["sellerFulfillmentOrderId"]) is not None:
+            if fulfillment_order_get(db, account, body["sellerFulfillmentOrderId"]) is not None:
                 raise self.fail(400, "InvalidInput", f"A fulfillment order with sellerFulfillmentOrderId "
                                                      f"{body['sellerFulfillmentOrderId']} already exists.")
-            fulfillable = {row["sku"]: row["fulfillable"] for row in state.fba_inventory(db, account)}
+            fulfillable = {row["sku"]: row["fulfillable"] for row in fba_inventory(db, account)}
             wanted: dict[str, int] = {}
             for item in body["items"]:
                 wanted[item["sellerSku"]] = wanted.get(item["sellerSku"], 0) + item["quantity"]
@@ -105,16 +112,16 @@ class FbaApi(AmazonBase):
                 if fulfillable[sku] < quantity:
                     raise self.fail(400, "InvalidInput", f"sellerSku {sku}: {fulfillable[sku]} fulfillable, "
                                                          f"{quantity} requested.")
-            state.fulfillment_order_create(db, account, body)
+            fulfillment_order_create(db, account, body)
         return Response.json({})
 
     def get_fulfillment_order(self, call: Call, order_id: str) -> Response:
         with call.write() as db:
-            order = state.fulfillment_order_get(db, call.account, order_id)
+            order = fulfillment_order_get(db, call.account, order_id)
             if order is None:
                 raise self.fail(404, "NotFound", f"Fulfillment order {order_id} was not found.")
             # Amazon works on the order between polls: each poll finds it one step further on.
-            order = state.fulfillment_order_advance(db, order)
+            order = fulfillment_order_advance(db, order)
         return Response.json({"payload": self.render_fulfillment_order(call, order)})
 
     def render_fulfillment_order(self, call: Call, order) -> dict[str, Any]:
@@ -148,7 +155,7 @@ class FbaApi(AmazonBase):
                 "fulfillmentAction": request.get("fulfillmentAction", "Ship"),
                 "receivedDate": request["receivedDate"],
                 "fulfillmentOrderStatus": FULFILLMENT_STATUS_NAMES[order["status"]],
-                "statusUpdatedDate": state.now_iso(),
+                "statusUpdatedDate": now_iso(),
             },
             "fulfillmentOrderItems": items,
             "fulfillmentShipments": shipments,

@@ -13,9 +13,11 @@ from typing import Any
 
 import jsonschema
 
-from sandbox import state
 from sandbox.amazon.common import AmazonBase, item_pk_from, order_item_id, s3_error
 from sandbox.api import Call
+from sandbox.state.orders import order_get, order_status_set
+from sandbox.state.received import event_record
+from sandbox.store import now_iso
 from sandbox.web import Response
 
 FEED_TYPES = ("JSON_LISTINGS_FEED", "POST_FLAT_FILE_ORDER_ACKNOWLEDGEMENT_DATA")
@@ -109,7 +111,7 @@ class FeedsApi(AmazonBase):
             db.execute("UPDATE job SET status = ?, polls = polls + 1, result_document = ? WHERE id = ?",
                        (status, result, feed_id))
         feed = {"feedId": feed_id, "feedType": job["type"], "marketplaceIds": [call.account.marketplace_id],
-                "createdTime": state.now_iso(), "processingStatus": status}
+                "createdTime": now_iso(), "processingStatus": status}
         if result:
             feed["resultFeedDocumentId"] = result
         return Response.json(feed)
@@ -174,7 +176,7 @@ class FeedsApi(AmazonBase):
         errors, cancelled = [], {}
         records = [dict(zip(columns, line.split("\t"), strict=False)) for line in lines[1:] if line.strip()]
         for number, record in enumerate(records, start=1):
-            order = state.order_get(db, call.account, record.get("order-id", ""))
+            order = order_get(db, call.account, record.get("order-id", ""))
             reason = record.get("cancellation-reason-code", "")
             if order is None:
                 errors.append((number, record.get("order-id", ""), "18028", "The order id was not found."))
@@ -194,8 +196,8 @@ class FeedsApi(AmazonBase):
                                    "quantity": item["quantity"]})
         for order_id, entry in cancelled.items():
             if entry["order"]["status"] != "CANCELLED":
-                state.order_status_set(db, entry["order"], "CANCELLED")
-            state.event_record(db, call.account, "cancellation",
+                order_status_set(db, entry["order"], "CANCELLED")
+            event_record(db, call.account, "cancellation",
                                {"order_id": order_id, "reason": entry["reason"], "items": entry["items"]})
         report = ["Feed Processing Summary:", f"\tNumber of records processed\t\t{len(records)}",
                   f"\tNumber of records successful\t\t{len(records) - len(errors)}", "",

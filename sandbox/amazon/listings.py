@@ -6,9 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sandbox import state
 from sandbox.amazon.common import AmazonBase, marketplace
 from sandbox.api import Call
+from sandbox.state.common import Account
+from sandbox.state.listings import listing_by_sku, stock_record
 from sandbox.web import Response
 
 
@@ -31,9 +32,9 @@ class ListingsApi(AmazonBase):
         return Response.json({"sku": sku, "status": "INVALID" if issues else "ACCEPTED",
                               "submissionId": uuid.uuid4().hex, "issues": issues})
 
-    def apply_patches(self, db, account: state.Account, sku: str, patches: list[dict[str, Any]]) -> list[dict]:
+    def apply_patches(self, db, account: Account, sku: str, patches: list[dict[str, Any]]) -> list[dict]:
         """Apply one listing's patches; the issues that made it INVALID (nothing applied then)."""
-        listing = state.listing_by_sku(db, account, sku)
+        listing = listing_by_sku(db, account, sku)
         if listing is None:
             return [issue("4000001", "SKU not found")]
         changes: dict[str, Any] = {}
@@ -50,7 +51,7 @@ class ListingsApi(AmazonBase):
                 problems += self.read_offer(account, entries, changes)
         if problems:
             return problems
-        state.stock_record(db, account, listing, **changes)
+        stock_record(db, account, listing, **changes)
         return []
 
     def read_availability(self, entries: list[dict[str, Any]], changes: dict[str, Any]) -> list[dict]:
@@ -72,7 +73,7 @@ class ListingsApi(AmazonBase):
                 changes[target] = number
         return problems
 
-    def read_offer(self, account: state.Account, entries: list[dict[str, Any]], changes: dict[str, Any]) -> list:
+    def read_offer(self, account: Account, entries: list[dict[str, Any]], changes: dict[str, Any]) -> list:
         """The offer for every buyer: keyed by marketplace, currency and audience (ALL when not given)."""
         currency = marketplace(account.marketplace_id)[2]
         for entry in entries:

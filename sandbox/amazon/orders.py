@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox import state
 from sandbox.amazon.common import (
     AmazonBase,
     amount,
@@ -18,6 +17,10 @@ from sandbox.amazon.common import (
     order_item_id,
 )
 from sandbox.api import Call, render_rows
+from sandbox.state.common import included_tax
+from sandbox.state.listings import asin_for
+from sandbox.state.orders import order_get, order_items, order_status_set, order_totals
+from sandbox.state.received import event_record
 from sandbox.store import iso, parse_time, utc_now
 from sandbox.web import Response
 
@@ -68,7 +71,7 @@ class OrdersApi(AmazonBase):
             rows = db.execute(f"SELECT * FROM channel_order WHERE {' AND '.join(where)} ORDER BY {field}, id "
                               f"LIMIT ?", (*params, size + 1)).fetchall()
             page = rows[:size]
-            orders = render_rows(call, page, ",".join(sorted(included)), lambda pks: state.order_items(db, pks),
+            orders = render_rows(call, page, ",".join(sorted(included)), lambda pks: order_items(db, pks),
                                  lambda row, items: json.dumps(self.render_order(call, row, items, included)))
         self.spoil(call, orders)
         pagination: dict[str, str] = {}
@@ -129,7 +132,7 @@ class OrdersApi(AmazonBase):
         for item in items:
             line: dict[str, Any] = {
                 "orderItemId": order_item_id(item["id"]), "quantityOrdered": item["quantity"],
-                "product": {"sellerSku": item["sku"], "asin": state.asin_for(item["variant_id"] or item["listing_id"]
+                "product": {"sellerSku": item["sku"], "asin": asin_for(item["variant_id"] or item["listing_id"]
                                                                              or 0),
                             "title": item["title"], "price": {"unitPrice": amount(Decimal(item["price"]), currency)}}}
             if "PROCEEDS" in included:
@@ -147,7 +150,7 @@ class OrdersApi(AmazonBase):
         breakdowns = [breakdown("ITEM", goods, currency)]
         if shipping:
             breakdowns.append(breakdown("SHIPPING", shipping, currency))
-        goods_tax, shipping_tax = state.included_tax(goods), state.included_tax(shipping)
+        goods_tax, shipping_tax = included_tax(goods), included_tax(shipping)
         details = [("ITEM", goods_tax)] + ([("SHIPPING", shipping_tax)] if shipping else [])
         breakdowns.append(breakdown("TAX", goods_tax + shipping_tax, currency, details))
         return {"proceedsTotal": amount(goods + shipping, currency), "breakdowns": breakdowns}
@@ -158,7 +161,7 @@ class OrdersApi(AmazonBase):
         for proceeds in line_proceeds:
             for entry in proceeds["breakdowns"]:
                 totals[entry["type"]] = totals.get(entry["type"], Decimal("0")) + Decimal(entry["subtotal"]["amount"])
-        return {"grandTotal": amount(state.order_totals(order, items)["total"], currency),
+        return {"grandTotal": amount(order_totals(order, items)["total"], currency),
                 "breakdowns": [breakdown(kind, value, currency) for kind, value in totals.items()]}
 
     def spoil(self, call: Call, orders: list[str]) -> None:
@@ -177,7 +180,7 @@ class OrdersApi(AmazonBase):
         self.require_marketplace(call, [body["marketplaceId"]])
         package = body["packageDetail"]
         with call.write() as db:
-            order = state.order_get(db, call.account, order_id)
+            order = order_get(db, call.account, order_id)
             if order is None:
                 raise self.fail(404, "NotFound", f"Order {order_id} was not found.")
             if order["status"] != "UNSHIPPED":
@@ -189,9 +192,9 @@ class OrdersApi(AmazonBase):
                 if item is None:
                     raise self.fail(400, "InvalidInput", f"orderItemId {line['orderItemId']} is not on the order.")
                 shipped.append({"line_id": order_item_id(item["id"]), "sku": item["sku"], "quantity": line["quantity"]})
-            state.order_status_set(db, order, "SHIPPED")
+            order_status_set(db, order, "SHIPPED")
             carrier = package["carrierName"] if package["carrierCode"] == "Other" else package["carrierCode"]
-            state.event_record(db, call.account, "shipment", {
+            event_record(db, call.account, "shipment", {
                 "order_id": order_id, "tracking_number": package["trackingNumber"], "carrier": carrier,
                 "shipping_method": package.get("shippingMethod", ""), "items": shipped,
                 "ship_date": package["shipDate"]})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from sandbox import state
 from sandbox.amazon.common import AmazonBase
 from sandbox.api import Call
+from sandbox.state.common import Account
+from sandbox.state.listings import amazon_listing_id, asin_for
+from sandbox.store import now_iso
 from sandbox.web import Response
 
 REPORT_COLUMNS = ("item-name", "listing-id", "seller-sku", "price", "quantity", "open-date", "asin1",
@@ -46,12 +48,12 @@ class ReportsApi(AmazonBase):
             db.execute("UPDATE job SET status = ?, polls = polls + 1, result_document = ? WHERE id = ?",
                        (status, document, report_id))
         report = {"reportId": report_id, "reportType": job["type"], "processingStatus": status,
-                  "marketplaceIds": [call.account.marketplace_id], "createdTime": state.now_iso()}
+                  "marketplaceIds": [call.account.marketplace_id], "createdTime": now_iso()}
         if document:
             report["reportDocumentId"] = document
         return Response.json(report)
 
-    def merchant_listings_report(self, db, account: state.Account) -> bytes | None:
+    def merchant_listings_report(self, db, account: Account) -> bytes | None:
         rows = db.execute("SELECT * FROM listing WHERE account_id = ? ORDER BY id", (account.id,)).fetchall()
         if not rows:
             return None
@@ -61,8 +63,8 @@ class ReportsApi(AmazonBase):
             # Amazon leaves the quantity of an FBA listing blank: Amazon holds that stock.
             active = row["live"] and (afn or row["quantity"] > 0)
             lines.append("\t".join([
-                row["title"].replace("\t", " "), state.amazon_listing_id(row["id"]), row["sku"], row["price"],
-                "" if afn else str(row["quantity"]), row["created_at"], state.asin_for(row["id"]),
+                row["title"].replace("\t", " "), amazon_listing_id(row["id"]), row["sku"], row["price"],
+                "" if afn else str(row["quantity"]), row["created_at"], asin_for(row["id"]),
                 "AMAZON_EU" if afn else "DEFAULT", "Active" if active else "Inactive"]))
         return ("\n".join(lines) + "\n").encode()
 

@@ -1,0 +1,1 @@
+"""What the emulated channels know, one module per concern (see common.py)."""
