@@ -42,7 +42,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.values import chunks
 from channels.locks import order_lock
-from channels.models import Channel, ChannelListing, SyncRun
+from channels.models import Channel, ChannelListing, FulfilmentLocation, SyncRun
 from channels.services import sync_runs_interrupted_close
 from channels.sync import channel_flag_reauthorisation, run_finish
 from inventory.models import Location, StockItem, StockLevel, StockMovement
@@ -105,7 +105,7 @@ def fba_location_for_afn_orders(*, channel: Channel) -> int | None:
     for candidate in (fba_controller(channel=channel), channel):
         if candidate is not None:
             location_id = (
-                Location.objects.filter(kind=Location.Kind.FBA, channel=candidate).values_list("id", flat=True).first()
+                FulfilmentLocation.objects.filter(channel=candidate).values_list("location_id", flat=True).first()
             )
             if location_id is not None:
                 return location_id
@@ -146,13 +146,14 @@ def fba_location_ensure(*, channel: Channel) -> Location | None:
         return None
     # Serialises two saves of the channel, so they cannot both create a location.
     Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk", flat=True).first()
-    existing = Location.objects.filter(kind=Location.Kind.FBA, channel=channel).order_by("pk").first()
+    existing = FulfilmentLocation.objects.filter(channel=channel).select_related("location").first()
     if existing is not None:
-        return existing
+        return existing.location
     name = f"FBA – {channel.name}"[:100]
     if Location.objects.filter(name=name).exists():
         name = f"{name[:88]} ({channel.pk})"
-    location = Location.objects.create(name=name, kind=Location.Kind.FBA, channel=channel)
+    location = Location.objects.create(name=name, kind=Location.Kind.EXTERNAL)
+    FulfilmentLocation.objects.create(channel=channel, location=location)
     logger.info("channels.fba.location_created channel=%s location=%s", channel.pk, location.pk)
     return location
 
@@ -312,7 +313,7 @@ def _outbound_claim(*, order_id: int) -> tuple[Order, Channel, FulfilmentRequest
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",))
-            .select_related("channel", "postal_service", "fulfilment_location__channel")
+            .select_related("channel", "postal_service", "fulfilment_location__fulfilment__channel")
             .filter(pk=order_id).first()
         )
         # Being sent already: by a worker that died mid-call, since the caller holds the order's "fba-submit"
@@ -321,7 +322,8 @@ def _outbound_claim(*, order_id: int) -> tuple[Order, Channel, FulfilmentRequest
         if order is None or order.fba_outbound_status not in sendable or not order.is_open:
             return "nothing to send"
         location = order.fulfilment_location
-        channel = location.channel if location is not None and location.kind == Location.Kind.FBA else None
+        link = getattr(location, "fulfilment", None) if location is not None else None
+        channel = link.channel if link is not None else None
         if channel is None:
             _outbound_save(order, fba_outbound_error="The order is not at an FBA location of an Amazon channel.")
             return "not at an FBA location"
@@ -415,10 +417,10 @@ def fba_outbound_record(*, order_id: int, state: FulfilmentState) -> str:
 
 def fba_outbound_track(*, order_id: int) -> str:
     """Ask Amazon where an order it holds stands, and record it. Transient failures are raised."""
-    order = Order.objects.select_related("fulfilment_location__channel").filter(pk=order_id).first()
+    order = Order.objects.select_related("fulfilment_location__fulfilment__channel").filter(pk=order_id).first()
     if order is None or order.fba_outbound_status not in Order.FBA_WITH_AMAZON:
         return "nothing to track"
-    channel = order.fulfilment_location.channel
+    channel = order.fulfilment_location.fulfilment.channel
     try:
         state = channel_connector(channel=channel).fulfilment_order(order.fba_fulfillment_order_id)
     except (ChannelRateLimited, ChannelTransientError):
@@ -440,7 +442,7 @@ def fba_outbound_follow(*, channel_id: int) -> str:
     channel = Channel.objects.get(pk=channel_id)
     if not (channel.enabled and channel.fba_enabled):
         return "FBA is off"
-    at_fba = Order.objects.filter(fulfilment_location__kind=Location.Kind.FBA, fulfilment_location__channel=channel)
+    at_fba = Order.objects.filter(fulfilment_location__fulfilment__channel=channel)
     # Being sent too: if its lock is free, the worker sending it died before Amazon answered.
     queued = list(
         at_fba.filter(fba_outbound_status__in=(Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING),

@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 from channels.connectors import CONNECTORS, connector_class
 from channels.endpoints import channel_endpoint_problem
 from channels.fields import EncryptedJSONField
+from inventory.models import Location
 from orders.models import Order, PostalService
 from orders.validators import validate_currency
 
@@ -417,3 +418,21 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class FulfilmentLocation(models.Model):
+    """The stock location of a channel's own fulfilment network (Amazon FBA): its stock is the channel's count,
+    read from the channel, and orders reallocated there are sent to the channel to fulfil."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="fulfilment_locations")
+    location = models.OneToOneField("inventory.Location", on_delete=models.CASCADE, related_name="fulfilment")
+
+    class Meta:
+        ordering = ["location_id"]
+
+    def __str__(self) -> str:
+        return f"{self.location} ({self.channel})"
+
+    def clean(self) -> None:
+        if self.location_id is not None and self.location.kind != Location.Kind.EXTERNAL:
+            raise ValidationError({"location": "Only an external fulfilment centre belongs to a channel."})

@@ -372,7 +372,7 @@ def channel_quantity_explain(listing: ChannelListing) -> list[ExplainStep]:
                     f"counted; {level.in_open_orders} in open orders",
                 )
             )
-        elif level.location.kind == Location.Kind.FBA:
+        elif level.location.kind == Location.Kind.EXTERNAL:
             steps.append(
                 ExplainStep(
                     f"Stock at {level.location.name}", str(level.quantity), "not counted: FBA stock is Amazon's"

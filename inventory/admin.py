@@ -16,10 +16,9 @@ from inventory.services import stock_changed_announce, stock_import_csv, stock_i
 
 @admin.register(Location)
 class LocationAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "is_default", "channel"]
+    list_display = ["name", "kind", "is_default"]
     list_filter = ["kind", "is_default"]
     search_fields = ["name"]
-    list_select_related = ["channel"]
 
 
 class StockLevelInline(admin.TabularInline):

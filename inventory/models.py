@@ -9,20 +9,13 @@ from django.db.models import Q
 class Location(models.Model):
     class Kind(models.TextChoices):
         WAREHOUSE = "warehouse", "Warehouse"
-        FBA = "fba", "Amazon FBA"
+        # A fulfilment centre run by someone else (a channel's own network): its stock is their count.
+        EXTERNAL = "fba", "External fulfilment centre"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WAREHOUSE)
     is_default = models.BooleanField(
         default=False, help_text="Orders are allocated here unless they are fulfilled by the channel."
-    )
-    channel = models.ForeignKey(
-        "channels.Channel",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="fba_locations",
-        help_text="For an FBA location: the Amazon channel whose fulfilment centre holds this stock.",
     )
 
     class Meta:
@@ -30,11 +23,6 @@ class Location(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="inventory_one_default_location"
-            ),
-            models.CheckConstraint(
-                condition=Q(kind="fba") | Q(channel__isnull=True),
-                name="inventory_location_channel_only_for_fba",
-                violation_error_message="Only an FBA location belongs to a channel.",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="fba") | Q(is_default=False),

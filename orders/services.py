@@ -260,7 +260,7 @@ def _with_amazon_refuse(order: Order, *, doing: str) -> None:
 
 
 def _at_fba(location_id: int | None) -> bool:
-    return location_id is not None and Location.objects.filter(pk=location_id, kind=Location.Kind.FBA).exists()
+    return location_id is not None and Location.objects.filter(pk=location_id, kind=Location.Kind.EXTERNAL).exists()
 
 
 @transaction.atomic
@@ -351,7 +351,7 @@ def order_reallocation_problem(*, order: Order, location: Location | None) -> st
                 "cancel its fulfilment order in Seller Central before moving it.")
     if location is None:
         return "Choose a location: an open order holds its stock at one."
-    if location.kind == Location.Kind.FBA and order.status == Order.Status.UNPAID:
+    if location.kind == Location.Kind.EXTERNAL and order.status == Order.Status.UNPAID:
         return f"Order {order.channel_order_id} is not paid yet: Amazon would ship it unpaid."
     return ""
 
@@ -370,7 +370,7 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
         raise ValidationError("That location no longer exists.")
     if problem := order_reallocation_problem(order=order, location=location):
         raise ValidationError(problem)
-    to_fba = location.kind == Location.Kind.FBA
+    to_fba = location.kind == Location.Kind.EXTERNAL
     resubmit = to_fba and order.fba_outbound_status in FBA_RESUBMITTABLE
     if location.pk == order.fulfilment_location_id and not resubmit:
         return order

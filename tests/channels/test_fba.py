@@ -12,7 +12,8 @@ from django_celery_beat.models import PeriodicTask
 
 from channels.connections import listings_download
 from channels.fba import fba_inventory_sync, fba_outbound_follow
-from channels.models import Channel
+from channels.models import Channel, FulfilmentLocation
+from channels.services import channel_create, channel_settings_update
 from channels.sync import inventory_push, orders_download
 from inventory.models import Location, StockLevel, StockMovement
 from orders.models import Order
@@ -33,13 +34,13 @@ def connect(sandbox, kind: str, account: str, name: str, seller_id: str = "", **
     created = sandbox.account(kind, account, credentials=credentials, rate_limits={"profile": "off"},
                               seller_id=seller_id, marketplace_id=settings.get("marketplace_id", ""))
     url = sandbox.channel_url(kind, account)
-    channel = Channel.objects.create(**{
+    channel = channel_create(channel=Channel(**{
         **Channel.defaults_for(kind), "name": name, "kind": kind, "api_base_url": url,
         "auth_base_url": url if kind != "rakuten" else "",
         "seller_id": credentials.get("login", created["seller_id"]),
         "credentials": {key: value for key, value in credentials.items() if key != "login"},
         "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "", **settings,
-    })
+    }))
     channel.status_mappings.create(channel_status=PAID[kind], hub_status="paid")
     channel.status_mappings.create(channel_status=SHIPPED[kind], hub_status="processed")
     return channel
@@ -63,7 +64,7 @@ def amazon(sandbox):
 
 
 def fba_of(channel) -> Location:
-    return Location.objects.get(kind=Location.Kind.FBA, channel=channel)
+    return Location.objects.get(kind=Location.Kind.EXTERNAL, fulfilment__channel=channel)
 
 
 def level(item, location) -> StockLevel:
@@ -80,15 +81,24 @@ def beat(channel, key) -> PeriodicTask:
 def test_turning_fba_on_creates_the_channels_fba_location_once():
     channel = Channel.objects.create(name="Amazon UK", kind=Channel.Kind.AMAZON, marketplace_id="A1F83G8C2ARO7P",
                                      api_base_url="http://127.0.0.1:8100/amazon/uk")
-    assert not Location.objects.filter(kind=Location.Kind.FBA).exists()
+    assert not Location.objects.filter(kind=Location.Kind.EXTERNAL).exists()
 
     channel.fba_enabled = True
     channel.save()
     channel.save()
 
-    location = Location.objects.get(kind=Location.Kind.FBA)
-    assert (location.name, location.channel) == ("FBA – Amazon UK", channel)
+    location = Location.objects.get(kind=Location.Kind.EXTERNAL)
+    assert (location.name, location.fulfilment.channel) == ("FBA – Amazon UK", channel)
     assert not location.is_default
+
+
+def test_only_an_external_fulfilment_centre_belongs_to_a_channel(amazon):
+    link = FulfilmentLocation(channel=amazon, location=LocationFactory(name="Shop floor"))
+
+    with pytest.raises(ValidationError) as refused:
+        link.full_clean()
+
+    assert refused.value.message_dict["location"] == ["Only an external fulfilment centre belongs to a channel."]
 
 
 def test_turning_fba_off_keeps_the_location_and_its_stock_but_stops_its_sync(sandbox, amazon, mug):
@@ -96,7 +106,7 @@ def test_turning_fba_off_keeps_the_location_and_its_stock_but_stops_its_sync(san
     fba_inventory_sync(channel_id=amazon.pk)
 
     amazon.fba_enabled = False
-    amazon.save()
+    channel_settings_update(channel=amazon, changed_fields=["fba_enabled"])
 
     assert level(mug, fba_of(amazon)).quantity == 6
     assert StockMovement.objects.filter(location=fba_of(amazon)).count() == 1

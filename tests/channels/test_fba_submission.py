@@ -43,7 +43,7 @@ class FakeAmazon:
 @pytest.fixture
 def queued_order():
     amazon = AmazonChannelFactory(name="Amazon UK", fba_enabled=True)
-    fba_location = Location.objects.get(kind=Location.Kind.FBA, channel=amazon)
+    fba_location = Location.objects.get(kind=Location.Kind.EXTERNAL, fulfilment__channel=amazon)
     mug = StockItemFactory(sku="MUG")
     StockLevelFactory(stock_item=mug, location=fba_location, quantity=5, in_open_orders=1)
     StockLevelFactory(stock_item=mug, location=LocationFactory(name="Main", is_default=True), quantity=5)
@@ -112,7 +112,7 @@ def test_an_order_whose_sender_died_mid_call_is_sent_again_by_the_next_follow_an
     amazon = use(monkeypatch, FakeAmazon(answer=ChannelRejected("duplicate SellerFulfillmentOrderId"),
                                          known={"SL-1-261201"}))
 
-    fba_outbound_follow(channel_id=queued_order.fulfilment_location.channel_id)
+    fba_outbound_follow(channel_id=queued_order.fulfilment_location.fulfilment.channel_id)
 
     queued_order.refresh_from_db()
     assert (queued_order.fba_outbound_status, queued_order.fba_outbound_error) == (Order.FbaOutbound.RECEIVED, "")

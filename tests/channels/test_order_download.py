@@ -14,9 +14,9 @@ from channels.connectors.base import (
     RecordError,
     WatermarkPolicy,
 )
-from channels.models import NEVER_SYNCED, Channel, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.models import NEVER_SYNCED, Channel, FulfilmentLocation, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.sync import orders_download, orders_store_page
-from inventory.models import Location, StockLevel
+from inventory.models import StockLevel
 from orders.models import Order
 from tests.channels.factories import (
     AmazonChannelFactory,
@@ -256,7 +256,7 @@ def test_a_malformed_order_is_reported_by_id_and_the_rest_of_the_page_is_stored(
 
 def test_afn_orders_go_to_the_channels_fba_location_and_hold_no_warehouse_stock(warehouse, mug):
     amazon = AmazonChannelFactory(name="Amazon UK", fba_enabled=True)
-    fba = Location.objects.create(name="Amazon UK FBA", kind=Location.Kind.FBA, channel=amazon)
+    fba = FulfilmentLocation.objects.get(channel=amazon).location
 
     store(amazon, external("AFN-1", status="SHIPPED", fulfilled_by_channel=True, quantity=2))
 

@@ -45,4 +45,4 @@ class FbaLocationFactory(LocationFactory):
     """Amazon's fulfilment centre: its stock is never sent for a merchant-fulfilled listing."""
 
     name = factory.Sequence(lambda n: f"FBA {n}")
-    kind = Location.Kind.FBA
+    kind = Location.Kind.EXTERNAL

@@ -3,7 +3,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from inventory.models import Location, StockLevel
-from tests.channels.factories import AmazonChannelFactory
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,10 +44,10 @@ def test_only_one_default_location():
         LocationFactory(name="Second", is_default=True)
 
 
-def test_only_an_fba_location_belongs_to_a_channel():
-    location = Location(name="Shop floor", kind=Location.Kind.WAREHOUSE, channel=AmazonChannelFactory())
+def test_an_external_fulfilment_centre_cannot_be_the_default_warehouse():
+    location = Location(name="FBA UK", kind=Location.Kind.EXTERNAL, is_default=True)
 
     with pytest.raises(ValidationError) as exc:
         location.full_clean()
 
-    assert "Only an FBA location belongs to a channel." in str(exc.value)
+    assert "An FBA location cannot be the default warehouse." in str(exc.value)
