@@ -48,9 +48,14 @@ from channels.models import (
 )
 from channels.permissions import CREDENTIALS_PERMISSION
 from channels.services import (
+    channel_create,
     channel_location_mapping_save,
+    channel_settings_update,
     channel_shipping_mappings_save,
     channel_status_mappings_save,
+    channels_delete,
+    listing_create,
+    listing_overrides_update,
     listings_link_by_sku,
 )
 from channels.tasks import listings_download_task
@@ -510,7 +515,18 @@ class ChannelAdmin(SimpleHistoryAdmin):
             if rotated:
                 # The Test before Save used up single-use tokens: keep the ones the channel issued instead.
                 obj.credentials = {**obj.credentials, **rotated}
-        super().save_model(request, obj, form, change)
+        obj._history_user = request.user
+        # The change form and the list's switches alike: the form says what staff changed.
+        if change:
+            channel_settings_update(channel=obj, changed_fields=form.changed_data)
+        else:
+            channel_create(channel=obj)
+
+    def delete_model(self, request, obj):
+        channels_delete(channel_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        channels_delete(channel_ids=queryset.values_list("pk", flat=True))
 
     @admin.display(description="credentials")
     def credentials_state(self, obj: Channel) -> str:
@@ -648,6 +664,13 @@ class ChannelListingAdmin(StockItemSearchMixin, SimpleHistoryAdmin):
         if obj.channel_quantity is None or obj.last_pushed_quantity is None:
             return None
         return obj.channel_quantity != obj.last_pushed_quantity
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        if change:
+            listing_overrides_update(listing=obj, changed_fields=form.changed_data)
+        else:
+            listing_create(listing=obj)
 
     @admin.action(description="Link selected unlinked listings to the stock item with the same SKU",
                   permissions=["change"])

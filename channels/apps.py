@@ -7,10 +7,9 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        # Stock, listing and channel changes mark listings for a push and schedule it; processed and
-        # cancelled orders are confirmed to their channel; beat rows follow each channel.
-        # Admins get the permissions each migrate creates.
-        from channels import events, permissions, receivers  # noqa: F401
+        # Stock changes mark listings for a push and schedule it; processed and cancelled orders are
+        # confirmed to their channel (subscriptions). Admins get the permissions each migrate creates.
+        from channels import events, permissions, subscriptions  # noqa: F401
         from channels.order_checks import channel_cancellation_problems, channel_despatch_problems
         from orders.channel_checks import cancellation_check_register, despatch_check_register
 

@@ -19,7 +19,7 @@ import redis
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from channels.connectors import connector_class
@@ -40,8 +40,7 @@ from channels.connectors.ratelimit import RedisLimiter, in_process_limiter
 from channels.endpoints import channel_allowed_hosts
 from channels.locks import channel_lock
 from channels.models import Channel, ChannelListing, SyncRun
-from channels.services import sync_runs_interrupted_close
-from inventory.models import StockItem
+from channels.services import listings_link_downloaded, sync_runs_interrupted_close
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +228,8 @@ def _download_claim(*, channel_id: int) -> bool:
 
 
 def listings_store_page(*, channel_id: int, listings: tuple[ExternalListing, ...]) -> int:
-    """Upsert one page by (channel, SKU) and link the unlinked to the stock item with the same SKU.
+    """Upsert one page by (channel, SKU) and link the unlinked to the stock item with the same SKU (marked for
+    a push, the channel's push scheduled on commit).
 
     Staff's settings on a listing (its stock item, overrides, push state) are never overwritten.
     Returns how many listings the page held.
@@ -255,9 +255,7 @@ def listings_store_page(*, channel_id: int, listings: tuple[ExternalListing, ...
         ChannelListing.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["channel", "channel_sku"], update_fields=LISTING_UPDATE_FIELDS,
         )
-        ChannelListing.objects.filter(channel_id=channel_id, stock_item__isnull=True, channel_sku__in=by_sku).update(
-            stock_item_id=Subquery(StockItem.objects.filter(sku=OuterRef("channel_sku")).values("pk")[:1])
-        )
+        listings_link_downloaded(channel_id=channel_id, channel_skus=by_sku)
     return len(rows)
 
 

@@ -22,6 +22,10 @@ BEAT_TASKS = (
 )
 # Rows only Amazon channels get.
 FULFILMENT_BEAT_TASKS = {"fba", "fba_outbound"}
+# The channel settings its periodic tasks depend on (their switches below, the name in their description).
+CHANNEL_SCHEDULE_FIELDS = frozenset({
+    "name", "enabled", "inventory_sync", "update_inventory", "fba_enabled", "fba_sync_inventory",
+})
 
 
 def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:

@@ -1,9 +1,13 @@
-"""Writes on listings for the inventory push: marking what needs a push, recording what was pushed.
+"""Writes on channels and listings: staff's edits, marking what needs a push, recording what was pushed.
 
 A listing is marked (push_pending) whenever something that feeds its quantity, latency or price may
 have changed; the push plan then sends only those whose values really differ from what was last
 pushed. Recording a push clears the mark and, in the same transaction, re-marks any listing whose
 stock changed while the push was in flight, so no change is ever lost between plan and record.
+
+Every screen, command and task that edits a channel or a listing goes through the services here, which
+mark the listings the edit affects, schedule one debounced push on commit and keep the channel's
+periodic tasks in step. No model signal does it behind their backs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ from inventory.models import StockItem
 
 # Rows per UPDATE ... FROM (VALUES ...) statement.
 BATCH = 5000
+
+# Listing fields (as the listing form names them) that change what its channel is sent.
+LISTING_PUSH_FIELDS = frozenset({
+    "stock_item", "fulfilled_by_channel", "max_listed_quantity", "max_listed_percentage", "end_when_quantity",
+    "latency_days", "price_override",
+})
+# Channel settings that change what every listing of the channel is sent.
+CHANNEL_RULE_FIELDS = frozenset({
+    "update_inventory_from_locations", "max_listed_quantity", "max_listed_percentage", "end_when_quantity",
+    "latency_days", "product_based_latency", "latency_property_name", "price_change",
+})
+# Switches that, turned on, let the pending changes through.
+CHANNEL_SWITCHES = frozenset({"enabled", "inventory_sync", "update_inventory"})
 
 
 def _chunks(values: Sequence, size: int):
@@ -65,6 +82,32 @@ def channel_listings_mark_all(*, channel_id: int) -> int:
     return ChannelListing.objects.filter(
         channel_id=channel_id, stock_item__isnull=False, fulfilled_by_channel=False, push_pending=False
     ).update(push_pending=True)
+
+
+def _push_schedule_on_commit(channel_ids: Iterable[int]) -> None:
+    ids = sorted(set(channel_ids))
+    if ids:
+        transaction.on_commit(lambda: scheduling.inventory_push_schedule(channel_ids=ids))
+
+
+def _syncing_channel_ids(*, channel_ids: Iterable[int]) -> set[int]:
+    return set(
+        Channel.objects.filter(pk__in=channel_ids, enabled=True, inventory_sync=True, update_inventory=True)
+        .values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def listings_stock_changed(*, stock_item_ids: Iterable[int], price_changed: bool = False) -> None:
+    """Stock or the price of these items changed (inventory announces it on commit): mark their listings
+    on every channel and schedule a push for each channel that syncs inventory."""
+    _push_schedule_on_commit(listings_mark_for_push(stock_item_ids=stock_item_ids, price_changed=price_changed))
+
+
+def _channel_listings_push_due(*, channel: Channel) -> None:
+    channel_listings_mark_all(channel_id=channel.pk)
+    if channel.syncs_inventory:
+        _push_schedule_on_commit([channel.pk])
 
 
 def _recheck(*, listing_ids: Sequence[int]) -> int:
@@ -152,7 +195,76 @@ def listings_pending_settle(*, channel_id: int) -> int:
     return _recheck(listing_ids=cleared) if cleared else 0
 
 
-# --- The mapping screens and listing links (called by the admin) ------------------------------------
+# --- What staff edit: channels and listings (called by the admin, the commands and the tasks) -------
+
+
+@transaction.atomic
+def channel_create(*, channel: Channel) -> Channel:
+    """Save a new channel and give it its periodic tasks (order download, push, listing download)."""
+    channel.save()
+    scheduling.channel_beat_schedule_update(channel=channel)
+    return channel
+
+
+@transaction.atomic
+def channel_settings_update(*, channel: Channel, changed_fields: Iterable[str]) -> Channel:
+    """Save staff's edit of a channel; `changed_fields` names the fields the edit changed (a form's
+    changed_data). New rules mark every listing of the channel and schedule a push on commit; a switch
+    turned on schedules one to send what waited; the periodic tasks follow the switches. An edit that
+    changes none of these costs nothing beyond the save."""
+    changed = set(changed_fields)
+    channel.save()
+    rules_changed = bool(changed & CHANNEL_RULE_FIELDS)
+    switched_on = any(getattr(channel, name) for name in changed & CHANNEL_SWITCHES)
+    if rules_changed:
+        channel_listings_mark_all(channel_id=channel.pk)
+    if (rules_changed or switched_on) and channel.syncs_inventory:
+        _push_schedule_on_commit([channel.pk])
+    if changed & scheduling.CHANNEL_SCHEDULE_FIELDS:
+        scheduling.channel_beat_schedule_update(channel=channel)
+    return channel
+
+
+@transaction.atomic
+def channels_delete(*, channel_ids: Iterable[int]) -> None:
+    """Delete these channels with their listings, mappings and periodic tasks."""
+    ids = sorted(set(channel_ids))
+    Channel.objects.filter(pk__in=ids).delete()
+    for channel_id in ids:
+        scheduling.channel_beat_schedule_delete(channel_id=channel_id)
+
+
+def _listing_mark_if_linked(listing: ChannelListing) -> bool:
+    if listing.stock_item_id is None or listing.fulfilled_by_channel:
+        return False
+    listing.push_pending = True
+    return True
+
+
+@transaction.atomic
+def listing_create(*, listing: ChannelListing) -> ChannelListing:
+    """Save a listing staff added by hand; linked to a stock item, it is marked and its channel's push
+    scheduled on commit."""
+    marked = _listing_mark_if_linked(listing)
+    listing.save()
+    if marked:
+        _push_schedule_on_commit(_syncing_channel_ids(channel_ids=[listing.channel_id]))
+    return listing
+
+
+@transaction.atomic
+def listing_overrides_update(*, listing: ChannelListing, changed_fields: Iterable[str]) -> ChannelListing:
+    """Save staff's edit of a listing's link or overrides; `changed_fields` names the fields the edit
+    changed (a form's changed_data). A change to what the channel is sent marks the linked listing and
+    schedules its channel's push on commit; any other edit (a title) marks nothing."""
+    marked = bool(set(changed_fields) & LISTING_PUSH_FIELDS) and _listing_mark_if_linked(listing)
+    listing.save()
+    if marked:
+        _push_schedule_on_commit(_syncing_channel_ids(channel_ids=[listing.channel_id]))
+    return listing
+
+
+# --- The mapping screens and listing links (called by the admin and the listing download) -----------
 
 
 @transaction.atomic
@@ -160,12 +272,18 @@ def channel_location_mapping_save(*, channel_id: int, from_locations: bool, loca
     """Location Mapping: which warehouses' stock the channel is sent. Turned off, every warehouse counts and
     the ticks are kept for the next time it is turned on."""
     channel = Channel.objects.select_for_update().get(pk=channel_id)
-    if channel.update_inventory_from_locations != from_locations:
+    changed = channel.update_inventory_from_locations != from_locations
+    if changed:
         channel.update_inventory_from_locations = from_locations
-        # A plain save: the channels receivers mark every listing for a push when the rule changes.
         channel.save(update_fields=["update_inventory_from_locations", "updated_at"])
     if from_locations:
-        channel.inventory_locations.set(sorted(set(location_ids)))
+        ticked = sorted(set(location_ids))
+        if ticked != sorted(channel.inventory_locations.values_list("pk", flat=True)):
+            channel.inventory_locations.set(ticked)
+            changed = True
+    # Another set of warehouses, or all of them instead of some: every listing may get another number.
+    if changed:
+        _channel_listings_push_due(channel=channel)
 
 
 @transaction.atomic
@@ -200,25 +318,49 @@ def channel_shipping_mappings_save(*, channel_id: int, mapping: dict[str, int | 
     return sorted(changed)
 
 
+def _same_sku_stock_item():
+    return StockItem.objects.filter(sku=OuterRef("channel_sku"))
+
+
 @transaction.atomic
 def listings_link_by_sku(*, listing_ids: Iterable[int]) -> int:
     """Link each unlinked listing to the stock item with the same SKU; mark the newly linked ones for a push
-    and schedule it on commit. Returns how many were linked."""
-    same_sku = StockItem.objects.filter(sku=OuterRef("channel_sku"))
+    and schedule their channels' pushes on commit. Returns how many were linked."""
+    same_sku = _same_sku_stock_item()
     linked_ids: list[int] = []
+    channel_ids: set[int] = set()
     for chunk in _chunks(sorted(set(listing_ids)), _id_chunk_size()):
         matching = ChannelListing.objects.filter(pk__in=chunk, stock_item__isnull=True).filter(Exists(same_sku))
-        ids = list(matching.values_list("pk", flat=True))
-        ChannelListing.objects.filter(pk__in=ids).update(stock_item_id=Subquery(same_sku.values("pk")[:1]))
-        linked_ids += ids
+        rows = list(matching.values_list("pk", "channel_id", "fulfilled_by_channel"))
+        stock_item_id = Subquery(same_sku.values("pk")[:1])
+        # Amazon's stock is never sent: a listing it fulfils is linked but not marked.
+        to_push = [pk for pk, _, by_amazon in rows if not by_amazon]
+        ChannelListing.objects.filter(pk__in=to_push).update(stock_item_id=stock_item_id, push_pending=True)
+        ChannelListing.objects.filter(pk__in=[pk for pk, _, by_amazon in rows if by_amazon]).update(
+            stock_item_id=stock_item_id
+        )
+        linked_ids += [pk for pk, _, _ in rows]
+        channel_ids.update(channel_id for _, channel_id, by_amazon in rows if not by_amazon)
     listings_history_record(listing_ids=linked_ids, reason="Linked by SKU")
-    item_ids: set[int] = set()
-    for chunk in _chunks(linked_ids, _id_chunk_size()):
-        item_ids.update(ChannelListing.objects.filter(pk__in=chunk).values_list("stock_item_id", flat=True))
-    channel_ids = listings_mark_for_push(stock_item_ids=item_ids)
-    if channel_ids:
-        transaction.on_commit(lambda: scheduling.inventory_push_schedule(channel_ids=sorted(channel_ids)))
+    _push_schedule_on_commit(_syncing_channel_ids(channel_ids=channel_ids) if channel_ids else ())
     return len(linked_ids)
+
+
+@transaction.atomic
+def listings_link_downloaded(*, channel_id: int, channel_skus: Iterable[str]) -> int:
+    """A listing download stored these SKUs: link those still unlinked to the stock item with the same SKU,
+    mark them for a push and schedule the channel's push on commit. Returns how many were linked."""
+    same_sku = _same_sku_stock_item()
+    unlinked = ChannelListing.objects.filter(
+        channel_id=channel_id, stock_item__isnull=True, channel_sku__in=list(channel_skus)
+    ).filter(Exists(same_sku))
+    stock_item_id = Subquery(same_sku.values("pk")[:1])
+    # Amazon's stock is never sent: a listing it fulfils is linked but not marked.
+    to_push = unlinked.filter(fulfilled_by_channel=False).update(stock_item_id=stock_item_id, push_pending=True)
+    by_amazon = unlinked.filter(fulfilled_by_channel=True).update(stock_item_id=stock_item_id)
+    if to_push:
+        _push_schedule_on_commit(_syncing_channel_ids(channel_ids=[channel_id]))
+    return to_push + by_amazon
 
 
 RUN_INTERRUPTED = (

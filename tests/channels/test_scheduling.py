@@ -6,7 +6,9 @@ import pytest
 from django.core.cache import cache
 from django_celery_beat.models import PeriodicTask
 
+from channels.models import Channel
 from channels.scheduling import PUSH_QUEUED_KEY, inventory_push_schedule
+from channels.services import channel_create, channel_settings_update, channels_delete
 from tests.channels.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +18,12 @@ def tasks_of(channel):
     return {t.name.rsplit("-", 1)[1]: t for t in PeriodicTask.objects.filter(name__startswith=f"channel-{channel.pk}-")}
 
 
+def new_channel() -> Channel:
+    return channel_create(channel=ChannelFactory.build(name="EKM shop"))
+
+
 def test_a_new_channel_gets_its_order_push_and_listing_tasks():
-    channel = ChannelFactory(name="EKM shop")
+    channel = new_channel()
 
     tasks = tasks_of(channel)
     assert set(tasks) == {"orders", "inventory", "listings"}
@@ -27,38 +33,46 @@ def test_a_new_channel_gets_its_order_push_and_listing_tasks():
 
 
 def test_the_tasks_follow_the_enabled_switch_and_keep_an_edited_interval():
-    channel = ChannelFactory(name="EKM shop")
+    channel = new_channel()
     orders_task = tasks_of(channel)["orders"]
     orders_task.interval.every = 20
     orders_task.interval.save()
 
     channel.enabled = False
-    channel.save()
+    channel_settings_update(channel=channel, changed_fields=["enabled"])
     assert not any(task.enabled for task in tasks_of(channel).values())
 
     channel.enabled = True
-    channel.save()
+    channel_settings_update(channel=channel, changed_fields=["enabled"])
     assert all(task.enabled for task in tasks_of(channel).values())
     assert tasks_of(channel)["orders"].interval.every == 20
 
 
 def test_inventory_sync_off_stops_only_the_push():
-    channel = ChannelFactory(name="EKM shop")
+    channel = new_channel()
     channel.inventory_sync = False
-    channel.save()
+    channel_settings_update(channel=channel, changed_fields=["inventory_sync"])
 
     tasks = tasks_of(channel)
     assert not tasks["inventory"].enabled and tasks["orders"].enabled
 
 
-def test_deleting_a_channel_removes_its_tasks(django_capture_on_commit_callbacks):
-    channel = ChannelFactory(name="EKM shop")
-    channel_id = channel.pk
+def test_a_renamed_channel_renames_its_tasks():
+    channel = new_channel()
+    channel.name = "EKM teapots"
+    channel_settings_update(channel=channel, changed_fields=["name"])
 
-    with django_capture_on_commit_callbacks(execute=True):
-        channel.delete()
+    assert tasks_of(channel)["orders"].description == "EKM teapots: order download"
 
-    assert not PeriodicTask.objects.filter(name__startswith=f"channel-{channel_id}-").exists()
+
+def test_deleting_a_channel_removes_its_tasks_and_keeps_the_others():
+    channel, other = new_channel(), channel_create(channel=ChannelFactory.build(name="Rakuten"))
+
+    channels_delete(channel_ids=[channel.pk])
+
+    assert not Channel.objects.filter(pk=channel.pk).exists()
+    assert not PeriodicTask.objects.filter(name__startswith=f"channel-{channel.pk}-").exists()
+    assert set(tasks_of(other)) == {"orders", "inventory", "listings"}
 
 
 def test_a_burst_of_changes_queues_one_push_per_channel(monkeypatch):
