@@ -66,7 +66,8 @@ def retry_outside_locks(body):
             countdown = min(max(1.0, exc.retry_after), settings.TASK_COUNTDOWN_MAX)
             raise self.retry(exc=exc, countdown=countdown, max_retries=50) from exc
         except LockHeldByItself as exc:
-            raise self.retry(exc=exc, countdown=LOCK_TTL, max_retries=None) from exc
+            # Within the task's retries: a holder runs for the hard time limit at most, 20 of these.
+            raise self.retry(exc=exc, countdown=LOCK_TTL) from exc
 
     return task
 
