@@ -1,15 +1,16 @@
 """Amazon FBA: the FBA location, FBA stock sync, and multi-channel fulfilment from FBA stock.
 
-- Turning FBA on for an Amazon channel gives it a stock location of kind FBA (`fba_location_ensure`,
-  called whenever the channel is saved); turning it off keeps the location and its history, and its
-  stock is no longer read.
+- Turning FBA on for an Amazon channel gives it an external fulfilment centre, linked to the channel by a
+  FulfilmentLocation (`fba_location_ensure`, called by channel_create and channel_settings_update);
+  turning it off keeps the location and its history, and its stock is no longer read.
 - Unified accounts: Amazon channels with the same seller id share one FBA pool. The channel with FBA
   Sync Inventory on controls it: only that channel reads Amazon's stock, and the AFN orders of every
   channel of the seller are allocated to its FBA location.
 - `fba_inventory_sync` sets the FBA location's levels to Amazon's fulfillable quantities, through the
   stock ledger.
-- An order of any channel reallocated to an FBA location (`orders.services.order_reallocate`) is sent
-  to Amazon as a multi-channel fulfilment order (`fba_outbound_submit`); `fba_outbound_track` follows
+- An order of any channel reallocated to an FBA location (`orders.services.order_reallocate`, which tells
+  channels.fulfilment) is queued as a FulfilmentOrder and sent to Amazon as a multi-channel fulfilment order
+  (`fba_outbound_submit`); `fba_outbound_track` follows
   it and, once Amazon ships it, processes the order with Amazon's tracking number, so that the order's
   own channel is sent the despatch confirmation.
 """
@@ -42,7 +43,7 @@ from channels.connectors.base import (
 )
 from channels.connectors.values import chunks
 from channels.locks import order_lock
-from channels.models import Channel, ChannelListing, FulfilmentLocation, SyncRun
+from channels.models import Channel, ChannelListing, FulfilmentLocation, FulfilmentOrder, SyncRun
 from channels.services import sync_runs_interrupted_close
 from channels.sync import channel_flag_reauthorisation, run_finish
 from inventory.models import Location, StockItem, StockLevel, StockMovement
@@ -54,15 +55,16 @@ logger = logging.getLogger(__name__)
 
 SKU_CHUNK = 500
 # Amazon's fulfilment order status -> where the hub shows the order stands.
+Status = FulfilmentOrder.Status
 OUTBOUND_STATUS = {
-    "RECEIVED": Order.FbaOutbound.RECEIVED,
-    "PLANNING": Order.FbaOutbound.PLANNING,
-    "PROCESSING": Order.FbaOutbound.PROCESSING,
-    "COMPLETE": Order.FbaOutbound.COMPLETE,
-    "COMPLETE_PARTIALLED": Order.FbaOutbound.COMPLETE,
-    "UNFULFILLABLE": Order.FbaOutbound.UNFULFILLABLE,
-    "CANCELLED": Order.FbaOutbound.CANCELLED,
-    "INVALID": Order.FbaOutbound.REFUSED,
+    "RECEIVED": Status.RECEIVED,
+    "PLANNING": Status.PLANNING,
+    "PROCESSING": Status.PROCESSING,
+    "COMPLETE": Status.COMPLETE,
+    "COMPLETE_PARTIALLED": Status.COMPLETE,
+    "UNFULFILLABLE": Status.UNFULFILLABLE,
+    "CANCELLED": Status.CANCELLED,
+    "INVALID": Status.REFUSED,
 }
 UNIFIED_ACCOUNT_RULE = (
     "Amazon channels with the same seller id share one FBA stock pool (a unified account): tick FBA Sync "
@@ -259,7 +261,7 @@ def fulfilment_request_build(*, order: Order, channel: Channel) -> FulfilmentReq
         for item in items
     )
     return FulfilmentRequest(
-        fulfilment_order_id=order.fba_fulfillment_order_id,
+        fulfilment_order_id=order.fulfilment_order.fulfilment_order_id,
         displayable_order_id=order.channel_order_id,
         ordered_at=order.received_at,
         comment=f"Thank you for your order from {order.channel.name}.",
@@ -292,19 +294,24 @@ def _refusal(*, order: Order, channel: Channel, reason: str) -> str:
     return reason
 
 
-def _outbound_save(order: Order, **changes) -> None:
+def _outbound_save(sent: FulfilmentOrder, **changes) -> None:
     for name, value in changes.items():
-        setattr(order, name, value)
-    order.updated_at = timezone.now()
-    order.save(update_fields=[*changes, "updated_at"])
+        setattr(sent, name, value)
+    sent.save(update_fields=[*changes, "updated_at"])
+
+
+def _outbound_update(order_id: int, *, sending: bool = True, **changes) -> int:
+    """Write Amazon's answer; with `sending`, only if the order is still being sent (another delivery of the
+    same submission may have recorded it already)."""
+    rows = FulfilmentOrder.objects.filter(order_id=order_id)
+    if sending:
+        rows = rows.filter(status=Status.SENDING)
+    return rows.update(**changes, updated_at=timezone.now())
 
 
 def _outbound_requeue(order_id: int, *, error: str) -> None:
-    # An UPDATE, not a save: the save of a queued order sends it (channels.events), and this one is retried
-    # by its own task or by the next follow.
-    Order.objects.filter(pk=order_id, fba_outbound_status=Order.FbaOutbound.SENDING).update(
-        fba_outbound_status=Order.FbaOutbound.QUEUED, fba_outbound_error=error, updated_at=timezone.now()
-    )
+    # Retried by its own task or by the next follow.
+    _outbound_update(order_id, status=Status.QUEUED, error=error)
 
 
 def _outbound_claim(*, order_id: int) -> tuple[Order, Channel, FulfilmentRequest] | str:
@@ -316,24 +323,24 @@ def _outbound_claim(*, order_id: int) -> tuple[Order, Channel, FulfilmentRequest
             .select_related("channel", "postal_service", "fulfilment_location__fulfilment__channel")
             .filter(pk=order_id).first()
         )
+        sent = FulfilmentOrder.objects.filter(order_id=order_id).first()
         # Being sent already: by a worker that died mid-call, since the caller holds the order's "fba-submit"
         # lock. Sent again: Amazon keeps one fulfilment order per id.
-        sendable = (Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING)
-        if order is None or order.fba_outbound_status not in sendable or not order.is_open:
+        sendable = (Status.QUEUED, Status.SENDING)
+        if order is None or sent is None or sent.status not in sendable or not order.is_open:
             return "nothing to send"
         location = order.fulfilment_location
         link = getattr(location, "fulfilment", None) if location is not None else None
         channel = link.channel if link is not None else None
         if channel is None:
-            _outbound_save(order, fba_outbound_error="The order is not at an FBA location of an Amazon channel.")
+            _outbound_save(sent, error="The order is not at an FBA location of an Amazon channel.")
             return "not at an FBA location"
         if not (channel.enabled and channel.fba_enabled):
-            _outbound_save(order, fba_outbound_error=f"FBA is off on {channel.name}: turn it on, or reallocate the "
-                                                     "order to a warehouse.")
+            _outbound_save(sent, error=f"FBA is off on {channel.name}: turn it on, or reallocate the order to a "
+                                       "warehouse.")
             return "FBA is off"
         request = fulfilment_request_build(order=order, channel=channel)
-        Order.objects.filter(pk=order.pk).update(fba_outbound_status=Order.FbaOutbound.SENDING,
-                                                 updated_at=timezone.now())
+        _outbound_update(order.pk, sending=False, status=Status.SENDING)
     return order, channel, request
 
 
@@ -359,10 +366,8 @@ def fba_outbound_submit(*, order_id: int) -> str:
         return "needs reauthorisation"
     except ChannelRejected as exc:
         if not _already_with_amazon(connector, request.fulfilment_order_id):
-            Order.objects.filter(pk=order.pk, fba_outbound_status=Order.FbaOutbound.SENDING).update(
-                fba_outbound_status=Order.FbaOutbound.REFUSED, updated_at=timezone.now(),
-                fba_outbound_error=_refusal(order=order, channel=channel, reason=str(exc)),
-            )
+            _outbound_update(order.pk, status=Status.REFUSED,
+                             error=_refusal(order=order, channel=channel, reason=str(exc)))
             logger.info("channels.fba.outbound_refused order=%s", order.pk)
             return "refused"
     except (ChannelRateLimited, ChannelTransientError) as exc:
@@ -372,9 +377,7 @@ def fba_outbound_submit(*, order_id: int) -> str:
         _outbound_requeue(order.pk, error=str(exc))
         return "failed"
     # Conditional: another delivery of this submission may have recorded Amazon's answer already.
-    Order.objects.filter(pk=order.pk, fba_outbound_status=Order.FbaOutbound.SENDING).update(
-        fba_outbound_status=Order.FbaOutbound.RECEIVED, fba_outbound_error="", updated_at=timezone.now()
-    )
+    _outbound_update(order.pk, status=Status.RECEIVED, error="")
     logger.info("channels.fba.outbound_sent order=%s fulfilment_order=%s", order.pk, request.fulfilment_order_id)
     return "sent"
 
@@ -384,25 +387,26 @@ def fba_outbound_record(*, order_id: int, state: FulfilmentState) -> str:
     """Keep Amazon's news of a fulfilment order. Once Amazon has shipped it, process the order with
     Amazon's tracking number: its own channel is then sent the despatch confirmation."""
     order = Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
-    if order is None or order.fba_outbound_status not in Order.FBA_WITH_AMAZON:
+    sent = FulfilmentOrder.objects.filter(order_id=order_id).first()
+    if order is None or sent is None or sent.status not in FulfilmentOrder.WITH_AMAZON:
         return "nothing to record"
     status = OUTBOUND_STATUS[state.status]
-    if status != Order.FbaOutbound.COMPLETE:
+    if status != Status.COMPLETE:
         error = ""
-        if status not in Order.FBA_WITH_AMAZON:
+        if status not in FulfilmentOrder.WITH_AMAZON:
             error = (f"Amazon reports the fulfilment order {state.status.lower()}: reallocate the order to a "
                      "warehouse, or to FBA again to resend it.")
-        if (status, error) != (order.fba_outbound_status, order.fba_outbound_error):
-            _outbound_save(order, fba_outbound_status=status, fba_outbound_error=error)
+        if (status, error) != (sent.status, sent.error):
+            _outbound_save(sent, status=status, error=error)
         return status
     package = state.packages[0] if state.packages else None
     tracking = package.tracking_number[:100] if package else ""
     if not order.is_open:
-        _outbound_save(order, fba_outbound_status=status, fba_outbound_error=(
+        _outbound_save(sent, status=status, error=(
             f"Amazon shipped it (tracking {tracking or 'none'}) after the order was "
             f"{order.get_status_display().lower()} here."))
         return "shipped after the order closed"
-    _outbound_save(order, fba_outbound_status=status, fba_outbound_error="")
+    _outbound_save(sent, status=status, error="")
     postal = None
     if package and package.carrier:
         postal = PostalService.objects.filter(
@@ -417,18 +421,22 @@ def fba_outbound_record(*, order_id: int, state: FulfilmentState) -> str:
 
 def fba_outbound_track(*, order_id: int) -> str:
     """Ask Amazon where an order it holds stands, and record it. Transient failures are raised."""
-    order = Order.objects.select_related("fulfilment_location__fulfilment__channel").filter(pk=order_id).first()
-    if order is None or order.fba_outbound_status not in Order.FBA_WITH_AMAZON:
+    sent = (
+        FulfilmentOrder.objects.select_related("order__fulfilment_location__fulfilment__channel")
+        .filter(order_id=order_id).first()
+    )
+    if sent is None or sent.status not in FulfilmentOrder.WITH_AMAZON:
         return "nothing to track"
+    order = sent.order
     channel = order.fulfilment_location.fulfilment.channel
     try:
-        state = channel_connector(channel=channel).fulfilment_order(order.fba_fulfillment_order_id)
+        state = channel_connector(channel=channel).fulfilment_order(sent.fulfilment_order_id)
     except (ChannelRateLimited, ChannelTransientError):
         raise
     except ChannelError as exc:
         if isinstance(exc, ChannelAuthError):
             channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
-        Order.objects.filter(pk=order.pk).update(fba_outbound_error=str(exc), updated_at=timezone.now())
+        _outbound_update(order.pk, sending=False, error=str(exc))
         return "failed"
     return fba_outbound_record(order_id=order.pk, state=state)
 
@@ -442,15 +450,14 @@ def fba_outbound_follow(*, channel_id: int) -> str:
     channel = Channel.objects.get(pk=channel_id)
     if not (channel.enabled and channel.fba_enabled):
         return "FBA is off"
-    at_fba = Order.objects.filter(fulfilment_location__fulfilment__channel=channel)
+    at_fba = FulfilmentOrder.objects.filter(order__fulfilment_location__fulfilment__channel=channel)
     # Being sent too: if its lock is free, the worker sending it died before Amazon answered.
     queued = list(
-        at_fba.filter(fba_outbound_status__in=(Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING),
-                      status__in=Order.OPEN_STATUSES)
-        .order_by("pk").values_list("pk", flat=True)
+        at_fba.filter(status__in=(Status.QUEUED, Status.SENDING), order__status__in=Order.OPEN_STATUSES)
+        .order_by("order_id").values_list("order_id", flat=True)
     )
     held = list(
-        at_fba.filter(fba_outbound_status__in=Order.FBA_WITH_AMAZON).order_by("pk").values_list("pk", flat=True)
+        at_fba.filter(status__in=FulfilmentOrder.WITH_AMAZON).order_by("order_id").values_list("order_id", flat=True)
     )
     outcomes = []
     for order_id in queued:

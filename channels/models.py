@@ -436,3 +436,41 @@ class FulfilmentLocation(models.Model):
     def clean(self) -> None:
         if self.location_id is not None and self.location.kind != Location.Kind.EXTERNAL:
             raise ValidationError({"location": "Only an external fulfilment centre belongs to a channel."})
+
+
+class FulfilmentOrder(models.Model):
+    """An order sent to the fulfilment network of the channel whose location holds its stock (Amazon's
+    multi-channel fulfilment), and where it stands there. An order at no such location has none."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to be sent to Amazon"
+        # Claimed by the worker asking Amazon right now, so that it holds no row lock during the call.
+        SENDING = "sending", "Being sent to Amazon"
+        RECEIVED = "received", "Received by Amazon"
+        PLANNING = "planning", "Amazon is planning it"
+        PROCESSING = "processing", "Amazon is picking and packing it"
+        COMPLETE = "complete", "Shipped by Amazon"
+        UNFULFILLABLE = "unfulfillable", "Amazon cannot fulfil it"
+        CANCELLED = "cancelled", "Cancelled at Amazon"
+        REFUSED = "refused", "Refused by Amazon"
+
+    # Amazon holds these: the order may not be processed, cancelled or moved here until Amazon is done.
+    WITH_AMAZON = (Status.RECEIVED, Status.PLANNING, Status.PROCESSING)
+    # Amazon has given up on these: the order may be sent again, under a new fulfilment order id.
+    RESENDABLE = (Status.REFUSED, Status.UNFULFILLABLE, Status.CANCELLED)
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="fulfilment_order")
+    status = models.CharField("FBA fulfilment", max_length=20, choices=Status.choices, default=Status.QUEUED)
+    fulfilment_order_id = models.CharField(
+        "FBA fulfilment order id", max_length=40,
+        help_text="The id this order was sent to Amazon's multi-channel fulfilment under.",
+    )
+    error = models.TextField("FBA fulfilment error", blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order_id"]
+        indexes = [models.Index(fields=["status"], name="channels_fulfilment_status")]
+
+    def __str__(self) -> str:
+        return f"{self.order} ({self.get_status_display()})"

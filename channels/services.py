@@ -200,18 +200,28 @@ def listings_pending_settle(*, channel_id: int) -> int:
 
 @transaction.atomic
 def channel_create(*, channel: Channel) -> Channel:
-    """Save a new channel and give it its periodic tasks (order download, push, listing download)."""
+    """Save a new channel and give it its periodic tasks (order download, push, listing download), and its
+    FBA location when FBA is on."""
     channel.save()
     scheduling.channel_beat_schedule_update(channel=channel)
+    _fba_location_follow(channel=channel)
     return channel
+
+
+def _fba_location_follow(*, channel: Channel) -> None:
+    # Switched off, FBA keeps its location and history: nothing is removed here.
+    if channel.fba_enabled:
+        from channels.fba import fba_location_ensure  # the FBA services build on this module
+
+        fba_location_ensure(channel=channel)
 
 
 @transaction.atomic
 def channel_settings_update(*, channel: Channel, changed_fields: Iterable[str]) -> Channel:
     """Save staff's edit of a channel; `changed_fields` names the fields the edit changed (a form's
     changed_data). New rules mark every listing of the channel and schedule a push on commit; a switch
-    turned on schedules one to send what waited; the periodic tasks follow the switches. An edit that
-    changes none of these costs nothing beyond the save."""
+    turned on schedules one to send what waited; the periodic tasks follow the switches; FBA turned on
+    gives the channel its FBA location. An edit that changes none of these costs nothing beyond the save."""
     changed = set(changed_fields)
     channel.save()
     rules_changed = bool(changed & CHANNEL_RULE_FIELDS)
@@ -222,6 +232,8 @@ def channel_settings_update(*, channel: Channel, changed_fields: Iterable[str]) 
         _push_schedule_on_commit([channel.pk])
     if changed & scheduling.CHANNEL_SCHEDULE_FIELDS:
         scheduling.channel_beat_schedule_update(channel=channel)
+    if "fba_enabled" in changed:
+        _fba_location_follow(channel=channel)
     return channel
 
 

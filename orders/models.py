@@ -29,24 +29,6 @@ class PostalService(models.Model):
 
 
 class Order(models.Model):
-    class FbaOutbound(models.TextChoices):
-        """Where an order reallocated to an FBA location stands with Amazon (multi-channel fulfilment)."""
-
-        NONE = "", "Not fulfilled by FBA"
-        QUEUED = "queued", "Waiting to be sent to Amazon"
-        # Claimed by the worker asking Amazon right now, so that it holds no row lock during the call.
-        SENDING = "sending", "Being sent to Amazon"
-        RECEIVED = "received", "Received by Amazon"
-        PLANNING = "planning", "Amazon is planning it"
-        PROCESSING = "processing", "Amazon is picking and packing it"
-        COMPLETE = "complete", "Shipped by Amazon"
-        UNFULFILLABLE = "unfulfillable", "Amazon cannot fulfil it"
-        CANCELLED = "cancelled", "Cancelled at Amazon"
-        REFUSED = "refused", "Refused by Amazon"
-
-    # Amazon holds these: the order may not be processed, cancelled or moved here until Amazon is done.
-    FBA_WITH_AMAZON = (FbaOutbound.RECEIVED, FbaOutbound.PLANNING, FbaOutbound.PROCESSING)
-
     class Status(models.TextChoices):
         UNPAID = "unpaid", "Unpaid"
         PAID = "paid", "Paid"
@@ -100,14 +82,6 @@ class Order(models.Model):
     despatch_error = models.TextField(blank=True)
     cancellation_sent_at = models.DateTimeField(null=True, blank=True)
     cancellation_error = models.TextField(blank=True)
-    fba_fulfillment_order_id = models.CharField(
-        "FBA fulfilment order id", max_length=40, blank=True,
-        help_text="The id this order was sent to Amazon's multi-channel fulfilment under.",
-    )
-    fba_outbound_status = models.CharField(
-        "FBA fulfilment", max_length=20, choices=FbaOutbound.choices, default=FbaOutbound.NONE, blank=True
-    )
-    fba_outbound_error = models.TextField("FBA fulfilment error", blank=True)
     # Which import inserted the row: with INSERT ... ON CONFLICT DO NOTHING, a worker finds the orders
     # it created (and must reserve stock for) by its own batch token, whoever else imports the same window.
     import_batch = models.UUIDField(null=True, blank=True, editable=False)
@@ -130,11 +104,6 @@ class Order(models.Model):
             # The order list's default sort: without it PostgreSQL sorts every order for each page.
             models.Index(fields=["-received_at", "-id"], name="orders_order_newest"),
             models.Index(fields=["channel_order_id", "-id"], name="orders_order_by_number"),
-            # The FBA tracker reads the few orders with Amazon; every other order has an empty status.
-            models.Index(
-                fields=["fba_outbound_status", "fulfilment_location"], condition=~Q(fba_outbound_status=""),
-                name="orders_order_fba_outbound",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -147,9 +116,9 @@ class Order(models.Model):
     @property
     def stock_can_move(self) -> bool:
         """Whether staff may still move the stock it holds: relink its lines, change its location."""
-        return (self.is_open and not self.fulfilled_by_channel
-                and self.fba_outbound_status not in (self.FbaOutbound.QUEUED, self.FbaOutbound.SENDING,
-                                                     *self.FBA_WITH_AMAZON))
+        from orders.external_fulfilment import order_hold  # the registry builds on this model
+
+        return self.is_open and not self.fulfilled_by_channel and order_hold(self) is None
 
 
 class OrderItem(models.Model):

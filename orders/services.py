@@ -7,10 +7,11 @@ upserts by (channel, channel_order_id) with conflict handling and reserves, rele
 stock through inventory's services. It announces processed and cancelled orders on commit
 (`orders.signals`) so the channels app can tell the marketplace without orders importing channels.
 
-Stock at an FBA location is Amazon's count: the FBA sync sets it from Amazon's summaries, which
-already leave out what Amazon has shipped. So an order fulfilled there (an AFN order, or one sent to
-Amazon's multi-channel fulfilment) only ends its reservation when it ships; consuming the stock too
-would take the shipped units off a second time whenever a sync ran before the order was processed.
+Stock at an external fulfilment centre (e.g. Amazon FBA) is the fulfiller's count: the channels app sets
+it from the fulfiller's figures, which already leave out what it has shipped. So an order fulfilled there
+(an AFN order, or one sent to the fulfiller, see orders.external_fulfilment) only ends its reservation when
+it ships; consuming the stock too would take the shipped units off a second time whenever a sync ran
+before the order was processed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from inventory.services import (
     stock_release,
     stock_reserve,
 )
+from orders import external_fulfilment
 from orders.channel_checks import cancellation_problems, despatch_problems
+from orders.external_fulfilment import Stage, order_hold
 from orders.models import Order, OrderItem, PostalService
 from orders.signals import order_cancelled, order_processed
 
@@ -250,16 +253,29 @@ def _order_lines(order: Order) -> list[tuple[int, int, int]]:
     return _reservation_lines([order], {order.pk: items})
 
 
-def _with_amazon_refuse(order: Order, *, doing: str) -> None:
-    if order.fba_outbound_status in (Order.FbaOutbound.QUEUED, Order.FbaOutbound.SENDING, *Order.FBA_WITH_AMAZON):
+def _held_refuse(order: Order, *, doing: str) -> None:
+    if hold := order_hold(order):
         raise ValidationError(
-            f"Order {order.channel_order_id} is being fulfilled by Amazon "
-            f"({order.get_fba_outbound_status_display().lower()}): it cannot be {doing} here; "
-            "it is processed when Amazon ships it."
+            f"Order {order.channel_order_id} is being fulfilled by {hold.fulfiller} ({hold.status.lower()}): "
+            f"it cannot be {doing} here; it is processed when {hold.fulfiller} ships it."
         )
 
 
-def _at_fba(location_id: int | None) -> bool:
+def _sending_or_held_problem(order: Order, *, doing: str) -> str:
+    """Why the order may not be cancelled or moved while its fulfiller is being sent it or has it; "" if it may."""
+    hold = order_hold(order)
+    if hold is None or hold.stage == Stage.QUEUED:
+        return ""
+    if hold.stage == Stage.SENDING:
+        # Asked with no lock held: until the fulfiller answers, the order may not change here, or it could
+        # ship an order cancelled or moved a moment before.
+        return (f"Order {order.channel_order_id} is being sent to {hold.fulfiller} right now: try again in a "
+                f"minute, once {hold.fulfiller} has answered.")
+    return (f"Order {order.channel_order_id} is with {hold.fulfiller} ({hold.status.lower()}): "
+            f"{hold.how_to_stop} {doing}.")
+
+
+def _at_external_centre(location_id: int | None) -> bool:
     return location_id is not None and Location.objects.filter(pk=location_id, kind=Location.Kind.EXTERNAL).exists()
 
 
@@ -273,7 +289,7 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
     refused here first, by field, before anything changes.
     """
     order = _locked_open_order(order_id, doing="processed")
-    _with_amazon_refuse(order, doing="processed")
+    _held_refuse(order, doing="processed")
     if order.status == Order.Status.UNPAID:
         raise ValidationError(f"Order {order.channel_order_id} is not paid yet.")
     postal_service = PostalService.objects.filter(pk=postal_service_id).first() if postal_service_id else None
@@ -284,7 +300,7 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
     )):
         raise ValidationError(problems)
     lines = _order_lines(order)
-    if lines and _at_fba(order.fulfilment_location_id):
+    if lines and _at_external_centre(order.fulfilment_location_id):
         stock_release(lines=lines)
     elif lines:
         stock_consume(lines=lines, reference=f"{order.channel.name} order {order.channel_order_id}", user=user)
@@ -308,33 +324,19 @@ def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
     order = _locked_open_order(order_id, doing="cancelled")
     if problems := cancellation_problems(order=order, reason=reason.strip()):
         raise ValidationError(problems)
-    if order.fba_outbound_status == Order.FbaOutbound.SENDING:
-        raise ValidationError(FBA_SENDING.format(order=order.channel_order_id))
-    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
-        raise ValidationError(
-            f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
-            "cancel its fulfilment order in Seller Central first."
-        )
+    if problem := _sending_or_held_problem(order, doing="first"):
+        raise ValidationError(problem)
     lines = _order_lines(order)
     if lines:
         stock_release(lines=lines)
     order.status = Order.Status.CANCELLED
     order.cancelled_at = timezone.now()
     order.cancellation_error = ""
-    # Not yet sent to Amazon: now it never will be.
-    if order.fba_outbound_status == Order.FbaOutbound.QUEUED:
-        order.fba_outbound_status = Order.FbaOutbound.NONE
-    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "fba_outbound_status", "updated_at"])
+    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "updated_at"])
+    # Not yet sent to its fulfiller: now it never will be.
+    external_fulfilment.order_cancelled(order=order)
     transaction.on_commit(lambda: order_cancelled.send(sender=Order, order_ids=[order.pk], reason=reason))
     return order
-
-
-# A worker is asking Amazon to fulfil it right now, holding no lock meanwhile: until Amazon answers, the
-# order may not change here, or Amazon could ship an order cancelled or moved a moment before.
-FBA_SENDING = ("Order {order} is being sent to Amazon right now: try again in a minute, once Amazon has "
-               "answered.")
-# Amazon has given up on these: the order may be sent again, under a new fulfilment order id.
-FBA_RESUBMITTABLE = (Order.FbaOutbound.REFUSED, Order.FbaOutbound.UNFULFILLABLE, Order.FbaOutbound.CANCELLED)
 
 
 def order_reallocation_problem(*, order: Order, location: Location | None) -> str:
@@ -344,15 +346,12 @@ def order_reallocation_problem(*, order: Order, location: Location | None) -> st
     if order.fulfilled_by_channel:
         return (f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: "
                 "it cannot be reallocated here.")
-    if order.fba_outbound_status == Order.FbaOutbound.SENDING:
-        return FBA_SENDING.format(order=order.channel_order_id)
-    if order.fba_outbound_status in Order.FBA_WITH_AMAZON:
-        return (f"Order {order.channel_order_id} is with Amazon ({order.get_fba_outbound_status_display().lower()}): "
-                "cancel its fulfilment order in Seller Central before moving it.")
+    if problem := _sending_or_held_problem(order, doing="before moving it"):
+        return problem
     if location is None:
         return "Choose a location: an open order holds its stock at one."
-    if location.kind == Location.Kind.EXTERNAL and order.status == Order.Status.UNPAID:
-        return f"Order {order.channel_order_id} is not paid yet: Amazon would ship it unpaid."
+    if (fulfiller := external_fulfilment.location_fulfiller(location)) and order.status == Order.Status.UNPAID:
+        return f"Order {order.channel_order_id} is not paid yet: {fulfiller} would ship it unpaid."
     return ""
 
 
@@ -360,9 +359,10 @@ def order_reallocation_problem(*, order: Order, location: Location | None) -> st
 def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
     """Move an open order's reservation to another location: released at the old one, reserved at the new.
 
-    Reallocated to an FBA location (from any channel), the order waits for the channels app to send it
-    to Amazon's multi-channel fulfilment; reallocating it there again after Amazon refused or could not
-    fulfil it sends it again. An order Amazon already holds cannot be moved.
+    Reallocated to an external fulfilment centre (e.g. an FBA location, from any channel), the order is
+    handed to its fulfiller (the channels app sends it to Amazon's multi-channel fulfilment); reallocating it
+    there again after the fulfiller refused or could not fulfil it sends it again. An order the fulfiller
+    already holds cannot be moved.
     """
     order = _locked_open_order(order_id, doing="reallocated")
     location = Location.objects.filter(pk=location_id).first()
@@ -370,9 +370,9 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
         raise ValidationError("That location no longer exists.")
     if problem := order_reallocation_problem(order=order, location=location):
         raise ValidationError(problem)
-    to_fba = location.kind == Location.Kind.EXTERNAL
-    resubmit = to_fba and order.fba_outbound_status in FBA_RESUBMITTABLE
-    if location.pk == order.fulfilment_location_id and not resubmit:
+    if location.pk == order.fulfilment_location_id and not external_fulfilment.reallocation_resends(
+        order=order, location=location
+    ):
         return order
     items = list(order.items.filter(stock_item__isnull=False))
     held = _reservation_lines([order], {order.pk: items})
@@ -384,17 +384,8 @@ def order_reallocate(*, order_id: int, location_id: int, user=None) -> Order:
         stock_release(lines=held)
     if wanted:
         stock_reserve(lines=wanted)
-    if to_fba:
-        order.fba_outbound_status = Order.FbaOutbound.QUEUED
-        # Amazon keeps every id it was sent, so each submission has its own.
-        order.fba_fulfillment_order_id = f"SL-{order.pk}-{timezone.now():%y%m%d%H%M%S}"
-    else:
-        order.fba_outbound_status = Order.FbaOutbound.NONE
-        order.fba_fulfillment_order_id = ""
-    order.fba_outbound_error = ""
-    order.save(update_fields=[
-        "fulfilment_location", "fba_outbound_status", "fba_fulfillment_order_id", "fba_outbound_error", "updated_at",
-    ])
+    order.save(update_fields=["fulfilment_location", "updated_at"])
+    external_fulfilment.order_moved(order=order, location=location)
     return order
 
 
@@ -404,7 +395,7 @@ def order_item_link(*, order_item_id: int, stock_item_id: int | None, user=None)
     with it, so stock sold before its SKU was known is held from now on, and released if unlinked."""
     item = OrderItem.objects.get(pk=order_item_id)
     order = _locked_open_order(item.order_id, doing="changed")
-    _with_amazon_refuse(order, doing="changed")
+    _held_refuse(order, doing="changed")
     if item.stock_item_id == stock_item_id:
         return item
     held = _reservation_lines([order], {order.pk: [item]})

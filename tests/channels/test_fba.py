@@ -12,7 +12,7 @@ from django_celery_beat.models import PeriodicTask
 
 from channels.connections import listings_download
 from channels.fba import fba_inventory_sync, fba_outbound_follow
-from channels.models import Channel, FulfilmentLocation
+from channels.models import Channel, FulfilmentLocation, FulfilmentOrder
 from channels.services import channel_create, channel_settings_update
 from channels.sync import inventory_push, orders_download
 from inventory.models import Location, StockLevel, StockMovement
@@ -67,6 +67,10 @@ def fba_of(channel) -> Location:
     return Location.objects.get(kind=Location.Kind.EXTERNAL, fulfilment__channel=channel)
 
 
+def sent(order) -> FulfilmentOrder:
+    return FulfilmentOrder.objects.get(order=order)
+
+
 def level(item, location) -> StockLevel:
     return StockLevel.objects.get(stock_item=item, location=location)
 
@@ -79,13 +83,14 @@ def beat(channel, key) -> PeriodicTask:
 
 
 def test_turning_fba_on_creates_the_channels_fba_location_once():
-    channel = Channel.objects.create(name="Amazon UK", kind=Channel.Kind.AMAZON, marketplace_id="A1F83G8C2ARO7P",
-                                     api_base_url="http://127.0.0.1:8100/amazon/uk")
+    channel = channel_create(channel=Channel(name="Amazon UK", kind=Channel.Kind.AMAZON,
+                                             marketplace_id="A1F83G8C2ARO7P",
+                                             api_base_url="http://127.0.0.1:8100/amazon/uk"))
     assert not Location.objects.filter(kind=Location.Kind.EXTERNAL).exists()
 
     channel.fba_enabled = True
-    channel.save()
-    channel.save()
+    channel_settings_update(channel=channel, changed_fields=["fba_enabled"])
+    channel_settings_update(channel=channel, changed_fields=["fba_enabled"])
 
     location = Location.objects.get(kind=Location.Kind.EXTERNAL)
     assert (location.name, location.fulfilment.channel) == ("FBA – Amazon UK", channel)
@@ -285,11 +290,11 @@ def test_an_ekm_order_fulfilled_from_fba_is_confirmed_on_ekm_with_amazons_tracki
     with django_capture_on_commit_callbacks(execute=True):
         order_reallocate(order_id=ekm_order.pk, location_id=fba_of(amazon).pk)
 
-    [sent] = sandbox.received("amazon", "uk")["fulfillment_orders"]
-    assert (sent["displayable_order_id"], sent["address"]["name"], sent["items"][0]["quantity"]) == (
+    [to_amazon] = sandbox.received("amazon", "uk")["fulfillment_orders"]
+    assert (to_amazon["displayable_order_id"], to_amazon["address"]["name"], to_amazon["items"][0]["quantity"]) == (
         ekm_order.channel_order_id, "Jo Bloggs", 2)
     ekm_order.refresh_from_db()
-    assert ekm_order.fba_outbound_status == Order.FbaOutbound.RECEIVED
+    assert sent(ekm_order).status == FulfilmentOrder.Status.RECEIVED
     assert level(mug, warehouse).available == 10 and level(mug, fba_of(amazon)).in_open_orders == 2
 
     # Amazon's fulfillable count leaves out what the order holds, and a sync may read it before Amazon ships.
@@ -303,7 +308,7 @@ def test_an_ekm_order_fulfilled_from_fba_is_confirmed_on_ekm_with_amazons_tracki
     assert [s["tracking_number"] for s in shipments] == [tracking]
     ekm_order.refresh_from_db()
     assert ekm_order.status == Order.Status.PROCESSED and ekm_order.tracking_number == tracking
-    assert ekm_order.fba_outbound_status == Order.FbaOutbound.COMPLETE and ekm_order.despatch_sent_at
+    assert sent(ekm_order).status == FulfilmentOrder.Status.COMPLETE and ekm_order.despatch_sent_at
     assert level(mug, warehouse).quantity == 10
     # Shipping ends the reservation without taking the mugs off again: FBA stock is Amazon's count.
     fba_level = level(mug, fba_of(amazon))
@@ -333,8 +338,8 @@ def test_amazons_refusal_is_kept_on_the_order_and_says_what_to_do(
         order_reallocate(order_id=ekm_order.pk, location_id=fba_of(amazon).pk)
 
     ekm_order.refresh_from_db()
-    assert ekm_order.fba_outbound_status == Order.FbaOutbound.REFUSED
-    assert "1 fulfillable, 2 requested" in ekm_order.fba_outbound_error
+    assert sent(ekm_order).status == FulfilmentOrder.Status.REFUSED
+    assert "1 fulfillable, 2 requested" in sent(ekm_order).error
     assert sandbox.received("amazon", "uk")["fulfillment_orders"] == []
 
     sandbox.fba_inventory("uk", [{"sku": "MUG", "fulfillable": 3}])
@@ -342,7 +347,7 @@ def test_amazons_refusal_is_kept_on_the_order_and_says_what_to_do(
         order_reallocate(order_id=ekm_order.pk, location_id=fba_of(amazon).pk)
 
     ekm_order.refresh_from_db()
-    assert ekm_order.fba_outbound_status == Order.FbaOutbound.RECEIVED and not ekm_order.fba_outbound_error
+    assert sent(ekm_order).status == FulfilmentOrder.Status.RECEIVED and not sent(ekm_order).error
 
 
 def test_a_euro_order_needs_convert_currency_to_be_fulfilled_from_uk_fba(
@@ -358,16 +363,16 @@ def test_a_euro_order_needs_convert_currency_to_be_fulfilled_from_uk_fba(
     with django_capture_on_commit_callbacks(execute=True):
         order_reallocate(order_id=order.pk, location_id=fba_of(amazon).pk)
     order.refresh_from_db()
-    assert order.fba_outbound_status == Order.FbaOutbound.REFUSED
-    assert "tick FBA Convert Currency on Amazon UK" in order.fba_outbound_error
+    assert sent(order).status == FulfilmentOrder.Status.REFUSED
+    assert "tick FBA Convert Currency on Amazon UK" in sent(order).error
 
     amazon.fba_convert_currency = True
     amazon.save()
     with django_capture_on_commit_callbacks(execute=True):
         order_reallocate(order_id=order.pk, location_id=fba_of(amazon).pk)
 
-    [sent] = sandbox.received("amazon", "uk")["fulfillment_orders"]
-    assert (sent["items"][0]["declared_value"], sent["items"][0]["currency"]) == ("12.50", "GBP")
+    [to_amazon] = sandbox.received("amazon", "uk")["fulfillment_orders"]
+    assert (to_amazon["items"][0]["declared_value"], to_amazon["items"][0]["currency"]) == ("12.50", "GBP")
 
 
 def test_reallocation_moves_the_reservation_and_refuses_closed_orders(mug, warehouse):
@@ -399,8 +404,8 @@ def test_staff_send_an_order_to_amazon_by_choosing_the_fba_location_on_its_page(
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(url, change_form_data(admin_client, url, fulfilment_location=fba_of(amazon).pk))
 
-    [sent] = sandbox.received("amazon", "uk")["fulfillment_orders"]
-    assert sent["displayable_order_id"] == ekm_order.channel_order_id
+    [to_amazon] = sandbox.received("amazon", "uk")["fulfillment_orders"]
+    assert to_amazon["displayable_order_id"] == ekm_order.channel_order_id
     ekm_order.refresh_from_db()
-    assert ekm_order.fba_outbound_status == Order.FbaOutbound.RECEIVED
+    assert sent(ekm_order).status == FulfilmentOrder.Status.RECEIVED
     assert level(mug, warehouse).in_open_orders == 0 and level(mug, fba_of(amazon)).in_open_orders == 2

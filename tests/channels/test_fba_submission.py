@@ -13,6 +13,8 @@ from django.db import DatabaseError, connection, transaction
 from channels import fba
 from channels.connectors.base import ChannelRejected, ChannelTransientError, FulfilmentState
 from channels.fba import fba_outbound_follow, fba_outbound_submit
+from channels.models import FulfilmentOrder
+from channels.services import channel_create
 from inventory.models import Location
 from orders.models import Order
 from orders.services import order_cancel, order_reallocate
@@ -42,18 +44,20 @@ class FakeAmazon:
 
 @pytest.fixture
 def queued_order():
-    amazon = AmazonChannelFactory(name="Amazon UK", fba_enabled=True)
+    amazon = channel_create(channel=AmazonChannelFactory.build(name="Amazon UK", fba_enabled=True))
     fba_location = Location.objects.get(kind=Location.Kind.EXTERNAL, fulfilment__channel=amazon)
     mug = StockItemFactory(sku="MUG")
     StockLevelFactory(stock_item=mug, location=fba_location, quantity=5, in_open_orders=1)
     StockLevelFactory(stock_item=mug, location=LocationFactory(name="Main", is_default=True), quantity=5)
-    order = OrderFactory(fulfilment_location=fba_location, fba_fulfillment_order_id="SL-1-261201",
-                         channel__mark_as_despatched=False)
+    order = OrderFactory(fulfilment_location=fba_location, channel__mark_as_despatched=False)
     OrderItemFactory(order=order, stock_item=mug, quantity=1)
-    # Queued without the save that would send it at once: each test sends it itself.
-    Order.objects.filter(pk=order.pk).update(fba_outbound_status=Order.FbaOutbound.QUEUED)
-    order.refresh_from_db()
+    # Queued without the reallocation that would send it at once: each test sends it itself.
+    FulfilmentOrder.objects.create(order=order, status=FulfilmentOrder.Status.QUEUED, fulfilment_order_id="SL-1-261201")
     return order
+
+
+def sent(order) -> FulfilmentOrder:
+    return FulfilmentOrder.objects.get(order=order)
 
 
 def use(monkeypatch, amazon: FakeAmazon) -> FakeAmazon:
@@ -82,7 +86,7 @@ def test_staff_cannot_cancel_or_move_an_order_while_amazon_is_being_asked_and_it
     assert refusals == [f"Order {queued_order.channel_order_id} is being sent to Amazon right now: try again in a "
                         "minute, once Amazon has answered."] * 2
     queued_order.refresh_from_db()
-    assert queued_order.is_open and queued_order.fba_outbound_status == Order.FbaOutbound.RECEIVED
+    assert queued_order.is_open and sent(queued_order).status == FulfilmentOrder.Status.RECEIVED
     assert amazon.sent == ["SL-1-261201"]
     assert fba_outbound_submit(order_id=queued_order.pk) == "nothing to send"
 
@@ -97,8 +101,8 @@ def test_a_transient_failure_queues_the_order_again_without_sending_a_second_tas
         fba_outbound_submit(order_id=queued_order.pk)
 
     queued_order.refresh_from_db()
-    assert (queued_order.fba_outbound_status, queued_order.fba_outbound_error) == (
-        Order.FbaOutbound.QUEUED, "Will retry: HTTP 503")
+    assert (sent(queued_order).status, sent(queued_order).error) == (
+        FulfilmentOrder.Status.QUEUED, "Will retry: HTTP 503")
     # The task retries itself: a second one would double the calls at every failure.
     assert queued_tasks == []
 
@@ -108,14 +112,14 @@ def test_an_order_whose_sender_died_mid_call_is_sent_again_by_the_next_follow_an
     queued_order, monkeypatch
 ):
     # The worker died after Amazon took the order, before it recorded the answer.
-    Order.objects.filter(pk=queued_order.pk).update(fba_outbound_status=Order.FbaOutbound.SENDING)
+    FulfilmentOrder.objects.filter(order=queued_order).update(status=FulfilmentOrder.Status.SENDING)
     amazon = use(monkeypatch, FakeAmazon(answer=ChannelRejected("duplicate SellerFulfillmentOrderId"),
                                          known={"SL-1-261201"}))
 
     fba_outbound_follow(channel_id=queued_order.fulfilment_location.fulfilment.channel_id)
 
     queued_order.refresh_from_db()
-    assert (queued_order.fba_outbound_status, queued_order.fba_outbound_error) == (Order.FbaOutbound.RECEIVED, "")
+    assert (sent(queued_order).status, sent(queued_order).error) == (FulfilmentOrder.Status.RECEIVED, "")
     assert amazon.sent == ["SL-1-261201"]
 
 
@@ -143,3 +147,13 @@ def test_no_row_lock_is_held_while_amazon_is_asked(queued_order, monkeypatch):
 
     assert fba_outbound_submit(order_id=queued_order.pk) == "sent"
     assert seen == ["locked"]
+
+
+@pytest.mark.django_db
+def test_an_order_cancelled_before_it_was_sent_to_amazon_is_never_sent(queued_order, monkeypatch):
+    amazon = use(monkeypatch, FakeAmazon())
+
+    order_cancel(order_id=queued_order.pk)
+
+    assert fba_outbound_submit(order_id=queued_order.pk) == "nothing to send"
+    assert amazon.sent == [] and not FulfilmentOrder.objects.filter(order=queued_order).exists()

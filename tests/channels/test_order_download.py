@@ -15,6 +15,7 @@ from channels.connectors.base import (
     WatermarkPolicy,
 )
 from channels.models import NEVER_SYNCED, Channel, FulfilmentLocation, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.services import channel_create
 from channels.sync import orders_download, orders_store_page
 from inventory.models import StockLevel
 from orders.models import Order
@@ -255,7 +256,7 @@ def test_a_malformed_order_is_reported_by_id_and_the_rest_of_the_page_is_stored(
 
 
 def test_afn_orders_go_to_the_channels_fba_location_and_hold_no_warehouse_stock(warehouse, mug):
-    amazon = AmazonChannelFactory(name="Amazon UK", fba_enabled=True)
+    amazon = channel_create(channel=AmazonChannelFactory.build(name="Amazon UK", fba_enabled=True))
     fba = FulfilmentLocation.objects.get(channel=amazon).location
 
     store(amazon, external("AFN-1", status="SHIPPED", fulfilled_by_channel=True, quantity=2))

@@ -5,10 +5,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from channels.models import FulfilmentLocation, FulfilmentOrder
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_item_link, order_process
 from tests.admin.pages import change_form_data
+from tests.channels.factories import AmazonChannelFactory
 from tests.inventory.factories import FbaLocationFactory, LocationFactory, StockItemFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory
 
@@ -88,12 +90,16 @@ def test_changing_the_location_on_the_order_page_moves_the_held_stock(admin_clie
     assert order.fulfilment_location == shop["overflow"] and order.buyer_name == "Ann Lee"
 
 
+def amazon_fba():
+    return FulfilmentLocation.objects.create(channel=AmazonChannelFactory(), location=FbaLocationFactory()).location
+
+
 def test_a_move_the_hub_refuses_is_a_message_next_to_the_location(admin_client, shop):
     order = shop["order"]
     Order.objects.filter(pk=order.pk).update(status=Order.Status.UNPAID, is_paid=False)
     url = reverse("admin:orders_order_change", args=(order.pk,))
 
-    to_amazon = admin_client.post(url, page_data(admin_client, order, fulfilment_location=FbaLocationFactory().pk))
+    to_amazon = admin_client.post(url, page_data(admin_client, order, fulfilment_location=amazon_fba().pk))
     nowhere = admin_client.post(url, page_data(admin_client, order, fulfilment_location=""))
 
     assert to_amazon.status_code == nowhere.status_code == 200
@@ -108,7 +114,7 @@ def test_a_move_the_hub_refuses_is_a_message_next_to_the_location(admin_client, 
 
 def test_an_order_amazon_holds_keeps_its_location(admin_client, shop):
     order = shop["order"]
-    Order.objects.filter(pk=order.pk).update(fba_outbound_status=Order.FbaOutbound.RECEIVED)
+    FulfilmentOrder.objects.create(order=order, status=FulfilmentOrder.Status.RECEIVED, fulfilment_order_id="SL-1")
     page = admin_client.get(reverse("admin:orders_order_change", args=(order.pk,)))
     assert "fulfilment_location" not in page.context["adminform"].form.fields
 
