@@ -157,3 +157,13 @@ def test_an_order_cancelled_before_it_was_sent_to_amazon_is_never_sent(queued_or
 
     assert fba_outbound_submit(order_id=queued_order.pk) == "nothing to send"
     assert amazon.sent == [] and not FulfilmentOrder.objects.filter(order=queued_order).exists()
+
+
+@pytest.mark.django_db
+def test_an_order_moved_back_to_a_warehouse_before_it_was_sent_to_amazon_is_never_sent(queued_order, monkeypatch):
+    amazon = use(monkeypatch, FakeAmazon())
+
+    order_reallocate(order_id=queued_order.pk, location_id=Location.objects.get(name="Main").pk)
+
+    assert fba_outbound_submit(order_id=queued_order.pk) == "nothing to send"
+    assert amazon.sent == [] and not FulfilmentOrder.objects.filter(order=queued_order).exists()
