@@ -29,10 +29,6 @@ from tests.inventory.factories import LocationFactory, StockItemFactory
 
 pytestmark = pytest.mark.django_db
 
-# The other helper moving FBA ownership removes this one (issue 15); until then it is the only one allowed.
-FBA_LOCATION_RECEIVER = "channels-fba-location-follows-channel"
-
-
 @pytest.fixture
 def queued(monkeypatch):
     """The channel of every inventory push queued with Celery, in order."""
@@ -339,13 +335,13 @@ def test_no_model_signal_of_ours_reacts_to_channel_or_listing_saves():
     ours = []
     for signal, name in ((pre_save, "pre_save"), (post_save, "post_save"), (pre_delete, "pre_delete"),
                          (post_delete, "post_delete"), (m2m_changed, "m2m_changed")):
-        for (key, sender_id), reference, _is_async in signal.receivers:
+        for (_key, sender_id), reference, _is_async in signal.receivers:
             function = reference() if isinstance(reference, weakref.ReferenceType) else reference
             while isinstance(function, functools.partial):
                 function = function.func
             function = getattr(function, "__func__", function)
             module = getattr(function, "__module__", "") or ""
-            if sender_id not in watched or key == FBA_LOCATION_RECEIVER:
+            if sender_id not in watched:
                 continue
             # django-simple-history's receivers write the audit trail, Django's its own bookkeeping.
             if module.split(".")[0] in ("simple_history", "django", "django_celery_beat"):
