@@ -75,9 +75,13 @@ def groups_setup(*, group_model, permission_model) -> dict[str, int]:
 
 @receiver(post_migrate, dispatch_uid="channels.admins_get_new_permissions")
 def admins_grant_new_permissions(sender, using="default", **kwargs) -> None:
-    """After migrate (Django has created the permissions of every app by now), Admins hold all of them."""
+    """After each app's migrate, Admins hold every permission there is, that app's new ones included."""
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    # This receiver may be connected before auth's own, which creates the sender's new permissions: create
+    # them first (it adds only what is missing), so the last app's new models are not left out.
+    create_permissions(sender, verbosity=0, using=using)
     admins = Group.objects.using(using).filter(name=ADMINS).first()
     if admins is not None:
         admins.permissions.add(*Permission.objects.using(using).exclude(group=admins))

@@ -7,6 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import override_settings
 
 from channels.models import Channel
+from channels.services import channels_delete
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from orders.models import Order
 
@@ -42,11 +43,11 @@ def database_migrated_or_error() -> None:
 def scratch_shop_delete(*, prefix: str) -> None:
     """Remove what a benchmark built: channels named `prefix-…` with their orders and listings, stock items
     `PREFIX-…` with their levels and ledger, and the `prefix-warehouse` location. Each channel's beat rows
-    go with it (channels.events)."""
+    go with it (channels_delete)."""
     Order.objects.filter(channel__name__startswith=f"{prefix}-").delete()
     items = StockItem.objects.filter(sku__startswith=f"{prefix.upper()}-")
     StockMovement.objects.filter(stock_item__in=items).delete()
     StockLevel.objects.filter(stock_item__in=items).delete()
-    Channel.objects.filter(name__startswith=f"{prefix}-").delete()
+    channels_delete(channel_ids=Channel.objects.filter(name__startswith=f"{prefix}-").values_list("pk", flat=True))
     items.delete()
     Location.objects.filter(name=f"{prefix}-warehouse").delete()
