@@ -85,7 +85,9 @@ class ChannelForm(forms.ModelForm):
             labels = dict(credential_fields(self.kind_for_form))
             reasons.append("Credentials replaced: " + ", ".join(labels[key] for key in replaced))
         if reasons:
-            channel._change_reason = "; ".join(reasons)
+            # History keeps a change reason of at most 100 characters.
+            reason = "; ".join(reasons)
+            channel._change_reason = reason if len(reason) <= 100 else reason[:99] + "…"
         if commit:
             channel.save()
             self.save_m2m()

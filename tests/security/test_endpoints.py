@@ -123,7 +123,8 @@ def test_moving_an_endpoint_needs_the_secrets_typed_again_and_is_recorded(admins
     assert amazon_channel.api_base_url == moved
     assert amazon_channel.credentials["client_secret"] == "a-new-secret-for-na"
     latest = amazon_channel.history.latest()
-    assert latest.history_change_reason.startswith("Endpoints changed: API base URL; Credentials replaced:")
+    assert latest.history_change_reason.startswith("Endpoints changed: API base URL; Credentials replaced: LWA")
+    assert len(latest.history_change_reason) <= 100
     assert latest.api_base_url == moved
 
 
