@@ -29,6 +29,17 @@ def tasks_run_inline():
 
 
 @pytest.fixture(autouse=True)
+def eager_join_flag_reset():
+    """Celery's eager apply() sets a process-wide "joining would block" flag and restores what it found; eager
+    tasks run from several threads at once (the race tests) can leave it set, and every later result.get()
+    would then refuse. Each test starts with it as a fresh process has it."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     """Debounce keys, rate-limit buckets and locks from one test must not decide the next (ids are reused).
 
