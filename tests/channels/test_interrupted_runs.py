@@ -44,7 +44,7 @@ def test_the_rerun_closes_the_run_its_dead_worker_left_running(monkeypatch):
             return iter(())
 
     monkeypatch.setattr(sync, "channel_connector", lambda channel: NoOrders())
-    assert orders_download_task.apply(args=(channel.pk,), throw=True).get() == SyncRun.Status.SUCCESS
+    assert orders_download_task.apply(args=(channel.pk,), throw=True).result == SyncRun.Status.SUCCESS
 
     left.refresh_from_db()
     assert (left.status, left.error) == (SyncRun.Status.FAILED, RUN_INTERRUPTED)

@@ -142,5 +142,5 @@ def test_a_second_delivery_of_a_running_download_waits_in_the_queue_and_another_
         with pytest.raises(Retry) as retried:
             orders_download_task.apply(args=(1,), task_id="delivery-1", throw=True)
         assert retried.value.when == locks.LOCK_TTL
-        result = orders_download_task.apply(args=(1,), task_id="beat-tick", throw=True).get()
+        result = orders_download_task.apply(args=(1,), task_id="beat-tick", throw=True).result
         assert result == "another order download is running for this channel"
