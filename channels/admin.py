@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,14 +12,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from channels.connections import (
-    STALE_DOWNLOAD_AFTER,
-    channel_connector,
-    channel_reauthorise,
-    channel_test,
-    channel_test_unsaved,
-    tested_credentials_open,
-)
 from channels.connectors.base import ChannelError
 from channels.dashboard import (
     activity_by_day,
@@ -47,6 +39,7 @@ from channels.models import (
     SyncRun,
 )
 from channels.permissions import CREDENTIALS_PERMISSION
+from channels.selectors import listings_with_drift
 from channels.services import (
     channel_create,
     channel_location_mapping_save,
@@ -58,6 +51,14 @@ from channels.services import (
     listing_overrides_update,
     listings_link_by_sku,
 )
+from channels.sync.connections import (
+    channel_connector,
+    channel_reauthorise,
+    channel_test,
+    channel_test_unsaved,
+    tested_credentials_open,
+)
+from channels.sync.listings_download import STALE_DOWNLOAD_AFTER
 from channels.tasks import listings_download_task
 from inventory.search import StockItemSearchMixin
 
@@ -605,11 +606,8 @@ class DriftFilter(admin.SimpleListFilter):
         return [("yes", "Channel quantity differs from the last sent")]
 
     def queryset(self, request, queryset):
-        # The same rule as connections.listings_with_drift, for every channel at once.
         if self.value() == "yes":
-            return queryset.filter(channel_quantity__isnull=False, last_pushed_quantity__isnull=False).exclude(
-                channel_quantity=F("last_pushed_quantity")
-            )
+            return listings_with_drift(queryset)
         return queryset
 
 

@@ -237,13 +237,24 @@ class Channel(models.Model):
             )
         if "marketplace_id" in connector.account_fields and not self.marketplace_id:
             raise ValidationError({"marketplace_id": f"A {connector.label} channel needs its marketplace id."})
-        from channels.fba import fba_sync_conflicts  # the FBA rules build on this model
-
-        if others := fba_sync_conflicts(channel=self):
+        if others := self.fba_sync_conflicts():
             raise ValidationError({"fba_sync_inventory": (
                 f"{', '.join(others)} already syncs this seller's FBA stock. With a unified account only the "
                 "channel that controls the shared FBA location syncs it: untick it there first."
             )})
+
+    def seller_channels(self) -> models.QuerySet:
+        """The channels of the same kind and seller account, this one included (Amazon's unified accounts)."""
+        if not self.seller_id:
+            return Channel.objects.filter(pk=self.pk)
+        return Channel.objects.filter(kind=self.kind, seller_id=self.seller_id)
+
+    def fba_sync_conflicts(self) -> list[str]:
+        """The other channels of the seller that also have FBA Sync Inventory on (there must be none)."""
+        if not self.connector_class.has_fulfilment_network or not self.fba_sync_inventory or not self.seller_id:
+            return []
+        others = self.seller_channels().filter(fba_sync_inventory=True).exclude(pk=self.pk)
+        return list(others.order_by("name").values_list("name", flat=True))
 
     @property
     def connector_class(self):

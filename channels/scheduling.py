@@ -1,21 +1,30 @@
-"""Queueing channel work: debounced pushes and each channel's periodic tasks in django-celery-beat."""
+"""Queueing channel work: debounced pushes, FBA submissions, and each channel's periodic tasks in
+django-celery-beat.
+
+Work is queued by task name, as beat does: the tasks (channels.tasks) sit on top of the sync engine, which
+itself asks for pushes through here, so importing them would close a circle. The app's registry gives the
+registered task, which runs eagerly too when the settings say so.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 
+from celery import current_app
 from django.core.cache import cache
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from channels.models import Channel
 
+PUSH_TASK = "channels.tasks.inventory_push_task"
+FBA_SUBMIT_TASK = "channels.tasks.despatch_fba_submit_task"
 PUSH_QUEUED_KEY = "stockline:push-queued:{channel_id}"
 # Bursts of changes (an order page, a stock import) coalesce into one push per channel.
 PUSH_DEBOUNCE_SECONDS = 1
 BEAT_TASKS = (
     ("orders", "order download", "channels.tasks.orders_download_task", 5),
-    ("inventory", "inventory push (safety net)", "channels.tasks.inventory_push_task", 15),
+    ("inventory", "inventory push (safety net)", PUSH_TASK, 15),
     ("listings", "listing download", "channels.tasks.listings_download_task", 24 * 60),
     ("fba", "FBA inventory sync", "channels.tasks.inventory_fba_sync_task", 30),
     ("fba_outbound", "FBA fulfilment orders", "channels.tasks.despatch_fba_outbound_task", 5),
@@ -33,14 +42,17 @@ def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
 
     The quantities are computed when the push runs, not now, so a queued push always sends the latest.
     """
-    from channels.tasks import inventory_push_task  # the tasks module imports this one
-
     queued = []
     for channel_id in sorted(set(channel_ids)):
         if cache.add(PUSH_QUEUED_KEY.format(channel_id=channel_id), 1, timeout=300):
-            inventory_push_task.apply_async(args=(channel_id,), countdown=PUSH_DEBOUNCE_SECONDS)
+            current_app.tasks[PUSH_TASK].apply_async(args=(channel_id,), countdown=PUSH_DEBOUNCE_SECONDS)
             queued.append(channel_id)
     return queued
+
+
+def fba_submission_queue(*, order_id: int) -> None:
+    """Queue the order's submission to the fulfilment network (retried by its task until Amazon answers)."""
+    current_app.tasks[FBA_SUBMIT_TASK].delay(order_id)
 
 
 def _beat_task_wanted(*, channel: Channel, key: str) -> bool:

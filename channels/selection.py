@@ -5,8 +5,8 @@ from collections.abc import Callable
 from django.core.management.base import CommandError
 
 from channels.connectors.base import ChannelError
-from channels.locks import channel_lock
 from channels.models import Channel, SyncRun
+from channels.sync.locks import channel_lock
 
 
 def channels_named(names: list[str]) -> list[Channel]:

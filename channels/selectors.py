@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import F, QuerySet
 
-from channels.models import Channel, ChannelListing
+from channels.models import Channel, ChannelListing, SyncRun
+from config.batching import chunks, id_batch_size
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel
 
 CENT = Decimal("0.01")
@@ -257,14 +259,11 @@ def _price(value) -> Decimal | None:
 
 
 def _id_chunks(ids: Iterable[int] | None) -> Iterator[list[int] | None]:
+    """The ids in batches a statement can bind; None (no filter) stays one batch of None."""
     if ids is None:
         yield None
         return
-    ids = sorted(set(ids))
-    limit = connection.features.max_query_params
-    size = limit // 2 if limit else len(ids) or 1
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+    yield from chunks(sorted(set(ids)), id_batch_size())
 
 
 def listing_quantities(
@@ -448,3 +447,31 @@ def _price_step(listing: ChannelListing, channel: Channel) -> ExplainStep:
         price, source = listing.stock_item.retail_price, "stock item's retail price"
     sent = "sent" if channel.price_change else "not sent: Price Change is off"
     return ExplainStep("Price", str(price), f"{source}; {sent}")
+
+
+def listings_with_drift(listings: QuerySet[ChannelListing] | None = None) -> QuerySet[ChannelListing]:
+    """The listings (of `listings`, else all) whose quantity on the channel is not what the hub last sent:
+    changed there, or lost."""
+    listings = ChannelListing.objects.all() if listings is None else listings
+    return listings.filter(channel_quantity__isnull=False, last_pushed_quantity__isnull=False).exclude(
+        channel_quantity=F("last_pushed_quantity")
+    )
+
+
+def listings_download_summary(*, run: SyncRun) -> str:
+    """One line for staff: what the download stored, linked, could not read, and where quantities drifted."""
+    listings = ChannelListing.objects.filter(channel_id=run.channel_id)
+    unlinked = listings.filter(stock_item__isnull=True).count()
+    drift = listings_with_drift(listings).count()
+    return (
+        f"Downloaded {run.processed} listing(s) for {run.channel.name}: {unlinked} not linked to a stock item, "
+        f"{run.failed} unreadable, {drift} with a channel quantity different from the last one sent."
+    )
+
+
+def channel_by_name(*, name: str) -> Channel:
+    try:
+        return Channel.objects.get(name=name)
+    except Channel.DoesNotExist:
+        known = ", ".join(Channel.objects.order_by("name").values_list("name", flat=True)[:20]) or "none"
+        raise Channel.DoesNotExist(f"No channel is named {name!r} (channels: {known}).") from None

@@ -20,9 +20,11 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from channels import scheduling
+from channels.fulfilment import fba_location_ensure
 from channels.history import listings_history_record
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.selectors import PlannedPush, computing_cursor, listings_differing_sql
+from config.batching import chunks, id_batch_size
 from inventory.models import StockItem
 
 # Rows per UPDATE ... FROM (VALUES ...) statement.
@@ -42,14 +44,6 @@ CHANNEL_RULE_FIELDS = frozenset({
 CHANNEL_SWITCHES = frozenset({"enabled", "inventory_sync", "update_inventory"})
 
 
-def _chunks(values: Sequence, size: int):
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _id_chunk_size() -> int:
-    limit = connection.features.max_query_params
-    return limit // 2 if limit else 1_000_000
 
 
 def listings_mark_for_push(*, stock_item_ids: Iterable[int], price_changed: bool = False) -> set[int]:
@@ -63,7 +57,7 @@ def listings_mark_for_push(*, stock_item_ids: Iterable[int], price_changed: bool
     channel_ids: set[int] = set()
     if not ids:
         return channel_ids
-    for chunk in _chunks(ids, _id_chunk_size()):
+    for chunk in chunks(ids, id_batch_size()):
         linked = ChannelListing.objects.filter(stock_item_id__in=chunk, fulfilled_by_channel=False)
         linked.filter(push_pending=False).update(push_pending=True)
         channel_ids.update(
@@ -119,12 +113,12 @@ def _recheck(*, listing_ids: Sequence[int]) -> int:
     table = ChannelListing._meta.db_table
     marked = 0
     by_channel: dict[int, list[int]] = {}
-    for chunk in _chunks(sorted(listing_ids), _id_chunk_size()):
+    for chunk in chunks(sorted(listing_ids), id_batch_size()):
         for listing_id, channel_id in ChannelListing.objects.filter(pk__in=chunk).values_list("pk", "channel_id"):
             by_channel.setdefault(channel_id, []).append(listing_id)
     for channel_id, ids in sorted(by_channel.items()):
         # Batches keep the IN lists short enough for the planner to stay on the primary key.
-        for chunk in _chunks(sorted(ids), min(BATCH, _id_chunk_size())):
+        for chunk in chunks(sorted(ids), min(BATCH, id_batch_size())):
             differing, params = listings_differing_sql(channel_id=channel_id, listing_ids=chunk)
             with computing_cursor() as cursor:
                 cursor.execute(f"UPDATE {table} SET push_pending = %s WHERE id IN ({differing})", [True, *params])
@@ -143,7 +137,7 @@ def listings_record_pushed(*, pushes: Sequence[PlannedPush], at: datetime) -> No
         return
     table = ChannelListing._meta.db_table
     ordered = sorted(pushes, key=lambda push: push.listing_id)
-    for chunk in _chunks(ordered, BATCH):
+    for chunk in chunks(ordered, BATCH):
         values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
         params = [
             value
@@ -169,7 +163,7 @@ def listings_record_rejected(*, rejected: Sequence[tuple[int, str]]) -> None:
         return
     table = ChannelListing._meta.db_table
     ordered = sorted(rejected)
-    for chunk in _chunks(ordered, BATCH):
+    for chunk in chunks(ordered, BATCH):
         values = ", ".join(["(%s, %s)"] * len(chunk))
         params = [value for listing_id, reason in chunk for value in (listing_id, reason)]
         with connection.cursor() as cursor:
@@ -211,8 +205,6 @@ def channel_create(*, channel: Channel) -> Channel:
 def _fba_location_follow(*, channel: Channel) -> None:
     # Switched off, FBA keeps its location and history: nothing is removed here.
     if channel.fba_enabled:
-        from channels.fba import fba_location_ensure  # the FBA services build on this module
-
         fba_location_ensure(channel=channel)
 
 
@@ -341,7 +333,7 @@ def listings_link_by_sku(*, listing_ids: Iterable[int]) -> int:
     same_sku = _same_sku_stock_item()
     linked_ids: list[int] = []
     channel_ids: set[int] = set()
-    for chunk in _chunks(sorted(set(listing_ids)), _id_chunk_size()):
+    for chunk in chunks(sorted(set(listing_ids)), id_batch_size()):
         matching = ChannelListing.objects.filter(pk__in=chunk, stock_item__isnull=True).filter(Exists(same_sku))
         rows = list(matching.values_list("pk", "channel_id", "fulfilled_by_channel"))
         stock_item_id = Subquery(same_sku.values("pk")[:1])

@@ -18,18 +18,16 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 
-from channels.connections import ListingDownloadRunning, listings_download
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
-from channels.fba import fba_inventory_sync, fba_outbound_follow, fba_outbound_submit
-from channels.locks import LOCK_TTL, LockHeldByItself, channel_lock, order_lock
 from channels.models import Channel, SyncRun
 from channels.scheduling import PUSH_QUEUED_KEY
-from channels.sync import (
-    inventory_push,
-    order_cancellation_confirm,
-    order_despatch_confirm,
-    orders_download,
-)
+from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
+from channels.sync.fba.outbound import fba_outbound_follow, fba_outbound_submit
+from channels.sync.fba.stock import fba_inventory_sync
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import ListingDownloadRunning, listings_download
+from channels.sync.locks import LOCK_TTL, LockHeldByItself, channel_lock, order_lock
+from channels.sync.order_download import orders_download
 
 logger = logging.getLogger(__name__)
 

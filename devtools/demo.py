@@ -14,10 +14,10 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from channels.connections import listings_download
 from channels.models import Channel, OrderStatusMapping, ShippingMapping
 from channels.scheduling import channel_beat_schedule_update
-from channels.sync import orders_download
+from channels.sync.listings_download import listings_download
+from channels.sync.order_download import orders_download
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk
 from orders.models import Order, PostalService

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.batching import chunks, id_batch_size
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from inventory.signals import stock_changed
 
@@ -45,15 +46,6 @@ def stock_changed_announce(*, stock_item_ids: Iterable[int], price_changed: bool
     )
 
 
-def _chunks(values: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _id_chunk_size() -> int:
-    # SQLite caps bound parameters per statement; PostgreSQL with client-side binding does not.
-    limit = connection.features.max_query_params
-    return limit // 2 if limit else 1_000_000
 
 
 def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
@@ -64,7 +56,7 @@ def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     item_ids = sorted({item_id for item_id, _ in wanted})
     location_ids = sorted({location_id for _, location_id in wanted})
     existing: set[tuple[int, int]] = set()
-    for chunk in _chunks(item_ids, _id_chunk_size()):
+    for chunk in chunks(item_ids, id_batch_size()):
         existing.update(
             StockLevel.objects.filter(stock_item_id__in=chunk, location_id__in=location_ids).values_list(
                 "stock_item_id", "location_id"
@@ -76,7 +68,7 @@ def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
         StockLevel.objects.bulk_create(missing, ignore_conflicts=True, batch_size=BATCH)
     wanted_set = set(wanted)
     locked: dict[tuple[int, int], StockLevel] = {}
-    for chunk in _chunks(item_ids, _id_chunk_size()):
+    for chunk in chunks(item_ids, id_batch_size()):
         rows = (
             StockLevel.objects.select_for_update(of=("self",))
             .filter(stock_item_id__in=chunk, location_id__in=location_ids)
@@ -102,7 +94,7 @@ def _levels_update(*, rows: Sequence[tuple], columns: Sequence[str], assignments
     now = timezone.now()
     names = ", ".join(["id", *columns])
     width = len(columns) + 1
-    for chunk in _chunks(rows, BATCH):
+    for chunk in chunks(rows, BATCH):
         values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(chunk))
         params = [value for row in chunk for value in row]
         with connection.cursor() as cursor:
@@ -253,7 +245,7 @@ def stock_open_orders_correct(
     With `correct` False the differences are reported and nothing is written.
     """
     levels: dict[tuple[int, int], StockLevel] = {}
-    for chunk in _chunks(sorted(set(stock_item_ids)), _id_chunk_size()):
+    for chunk in chunks(sorted(set(stock_item_ids)), id_batch_size()):
         for level in StockLevel.objects.select_for_update(of=("self",)).filter(stock_item_id__in=chunk).order_by("pk"):
             levels[(level.stock_item_id, level.location_id)] = level
     counted: Mapping[tuple[int, int], int] = count_open_orders(stock_item_ids)
@@ -396,7 +388,7 @@ def stock_import_csv(*, file, user=None) -> int:
         raise ValidationError({"file": "The file has a header but no rows."})
     skus = sorted({sku for _, sku, _, _ in rows if sku})
     item_by_sku: dict[str, int] = {}
-    for chunk in _chunks(skus, _id_chunk_size()):
+    for chunk in chunks(skus, id_batch_size()):
         item_by_sku.update(StockItem.objects.filter(sku__in=chunk).values_list("sku", "pk"))
     location_by_name = {name.lower(): pk for name, pk in Location.objects.values_list("name", "pk")}
     seen: dict[tuple[int, int], int] = {}

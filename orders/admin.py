@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from orders.external_fulfilment import order_stock_can_move
 from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm, OrderReallocateForm
 from orders.models import Order, OrderItem, PostalService
 from orders.services import order_cancel, order_item_link, order_process, order_reallocate
@@ -33,7 +34,7 @@ class OrderItemInline(admin.TabularInline):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.stock_can_move:
+        if obj is not None and order_stock_can_move(obj):
             return self.readonly_fields
         return [*self.readonly_fields, "stock_item"]
 
@@ -108,7 +109,7 @@ class OrderAdmin(admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.stock_can_move:
+        if obj is not None and order_stock_can_move(obj):
             return self.readonly_fields
         return [*self.readonly_fields, "fulfilment_location"]
 

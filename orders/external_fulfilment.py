@@ -80,3 +80,8 @@ def order_moved(*, order: Order, location: Location) -> None:
 def order_cancelled(*, order: Order) -> None:
     for fulfiller in _fulfillers:
         fulfiller.order_cancelled(order)
+
+
+def order_stock_can_move(order: Order) -> bool:
+    """Whether staff may still move the stock the order holds: relink its lines, change its location."""
+    return order.is_open and not order.fulfilled_by_channel and order_hold(order) is None

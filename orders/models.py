@@ -113,13 +113,6 @@ class Order(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
-    @property
-    def stock_can_move(self) -> bool:
-        """Whether staff may still move the stock it holds: relink its lines, change its location."""
-        from orders.external_fulfilment import order_hold  # the registry builds on this model
-
-        return self.is_open and not self.fulfilled_by_channel and order_hold(self) is None
-
 
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")

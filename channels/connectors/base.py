@@ -18,51 +18,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
-
-class ChannelError(Exception):
-    """Base of every error a connector raises. Its text never carries a secret."""
-
-
-class ChannelAuthError(ChannelError):
-    """401/403 or invalid_grant: the channel needs reauthorising by the seller."""
-
-
-class ChannelRateLimited(ChannelError):
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ChannelTransientError(ChannelError):
-    """5xx, timeouts, connection errors: worth retrying with backoff."""
-
-
-class ChannelPayloadError(ChannelError):
-    """A response or one record that does not parse."""
-
-    def __init__(self, message: str, *, record_id: str = "") -> None:
-        super().__init__(message)
-        self.record_id = record_id
-
-
-class ChannelRejected(ChannelError):
-    """The channel understood the request and refused it (4xx with a reason)."""
-
-
-class ChannelResponseTooLarge(ChannelPayloadError):
-    """An answer or document larger than the hub reads, on the wire or once decompressed."""
-
-
-class ChannelHostRefused(ChannelError):
-    """A call the hub would not send: to a host the channel's credentials may not go to, or across a redirect."""
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A token bucket: `rate` calls per second refilled, at most `burst` at once."""
-
-    rate: float
-    burst: int
+from channels.connectors.errors import (  # noqa: F401  (re-exported: the boundary's names live here)
+    ChannelAuthError,
+    ChannelError,
+    ChannelHostRefused,
+    ChannelPayloadError,
+    ChannelRateLimited,
+    ChannelRejected,
+    ChannelResponseTooLarge,
+    ChannelTransientError,
+    RateLimit,
+)
+from channels.connectors.ratelimit import in_process_limiter
 
 
 class CredentialStore(Protocol):
@@ -378,6 +345,11 @@ class Connector(abc.ABC):
     withheld_email_placeholder: ClassVar[str] = ""
 
     @classmethod
+    def fulfilment_currency(cls, marketplace_id: str) -> str | None:
+        """The currency the channel's fulfilment network prices orders in for this marketplace; None: unknown."""
+        return None
+
+    @classmethod
     def channel_defaults(cls) -> dict[str, object]:
         """Channel settings a new channel of this kind starts with, on top of the hub's own defaults."""
         return {}
@@ -399,9 +371,6 @@ class Connector(abc.ABC):
     def __init__(
         self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter | None = None
     ) -> None:
-        # Imported here: ratelimit builds on RateLimit above.
-        from channels.connectors.ratelimit import in_process_limiter
-
         self.config = config
         self.credentials = credentials
         self.limiter = limiter if limiter is not None else in_process_limiter()

@@ -16,7 +16,7 @@ from functools import cache
 
 import redis
 
-from channels.connectors.base import ChannelRateLimited, ChannelTransientError, RateLimit
+from channels.connectors.errors import ChannelRateLimited, ChannelTransientError, RateLimit
 
 
 def _refill(tokens: float, elapsed: float, limit: RateLimit) -> float:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
-
-T = TypeVar("T")
 
 # What a mapper catches around one record: the record is reported and the rest of the page goes on.
 RECORD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, InvalidOperation, IndexError)
@@ -80,8 +76,3 @@ def text(value: object, what: str = "a text field") -> str:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
     raise ValueError(f"{what} is {type(value).__name__}, not text")
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

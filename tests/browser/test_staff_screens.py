@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping
-from channels.sync import orders_download
+from channels.sync.order_download import orders_download
 from inventory.models import Location, StockItem, StockLevel
 from orders.models import Order, PostalService
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from channels.connectors.base import ExternalOrder, ExternalOrderItem, OrderPage
 from channels.models import Channel
-from channels.sync import orders_store_page
+from channels.sync.order_download import orders_store_page
 from inventory.models import StockLevel, StockMovement
 from orders.models import Order, OrderItem
 from orders.services import order_process

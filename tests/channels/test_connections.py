@@ -8,20 +8,14 @@ import requests
 import responses
 from django.utils import timezone
 
-from channels.connections import (
-    ChannelCredentialStore,
-    ListingDownloadRunning,
-    channel_connector,
-    channel_reauthorise,
-    channel_test,
-    listings_download,
-    listings_with_drift,
-)
 from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import ChannelTransientError
 from channels.connectors.ratelimit import in_process_limiter
-from channels.locks import channel_lock
 from channels.models import Channel, ChannelListing, SyncRun
+from channels.selectors import listings_with_drift
+from channels.sync.connections import ChannelCredentialStore, channel_connector, channel_reauthorise, channel_test
+from channels.sync.listings_download import ListingDownloadRunning, listings_download
+from channels.sync.locks import channel_lock
 from tests.channels.connectors.conftest import fixture_json
 from tests.channels.factories import AmazonChannelFactory, ChannelFactory, ChannelListingFactory
 from tests.inventory.factories import StockItemFactory
@@ -176,7 +170,7 @@ def test_listing_download_upserts_links_by_sku_and_keeps_staff_settings():
     assert not channel.listing_download_in_progress and channel.listing_download_completed_at
     assert (channel.listing_download_done, channel.listing_download_total) == (3, 3)
     # Quantity 8 on EKM, 5 last sent: staff see the drift.
-    assert list(listings_with_drift(channel_id=channel.pk)) == [kept]
+    assert list(listings_with_drift(ChannelListing.objects.filter(channel=channel))) == [kept]
 
 
 @responses.activate

@@ -4,7 +4,7 @@ import pytest
 
 from channels.connectors.base import ChannelAuthError, ChannelTransientError
 from channels.models import Channel, OrderStatusMapping, SyncRun
-from channels.sync import order_cancellation_confirm, order_despatch_confirm
+from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
 from orders.models import Order
 from tests.channels.factories import AmazonChannelFactory, ChannelFactory, ShippingMappingFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory, PostalServiceFactory
@@ -31,7 +31,7 @@ class RecordingConnector:
 def connector(monkeypatch):
     def install(**kwargs):
         fake = RecordingConnector(**kwargs)
-        monkeypatch.setattr("channels.sync.channel_connector", lambda channel: fake)
+        monkeypatch.setattr("channels.sync.despatch.channel_connector", lambda channel: fake)
         return fake
     return install
 

@@ -10,11 +10,13 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from channels.connections import listings_download
-from channels.fba import fba_inventory_sync, fba_outbound_follow
 from channels.models import Channel, FulfilmentLocation, FulfilmentOrder
 from channels.services import channel_create, channel_settings_update
-from channels.sync import inventory_push, orders_download
+from channels.sync.fba.outbound import fba_outbound_follow
+from channels.sync.fba.stock import fba_inventory_sync
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
+from channels.sync.order_download import orders_download
 from inventory.models import Location, StockLevel, StockMovement
 from orders.models import Order
 from orders.services import order_cancel, order_process, order_reallocate

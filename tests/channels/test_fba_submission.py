@@ -10,11 +10,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 
-from channels import fba
 from channels.connectors.base import ChannelRejected, ChannelTransientError, FulfilmentState
-from channels.fba import fba_outbound_follow, fba_outbound_submit
 from channels.models import FulfilmentOrder
 from channels.services import channel_create
+from channels.sync.fba import outbound
+from channels.sync.fba.outbound import fba_outbound_follow, fba_outbound_submit
 from inventory.models import Location
 from orders.models import Order
 from orders.services import order_cancel, order_reallocate
@@ -61,7 +61,7 @@ def sent(order) -> FulfilmentOrder:
 
 
 def use(monkeypatch, amazon: FakeAmazon) -> FakeAmazon:
-    monkeypatch.setattr(fba, "channel_connector", lambda channel: amazon)
+    monkeypatch.setattr(outbound, "channel_connector", lambda channel: amazon)
     return amazon
 
 

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from channels import sync
 from channels.connectors.base import WatermarkPolicy
 from channels.models import SyncRun
 from channels.services import RUN_INTERRUPTED
+from channels.sync import order_download
 from channels.tasks import interrupted_runs_resume, inventory_push_task, orders_download_task
 from tests.channels.factories import ChannelFactory
 
@@ -43,7 +43,7 @@ def test_the_rerun_closes_the_run_its_dead_worker_left_running(monkeypatch):
         def fetch_orders(self, since, until):
             return iter(())
 
-    monkeypatch.setattr(sync, "channel_connector", lambda channel: NoOrders())
+    monkeypatch.setattr(order_download, "channel_connector", lambda channel: NoOrders())
     assert orders_download_task.apply(args=(channel.pk,), throw=True).result == SyncRun.Status.SUCCESS
 
     left.refresh_from_db()

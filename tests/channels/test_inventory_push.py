@@ -6,7 +6,7 @@ import pytest
 
 from channels.connectors.base import ChannelTransientError, PushResult
 from channels.models import ChannelListing, SyncRun
-from channels.sync import inventory_push
+from channels.sync.inventory_push import inventory_push
 from tests.channels.factories import ChannelFactory, ChannelListingFactory, SyncRunFactory
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
@@ -48,7 +48,7 @@ def shop():
 def connector(monkeypatch):
     def install(**kwargs):
         fake = RecordingConnector(**kwargs)
-        monkeypatch.setattr("channels.sync.channel_connector", lambda channel: fake)
+        monkeypatch.setattr("channels.sync.inventory_push.channel_connector", lambda channel: fake)
         return fake
     return install
 

@@ -18,8 +18,8 @@ import pytest
 import redis
 from django.conf import settings
 
-from channels import locks
-from channels.locks import LockHeldByItself, channel_lock, named_lock
+from channels.sync import locks
+from channels.sync.locks import LockHeldByItself, channel_lock, named_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLD_AND_SLEEP = """
@@ -28,7 +28,7 @@ django.setup()
 from django.conf import settings
 from pathlib import Path
 settings.VAR_DIR = Path(sys.argv[1])
-from channels.locks import named_lock
+from channels.sync.locks import named_lock
 with named_lock(name="orders:1", ttl=int(sys.argv[2]), owner="task-1") as held:
     print("held" if held else "busy", flush=True)
     time.sleep(600)

@@ -16,7 +16,7 @@ from channels.connectors.base import (
 )
 from channels.models import NEVER_SYNCED, Channel, FulfilmentLocation, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.services import channel_create
-from channels.sync import orders_download, orders_store_page
+from channels.sync.order_download import orders_download, orders_store_page
 from inventory.models import StockLevel
 from orders.models import Order
 from tests.channels.factories import (
@@ -286,7 +286,7 @@ class FakeConnector:
 def test_watermark_moves_to_the_latest_order_date_and_stays_when_a_page_fails(channel, mug, monkeypatch):
     pages = [OrderPage(orders=(external("1"),)), OrderPage(orders=(external("2", created_at=T0 + timedelta(hours=2)),))]
     failing = FakeConnector(pages, fail_after=1)
-    monkeypatch.setattr("channels.sync.channel_connector", lambda channel: failing)
+    monkeypatch.setattr("channels.sync.order_download.channel_connector", lambda channel: failing)
 
     with pytest.raises(ChannelTransientError):
         orders_download(channel_id=channel.pk)
@@ -297,7 +297,7 @@ def test_watermark_moves_to_the_latest_order_date_and_stays_when_a_page_fails(ch
     assert run.status == SyncRun.Status.PARTIAL and "503" in run.error
 
     working = FakeConnector(pages)
-    monkeypatch.setattr("channels.sync.channel_connector", lambda channel: working)
+    monkeypatch.setattr("channels.sync.order_download.channel_connector", lambda channel: working)
     orders_download(channel_id=channel.pk)
 
     channel.refresh_from_db()
@@ -312,7 +312,9 @@ def test_watermark_moves_to_the_latest_order_date_and_stays_when_a_page_fails(ch
 def test_a_disabled_channel_downloads_nothing(channel, monkeypatch):
     channel.enabled = False
     channel.save()
-    monkeypatch.setattr("channels.sync.channel_connector", lambda channel: pytest.fail("must not connect"))
+    monkeypatch.setattr(
+        "channels.sync.order_download.channel_connector", lambda channel: pytest.fail("must not connect")
+    )
 
     assert orders_download(channel_id=channel.pk) is None
     assert Channel.objects.get(pk=channel.pk).last_order_sync == NEVER_SYNCED

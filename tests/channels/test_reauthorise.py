@@ -3,8 +3,8 @@ stored ones, and a refusal of the new ones neither flags the channel nor stops i
 
 import pytest
 
-from channels.connections import channel_reauthorise, channel_test
 from channels.models import Channel
+from channels.sync.connections import channel_reauthorise, channel_test
 from tests.faults.conftest import account, connect
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,6 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from channels.connections import listings_store_page
 from channels.connectors.base import ExternalListing
 from channels.models import Channel, ChannelListing
 from channels.services import (
@@ -23,6 +22,7 @@ from channels.services import (
     listing_overrides_update,
     listings_link_by_sku,
 )
+from channels.sync.listings_download import listings_store_page
 from inventory.services import stock_item_price_set, stock_level_adjust, stock_reserve
 from tests.channels.factories import ChannelFactory, ChannelListingFactory
 from tests.inventory.factories import LocationFactory, StockItemFactory

@@ -5,9 +5,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
-from channels.sync import inventory_push, orders_download
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
+from channels.sync.order_download import orders_download
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_cancel, order_process

@@ -11,9 +11,9 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from channels.connections import listings_download
 from channels.models import Channel
-from channels.sync import inventory_push
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
 from orders.models import Order
 from sandbox.control import default_credentials
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory

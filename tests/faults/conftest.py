@@ -14,10 +14,10 @@ import redis
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
 from channels.selectors import listing_quantities
-from channels.sync import inventory_push
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
 from inventory.models import StockLevel
 from orders.models import Order, OrderItem
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials

@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from channels import sync
 from channels.connectors.base import ExternalAddress, ExternalOrderItem, OrderPage, RecordError, WatermarkPolicy
 from channels.models import Channel, SyncRun
-from channels.sync import UNREADABLE_RETRY_WINDOW, orders_download, orders_store_page
+from channels.sync import order_download
+from channels.sync.order_download import UNREADABLE_RETRY_WINDOW, orders_download, orders_store_page
 from inventory.models import StockLevel
 from orders.models import Order, OrderItem
 from orders.services import OrderData, OrderLineData
@@ -137,7 +137,7 @@ def test_an_unstorable_order_is_recorded_the_rest_stored_and_the_watermark_waits
     bad = external("BAD\x00", created_at=an_hour_ago, buyer_name="Ann\x00")
     page = OrderPage(orders=(external("1", created_at=an_hour_ago, buyer_name="Bob\x00"), bad),
                      errors=(RecordError("UNREAD\x00", "unreadable order: bad \x00 byte"),))
-    monkeypatch.setattr(sync, "channel_connector", lambda channel: OnePage(page))
+    monkeypatch.setattr(order_download, "channel_connector", lambda channel: OnePage(page))
 
     run = orders_download(channel_id=channel.pk)
 
@@ -165,9 +165,9 @@ def test_an_order_the_database_refuses_despite_the_checks_is_that_orders_error(m
                          received_at=now, channel_updated_at=now, currency="GBP", lines=lines,
                          fulfilment_location_id=StockLevel.objects.get().location_id)
 
-    outcome = sync.PageOutcome()
+    outcome = order_download.PageOutcome()
     # What a check nobody wrote yet would let through: the unique line constraint refuses it.
-    result, stored = sync._orders_import(channel=channel, orders=[data("1", "A"), data("BAD", "A", "A"),
+    result, stored = order_download._orders_import(channel=channel, orders=[data("1", "A"), data("BAD", "A", "A"),
                                                                   data("2", "A")], outcome=outcome)
 
     assert sorted(result.created) == ["1", "2"] and [d.channel_order_id for d in stored] == ["1", "2"]
@@ -186,7 +186,7 @@ def test_on_postgresql_the_nul_that_failed_the_whole_page_and_every_later_downlo
     channel = ChannelFactory()
     page = OrderPage(orders=(external("1"), external("2", buyer_name="Ann\x00 Buyer", items=(item(title="M\x00ug"),)),
                              external("3")))
-    monkeypatch.setattr(sync, "channel_connector", lambda channel: OnePage(page))
+    monkeypatch.setattr(order_download, "channel_connector", lambda channel: OnePage(page))
 
     for _ in range(2):
         run = orders_download(channel_id=channel.pk)

@@ -11,10 +11,10 @@ import redis
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from channels import connections, locks
 from channels.connectors.base import ChannelTransientError
 from channels.connectors.ratelimit import RedisLimiter
 from channels.models import Channel, SyncRun
+from channels.sync import connections, locks
 from channels.tasks import orders_download_task
 from orders import services as order_services
 from orders.models import Order
@@ -98,7 +98,7 @@ def test_the_database_gone_for_a_moment_is_retried_and_converges(sandbox, shop, 
             raise OperationalError("server closed the connection unexpectedly")
         return real_import(**kwargs)
 
-    monkeypatch.setattr("channels.sync.order_import", import_once_failing)
+    monkeypatch.setattr("channels.sync.order_download.order_import", import_once_failing)
 
     assert run_like_a_worker(orders_download_task, channel.pk) == "success"
 

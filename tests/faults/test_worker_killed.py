@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from channels.connections import listings_download
 from channels.models import ChannelListing, SyncRun
 from channels.services import RUN_INTERRUPTED
+from channels.sync.listings_download import listings_download
 from channels.tasks import inventory_push_task
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk

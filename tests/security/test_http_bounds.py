@@ -283,7 +283,7 @@ def test_no_connector_sends_its_credentials_outside_its_allowed_hosts(hostile, k
 
 @pytest.mark.django_db
 def test_the_hub_gives_each_connector_its_kinds_hosts_and_the_settings_bounds(settings):
-    from channels.connections import channel_connector
+    from channels.sync.connections import channel_connector
     from tests.channels.factories import ChannelFactory
 
     settings.CHANNEL_HTTP_DEADLINE_SECONDS = 7

@@ -14,8 +14,9 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
-from channels.connections import ChannelCredentialStore, listings_download
 from channels.models import Channel, SyncRun
+from channels.sync.connections import ChannelCredentialStore
+from channels.sync.listings_download import listings_download
 from tests.channels.factories import ChannelFactory
 from tests.security.conftest import change_form_data
 

@@ -81,6 +81,10 @@ class AmazonConnector(Connector):
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
 
     @classmethod
+    def fulfilment_currency(cls, marketplace_id: str) -> str | None:
+        return mapper.marketplace_currency(marketplace_id)
+
+    @classmethod
     def channel_defaults(cls) -> dict[str, object]:
         # Seed 002: despatch notes off, UTC offset 1, inventory last synced a few days ago, the UK marketplace.
         several_days_ago = datetime.now(UTC).date() - timedelta(days=3)

@@ -5,8 +5,8 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.connections import channel_by_name
 from channels.models import Channel
+from channels.selectors import channel_by_name
 
 
 def one_line(text: object) -> str:

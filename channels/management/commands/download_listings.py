@@ -1,8 +1,9 @@
 from django.core.management.base import CommandError
 
-from channels.connections import ListingDownloadRunning, listings_download, listings_download_summary
 from channels.connectors.base import ChannelError
 from channels.management.commands._channel_command import ChannelCommand, one_line
+from channels.selectors import listings_download_summary
+from channels.sync.listings_download import ListingDownloadRunning, listings_download
 
 
 class Command(ChannelCommand):

@@ -2,9 +2,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from channels.connectors.base import ChannelError
-from channels.fba import fba_inventory_sync
-from channels.locks import channel_lock
 from channels.management.commands._channel_command import ChannelCommand, one_line
+from channels.sync.fba.stock import fba_inventory_sync
+from channels.sync.locks import channel_lock
 
 
 class Command(ChannelCommand):

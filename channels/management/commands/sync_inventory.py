@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.selection import channel_runs
-from channels.sync import inventory_push
+from channels.sync.inventory_push import inventory_push
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.selection import channel_runs
-from channels.sync import orders_download
+from channels.sync.order_download import orders_download
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
-from channels.connections import channel_test
 from channels.management.commands._channel_command import ChannelCommand, one_line
+from channels.sync.connections import channel_test
 
 
 class Command(ChannelCommand):

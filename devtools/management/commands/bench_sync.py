@@ -17,9 +17,10 @@ from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.connections import listings_download
 from channels.models import Channel
-from channels.sync import inventory_push, orders_download
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
+from channels.sync.order_download import orders_download
 from devtools.benchmarks import (
     add_quota_argument,
     connector_quotas,

@@ -27,11 +27,11 @@ from django.db import connection
 from django.db.models import F, Sum
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.connections import listings_download
 from channels.models import Channel, ChannelListing
 from channels.scheduling import channel_beat_schedule_update
 from channels.selectors import listing_quantities
-from channels.sync import inventory_push
+from channels.sync.inventory_push import inventory_push
+from channels.sync.listings_download import listings_download
 from devtools.benchmarks import (
     add_quota_argument,
     connector_quotas,

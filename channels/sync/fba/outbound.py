@@ -1,33 +1,18 @@
-"""Amazon FBA: the FBA location, FBA stock sync, and multi-channel fulfilment from FBA stock.
-
-- Turning FBA on for an Amazon channel gives it an external fulfilment centre, linked to the channel by a
-  FulfilmentLocation (`fba_location_ensure`, called by channel_create and channel_settings_update);
-  turning it off keeps the location and its history, and its stock is no longer read.
-- Unified accounts: Amazon channels with the same seller id share one FBA pool. The channel with FBA
-  Sync Inventory on controls it: only that channel reads Amazon's stock, and the AFN orders of every
-  channel of the seller are allocated to its FBA location.
-- `fba_inventory_sync` sets the FBA location's levels to Amazon's fulfillable quantities, through the
-  stock ledger.
-- An order of any channel reallocated to an FBA location (`orders.services.order_reallocate`, which tells
-  channels.fulfilment) is queued as a FulfilmentOrder and sent to Amazon as a multi-channel fulfilment order
-  (`fba_outbound_submit`); `fba_outbound_track` follows
-  it and, once Amazon ships it, processes the order with Amazon's tracking number, so that the order's
-  own channel is sent the despatch confirmation.
+"""Multi-channel fulfilment: an order of any channel reallocated to an FBA location is sent to Amazon as a
+fulfilment order (`fba_outbound_submit`); `fba_outbound_track` follows it and, once Amazon ships it,
+processes the order with Amazon's tracking number, so that the order's own channel is sent the despatch
+confirmation. `fba_outbound_follow` does both for every order of a channel's FBA locations (the beat task).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels.connections import channel_connector
-from channels.connectors.amazon.mapper import marketplace_currency
 from channels.connectors.base import (
     ChannelAuthError,
     ChannelError,
@@ -39,21 +24,16 @@ from channels.connectors.base import (
     FulfilmentLine,
     FulfilmentRequest,
     FulfilmentState,
-    RecordError,
 )
-from channels.connectors.values import chunks
-from channels.locks import order_lock
-from channels.models import Channel, ChannelListing, FulfilmentLocation, FulfilmentOrder, SyncRun
-from channels.services import sync_runs_interrupted_close
-from channels.sync import channel_flag_reauthorisation, run_finish
-from inventory.models import Location, StockItem, StockLevel, StockMovement
-from inventory.services import stock_levels_set_bulk
+from channels.models import Channel, ChannelListing, FulfilmentOrder
+from channels.sync.connections import channel_connector
+from channels.sync.locks import order_lock
+from channels.sync.runs import reauthorisation_flagged
 from orders.models import Order, PostalService
 from orders.services import order_process
 
 logger = logging.getLogger(__name__)
 
-SKU_CHUNK = 500
 # Amazon's fulfilment order status -> where the hub shows the order stands.
 Status = FulfilmentOrder.Status
 OUTBOUND_STATUS = {
@@ -66,165 +46,16 @@ OUTBOUND_STATUS = {
     "CANCELLED": Status.CANCELLED,
     "INVALID": Status.REFUSED,
 }
-UNIFIED_ACCOUNT_RULE = (
-    "Amazon channels with the same seller id share one FBA stock pool (a unified account): tick FBA Sync "
-    "Inventory on the one channel that controls the FBA location; the others' FBA orders are allocated there."
-)
-
-
-# --- Selectors -----------------------------------------------------------------------------------
-
-
-def _seller_channels(*, channel: Channel):
-    """The Amazon channels of the same seller account, this one included."""
-    if not channel.seller_id:
-        return Channel.objects.filter(pk=channel.pk)
-    return Channel.objects.filter(kind=channel.kind, seller_id=channel.seller_id)
-
-
-def fba_sync_conflicts(*, channel: Channel) -> list[str]:
-    """The other channels of the seller that also have FBA Sync Inventory on (there must be none)."""
-    if not channel.connector_class.has_fulfilment_network or not channel.fba_sync_inventory or not channel.seller_id:
-        return []
-    others = _seller_channels(channel=channel).filter(fba_sync_inventory=True).exclude(pk=channel.pk)
-    return list(others.order_by("name").values_list("name", flat=True))
-
-
-def fba_controller(*, channel: Channel) -> Channel | None:
-    """The channel that controls the seller's FBA pool: the one with FBA enabled and FBA Sync Inventory on."""
-    if not channel.connector_class.has_fulfilment_network:
-        return None
-    if channel.fba_enabled and channel.fba_sync_inventory:
-        return channel
-    return (
-        _seller_channels(channel=channel).filter(fba_enabled=True, fba_sync_inventory=True)
-        .exclude(pk=channel.pk).order_by("pk").first()
-    )
-
-
-def fba_location_for_afn_orders(*, channel: Channel) -> int | None:
-    """Where a channel's AFN orders are allocated: the controlling channel's FBA location, else its own."""
-    for candidate in (fba_controller(channel=channel), channel):
-        if candidate is not None:
-            location_id = (
-                FulfilmentLocation.objects.filter(channel=candidate).values_list("location_id", flat=True).first()
-            )
-            if location_id is not None:
-                return location_id
-    return None
-
-
-def _stock_items_by_sku(*, channel: Channel, skus: Iterable[str]) -> dict[str, int]:
-    """Amazon SKU -> stock item: a listing's link beats a SKU match, and this channel's listing a sibling's."""
-    siblings = list(_seller_channels(channel=channel).exclude(pk=channel.pk).values_list("pk", flat=True))
-    found: dict[str, int] = {}
-    for chunk in chunks(sorted(set(skus)), SKU_CHUNK):
-        found.update(StockItem.objects.filter(sku__in=chunk).values_list("sku", "id"))
-        for channel_ids in (siblings, [channel.pk]):
-            found.update(
-                ChannelListing.objects.filter(
-                    channel_id__in=channel_ids, channel_sku__in=chunk, stock_item__isnull=False
-                ).values_list("channel_sku", "stock_item_id")
-            )
-    return found
 
 
 def _amazon_skus(*, channel: Channel, stock_item_ids: Iterable[int]) -> dict[int, str]:
     """Stock item -> the seller SKU Amazon stores it under: an FBA listing's SKU before a merchant one's."""
     listings = ChannelListing.objects.filter(
-        channel__in=_seller_channels(channel=channel), stock_item_id__in=set(stock_item_ids)
+        channel__in=channel.seller_channels(), stock_item_id__in=set(stock_item_ids)
     ).order_by("fulfilled_by_channel", "pk")
     # Later rows win: FBA listings come last.
     return dict(listings.values_list("stock_item_id", "channel_sku"))
 
-
-# --- The FBA location ----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def fba_location_ensure(*, channel: Channel) -> Location | None:
-    """The channel's FBA location, created the first time FBA is on. Idempotent; never deletes one."""
-    if not channel.connector_class.has_fulfilment_network or not channel.fba_enabled or channel.pk is None:
-        return None
-    # Serialises two saves of the channel, so they cannot both create a location.
-    Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk", flat=True).first()
-    existing = FulfilmentLocation.objects.filter(channel=channel).select_related("location").first()
-    if existing is not None:
-        return existing.location
-    name = f"FBA – {channel.name}"[:100]
-    if Location.objects.filter(name=name).exists():
-        name = f"{name[:88]} ({channel.pk})"
-    location = Location.objects.create(name=name, kind=Location.Kind.EXTERNAL)
-    FulfilmentLocation.objects.create(channel=channel, location=location)
-    logger.info("channels.fba.location_created channel=%s location=%s", channel.pk, location.pk)
-    return location
-
-
-# --- FBA stock sync ------------------------------------------------------------------------------
-
-
-def fba_sync_check(*, channel: Channel) -> None:
-    """Raise a ValidationError saying why this channel may not read Amazon's FBA stock, if it may not."""
-    if not channel.connector_class.has_fulfilment_network:
-        raise ValidationError(f"{channel.name} is a {channel.connector_class.label} channel: it has no FBA stock.")
-    if not (channel.enabled and channel.fba_enabled and channel.fba_sync_inventory):
-        raise ValidationError(
-            f"FBA sync is off for {channel.name}: it needs Enabled, FBA enabled and FBA sync inventory ticked."
-        )
-    conflicts = fba_sync_conflicts(channel=channel)
-    if conflicts:
-        raise ValidationError(
-            f"{channel.name} and {', '.join(conflicts)} both have FBA Sync Inventory on for seller "
-            f"{channel.seller_id}. {UNIFIED_ACCOUNT_RULE}"
-        )
-
-
-def fba_inventory_sync(*, channel_id: int) -> SyncRun:
-    """Set the channel's FBA location to Amazon's fulfillable quantities (reason FBA sync in the ledger).
-
-    A complete download: an item Amazon no longer reports holds nothing at Amazon. SKUs that match no
-    stock item are the run's record errors. The run counts the levels changed as processed and those
-    already right as skipped. Raises ValidationError when the channel may not sync (see fba_sync_check).
-    """
-    channel = Channel.objects.get(pk=channel_id)
-    fba_sync_check(channel=channel)
-    location = fba_location_ensure(channel=channel)
-    sync_runs_interrupted_close(channel_id=channel.pk, kind=SyncRun.Kind.FBA)
-    run = SyncRun.objects.create(channel=channel, kind=SyncRun.Kind.FBA)
-    fulfillable: dict[str, int] = {}
-    errors: list[RecordError] = []
-    try:
-        for page in channel_connector(channel=channel).fetch_fba_stock():
-            errors.extend(page.errors)
-            fulfillable.update((stock.sku, stock.fulfillable) for stock in page.stock)
-    except ChannelError as exc:
-        if isinstance(exc, ChannelAuthError):
-            channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
-        run_finish(run, processed=0, skipped=0, errors=errors, error=f"{type(exc).__name__}: {exc}")
-        raise
-    item_by_sku = _stock_items_by_sku(channel=channel, skus=fulfillable)
-    errors.extend(
-        RecordError(sku, f"no stock item has this SKU and no listing of {channel.name} links it to one")
-        for sku in sorted(fulfillable) if sku not in item_by_sku
-    )
-    # Two SKUs of one stock item (e.g. new and used) are one stock level here.
-    totals: dict[int, int] = defaultdict(int)
-    for sku, quantity in fulfillable.items():
-        if sku in item_by_sku:
-            totals[item_by_sku[sku]] += quantity
-    held = StockLevel.objects.filter(location=location, quantity__gt=0).values_list("stock_item_id", flat=True)
-    for item_id in set(held) - totals.keys():
-        totals[item_id] = 0
-    rows = [(item_id, location.pk, quantity) for item_id, quantity in sorted(totals.items())]
-    changed = stock_levels_set_bulk(
-        rows=rows, reason=StockMovement.Reason.FBA_SYNC, reference=f"FBA sync of {channel.name}"
-    )
-    logger.info("channels.fba.synced channel=%s skus=%s changed=%s unknown=%s",
-                channel.pk, len(fulfillable), changed, len(errors))
-    return run_finish(run, processed=changed, skipped=len(rows) - changed, errors=errors)
-
-
-# --- Multi-channel fulfilment --------------------------------------------------------------------
 
 
 def _shipping_speed(order: Order) -> str:
@@ -238,7 +69,7 @@ def _shipping_speed(order: Order) -> str:
 
 
 def _fba_currency(channel: Channel) -> str:
-    return marketplace_currency(channel.marketplace_id) or channel.currency
+    return channel.connector_class.fulfilment_currency(channel.marketplace_id) or channel.currency
 
 
 def fulfilment_request_build(*, order: Order, channel: Channel) -> FulfilmentRequest:
@@ -359,9 +190,9 @@ def fba_outbound_submit(*, order_id: int) -> str:
     order, channel, request = claimed
     connector = channel_connector(channel=channel)
     try:
-        connector.create_fulfilment_order(request)
+        with reauthorisation_flagged(channel_id=channel.pk):
+            connector.create_fulfilment_order(request)
     except ChannelAuthError as exc:
-        channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
         _outbound_requeue(order.pk, error=str(exc))
         return "needs reauthorisation"
     except ChannelRejected as exc:
@@ -430,12 +261,11 @@ def fba_outbound_track(*, order_id: int) -> str:
     order = sent.order
     channel = order.fulfilment_location.fulfilment.channel
     try:
-        state = channel_connector(channel=channel).fulfilment_order(sent.fulfilment_order_id)
+        with reauthorisation_flagged(channel_id=channel.pk):
+            state = channel_connector(channel=channel).fulfilment_order(sent.fulfilment_order_id)
     except (ChannelRateLimited, ChannelTransientError):
         raise
     except ChannelError as exc:
-        if isinstance(exc, ChannelAuthError):
-            channel_flag_reauthorisation(channel_id=channel.pk, reason=str(exc))
         _outbound_update(order.pk, sending=False, error=str(exc))
         return "failed"
     return fba_outbound_record(order_id=order.pk, state=state)

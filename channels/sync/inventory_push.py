@@ -1,0 +1,57 @@
+"""Inventory push: what each listing may sell, sent to the channel in batches, and what it accepted recorded.
+
+The plan (channels.selectors.listings_push_plan) computes the listings whose quantity, latency or price
+differ from what was last sent, set-based; recording and settling are channels.services'. This module only
+drives the connector between them.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from channels.connectors.base import PushResult, RecordError, StockUpdate
+from channels.models import Channel, SyncRun
+from channels.selectors import listings_push_plan
+from channels.services import listings_pending_settle, listings_record_pushed, listings_record_rejected
+from channels.sync.connections import channel_connector
+from channels.sync.runs import channel_run
+from config.batching import chunks
+
+# A listing the channel did not answer for is left pending rather than assumed sent.
+REJECTED_UNANSWERED = PushResult(channel_sku="", accepted=False, message="The channel gave no answer for this listing.")
+
+
+def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
+    """Send the channel the quantity, latency and price of every listing whose values changed.
+
+    Only what the channel accepted is recorded as pushed; a rejected listing stays pending with the
+    channel's message. Batches already accepted stay recorded if a later batch fails, so a retry sends
+    only the rest. `full` resends every linked listing, overwriting values edited on the channel.
+    Callers hold the channel's "push" lock (the task and the command do).
+    """
+    channel = Channel.objects.get(pk=channel_id)
+    if not channel.syncs_inventory:
+        return None
+    with channel_run(channel=channel, kind=SyncRun.Kind.INVENTORY) as tally:
+        plan = listings_push_plan(channel_id=channel.pk, full=full)
+        connector = channel_connector(channel=channel)
+        for batch in chunks(plan, connector.max_batch_size):
+            updates = [
+                StockUpdate(
+                    channel_sku=push.channel_sku, external_id=push.external_id, quantity=push.quantity,
+                    latency_days=push.latency_days, price=push.price, currency=channel.currency,
+                )
+                for push in batch
+            ]
+            answers = {result.channel_sku: result for result in connector.push_listings(updates)}
+            results = [(push, answers.get(push.channel_sku, REJECTED_UNANSWERED)) for push in batch]
+            accepted = [push for push, result in results if result.accepted]
+            rejected = [(push, result.message) for push, result in results if not result.accepted]
+            listings_record_pushed(pushes=accepted, at=timezone.now())
+            if rejected:
+                listings_record_rejected(rejected=[(push.listing_id, message) for push, message in rejected])
+            tally.processed += len(accepted)
+            tally.errors.extend(RecordError(push.channel_sku, message) for push, message in rejected)
+        listings_pending_settle(channel_id=channel.pk)
+        Channel.objects.filter(pk=channel.pk).update(last_inventory_sync=timezone.now())
+    return tally.run
