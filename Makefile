@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SANDBOX_PORT ?= 8100
 PORT ?= 8000
-QUEUES := default,orders,inventory,listings,despatch
 # The sandbox and the development tools (load_demo, run_sandbox, the benchmarks) are installed only when asked
 # for (config/settings.py): `make run` and `make test` ask, whatever DEBUG says.
 run test: export STOCKLINE_DEVTOOLS = true
@@ -23,15 +22,10 @@ install: $(INSTALLED)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Starts the sandbox (emulated marketplaces), loads the demo, then the worker with beat and the admin.
-# Ctrl-C stops all of them.
+# Starts the sandbox (emulated marketplaces), loads the demo, then the worker with beat and the admin
+# (devtools' run_demo). Ctrl-C stops all of them, a worker still busy after 10 s included.
 run: migrate
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) & \
-	$(PY) manage.py load_demo --sandbox-url http://127.0.0.1:$(SANDBOX_PORT) || exit 1; \
-	$(VENV)/bin/celery -A config worker -B -Q $(QUEUES) --concurrency 2 --loglevel INFO & \
-	echo ""; echo "Stockline admin: http://127.0.0.1:$(PORT)/admin/  (login printed above)"; echo ""; \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py run_demo --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
