@@ -7,14 +7,15 @@ Integration list and the dashboard stay fast with a real catalogue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from channels.models import Channel, ChannelListing, SyncRun
+from channels.models import Channel, ChannelListing, OrderStatusMapping, SyncRun
+from channels.sync.listings_download import STALE_DOWNLOAD_AFTER
 from inventory.models import StockLevel
 from orders.models import Order
 
@@ -210,3 +211,80 @@ def activity_chart_svg(points: list[DayPoint], *, width: int = 720, height: int 
         ),
         format_html_join("", '<text x="{}" y="{}" text-anchor="{}">{}</text>', labels),
     )
+
+
+def activity_totals(points: list[DayPoint]) -> tuple[int, int]:
+    """(orders downloaded, quantities pushed) over the chart's days, for the figures beside it."""
+    return sum(point.orders for point in points), sum(point.pushed for point in points)
+
+
+@dataclass(frozen=True)
+class ListingDownloadProgress:
+    running: bool
+    done: int
+    total: int
+    percent: int
+    started_at: datetime | None
+    estimated_completion: datetime | None
+    completed_at: datetime | None
+
+
+def channel_listing_download_running(*, channel: Channel) -> bool:
+    """Flagged as running and claimed lately: a flag older than STALE_DOWNLOAD_AFTER is one a dead download
+    left behind, and the next download may start."""
+    started = channel.listing_download_started_at
+    return channel.listing_download_in_progress and bool(started) and (
+        timezone.now() - started < STALE_DOWNLOAD_AFTER
+    )
+
+
+def channel_listing_download_progress(*, channel: Channel) -> ListingDownloadProgress:
+    """How far the channel's listing download is: while it runs, the share of pages done; after, 100%
+    once one has completed."""
+    running = channel_listing_download_running(channel=channel)
+    done, total = channel.listing_download_done, channel.listing_download_total
+    if running:
+        percent = min(100, done * 100 // total) if total else 0
+    else:
+        percent = 100 if channel.listing_download_completed_at else 0
+    return ListingDownloadProgress(
+        running=running, done=done, total=total, percent=percent,
+        started_at=channel.listing_download_started_at,
+        estimated_completion=channel.listing_download_estimated_completion,
+        completed_at=channel.listing_download_completed_at,
+    )
+
+
+def listing_download_channels(*, channel_id: int | None) -> QuerySet[Channel]:
+    """The channels whose download the listing list shows: the one it is filtered to, else those downloading."""
+    shown = Q(pk=channel_id) if channel_id is not None else Q(listing_download_in_progress=True)
+    return Channel.objects.filter(shown).order_by("name")
+
+
+@dataclass(frozen=True)
+class MappingCounts:
+    total: int
+    unmapped: int
+
+
+def channel_location_names(*, channel: Channel) -> list[str] | None:
+    """The locations whose stock the channel is sent, by name; None when every warehouse counts."""
+    if not channel.update_inventory_from_locations:
+        return None
+    return list(channel.inventory_locations.order_by("name").values_list("name", flat=True))
+
+
+def channel_status_mapping_counts(*, channel: Channel) -> MappingCounts:
+    """The channel's order statuses seen or offered, and how many are still Unmapped."""
+    counts = channel.status_mappings.aggregate(
+        total=Count("pk"), unmapped=Count("pk", filter=Q(hub_status=OrderStatusMapping.UNMAPPED)),
+    )
+    return MappingCounts(**counts)
+
+
+def channel_shipping_mapping_counts(*, channel: Channel) -> MappingCounts:
+    """The channel's shipping tags seen, and how many have no postal service yet."""
+    counts = channel.shipping_mappings.aggregate(
+        total=Count("pk"), unmapped=Count("pk", filter=Q(postal_service__isnull=True)),
+    )
+    return MappingCounts(**counts)

@@ -475,3 +475,19 @@ def channel_by_name(*, name: str) -> Channel:
     except Channel.DoesNotExist:
         known = ", ".join(Channel.objects.order_by("name").values_list("name", flat=True)[:20]) or "none"
         raise Channel.DoesNotExist(f"No channel is named {name!r} (channels: {known}).") from None
+
+
+def listing_drift(*, listing: ChannelListing) -> bool | None:
+    """The rule of `listings_with_drift` for one listing: None until both quantities are known."""
+    if listing.channel_quantity is None or listing.last_pushed_quantity is None:
+        return None
+    return listing.channel_quantity != listing.last_pushed_quantity
+
+
+def stock_item_listings(*, stock_item_id: int) -> QuerySet[ChannelListing]:
+    """The listings of one stock item on every channel, by channel and SKU, for its page."""
+    return (
+        ChannelListing.objects.filter(stock_item_id=stock_item_id)
+        .select_related("channel", "stock_item")
+        .order_by("channel__name", "channel_sku")
+    )

@@ -12,7 +12,7 @@ periodic tasks in step. No model signal does it behind their backs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -382,3 +382,11 @@ def sync_runs_interrupted_close(*, channel_id: int, kind: str) -> int:
     return SyncRun.objects.filter(channel_id=channel_id, kind=kind, status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=RUN_INTERRUPTED
     )
+
+
+def channel_create_tested(*, channel: Channel, rotated_credentials: Mapping[str, str] | None) -> Channel:
+    """Save a new channel whose Test before Save used up single-use tokens: the ones the channel issued then
+    replace the ones staff typed (see channels.sync.connections.tested_credentials_open)."""
+    if rotated_credentials:
+        channel.credentials = {**channel.credentials, **rotated_credentials}
+    return channel_create(channel=channel)

@@ -52,7 +52,7 @@ def test_the_list_shows_last_runs_health_and_buttons(admin_client):
 
 def test_test_from_the_list_comes_back_to_the_list(admin_client):
     channel = ChannelFactory()
-    with mock.patch("channels.admin.channel_test", return_value=ConnectionResult(True, "Connected")):
+    with mock.patch("channels.admin.channel_views.channel_test", return_value=ConnectionResult(True, "Connected")):
         response = admin_client.post(reverse("admin:channels_channel_test", args=(channel.pk,)) + "?next=list")
     assert response["Location"] == reverse("admin:channels_channel_changelist")
     assert any("Connected" in m for m in messages_of(response))

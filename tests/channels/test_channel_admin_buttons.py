@@ -67,7 +67,7 @@ def test_reauthorise_asks_for_a_code_and_reports_a_refusal(admin_client):
 def test_download_listings_queues_the_task_once(admin_client):
     channel = ChannelFactory()
     url = reverse("admin:channels_channel_download_listings", args=(channel.pk,))
-    with mock.patch("channels.admin.listings_download_task.delay") as send_task:
+    with mock.patch("channels.admin.channel_views.listings_download_task.delay") as send_task:
         response = admin_client.post(url)
         assert any("queued" in m for m in messages_of(response))
         send_task.assert_called_once_with(channel.pk)

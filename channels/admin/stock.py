@@ -4,11 +4,12 @@ Inventory must not import channels, so this section is added from the channels s
 admin is re-registered as a subclass with a read-only "What each channel gets" section.
 """
 
+from __future__ import annotations
+
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from channels.models import ChannelListing
-from channels.selectors import channel_quantity_explain
+from channels.selectors import channel_quantity_explain, stock_item_listings
 from inventory.admin import StockItemAdmin
 from inventory.models import StockItem
 
@@ -20,9 +21,8 @@ class StockItemWithChannelsAdmin(StockItemAdmin):
     def channel_quantities(self, obj: StockItem) -> str:
         if obj.pk is None:
             return "—"
-        listings = ChannelListing.objects.filter(stock_item=obj).select_related("channel", "stock_item")
         sections = []
-        for listing in listings.order_by("channel__name", "channel_sku"):
+        for listing in stock_item_listings(stock_item_id=obj.pk):
             steps = format_html_join(
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 ((step.label, step.value, step.note) for step in channel_quantity_explain(listing)),
