@@ -384,8 +384,8 @@ class HttpClient:
     `refresh=True` once when the channel answers 401/403, and the call is repeated with the new headers.
     `secrets()` returns every value to keep out of messages (credentials and the current access token).
     `shared_bucket` names the one bucket every call draws from, for a channel with a single quota (EKM).
-    `allowed_hosts`: the only hosts `request` sends to (None: any host, for tests of other behaviour);
-    `for_channel` fills it, and the bounds, from the channel's ConnectorConfig.
+    `allowed_hosts`: the only hosts `request` sends to (empty: none); `for_channel` fills it, and the bounds,
+    from the channel's ConnectorConfig.
     `deadline` and `max_response_bytes` bound each `request`; `document_deadline` and `max_document_bytes`
     each `download` and `upload`. A session passed in keeps its own adapters: its exchanges then have their
     deadline checked between reads only, which a server sending headers a byte at a time escapes.
@@ -400,6 +400,7 @@ class HttpClient:
         limits: Mapping[str, RateLimit],
         bucket_prefix: str,
         secrets: Callable[[], Iterable[str]],
+        allowed_hosts: Collection[str],
         auth: Callable[[bool], dict[str, str]] | None = None,
         on_response: Callable[[requests.Response, str], None] | None = None,
         shared_bucket: str = "",
@@ -407,7 +408,6 @@ class HttpClient:
         max_wait: float = DEFAULT_MAX_WAIT,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        allowed_hosts: Collection[str] | None = None,
         deadline: float = DEFAULT_BOUNDS.deadline,
         max_response_bytes: int = DEFAULT_BOUNDS.max_response_bytes,
         document_deadline: float = DEFAULT_BOUNDS.document_deadline,
@@ -430,7 +430,7 @@ class HttpClient:
             session.mount("http://", WatchedAdapter())
         self.session = session
         self.sleep = sleep
-        self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.deadline = deadline
         self.max_response_bytes = max_response_bytes
         self.document_deadline = document_deadline
@@ -473,8 +473,6 @@ class HttpClient:
 
     def _check_host(self, url: str, *, where: str) -> None:
         """Refuse, before anything is sent, a call to where the channel's credentials may not go."""
-        if self.allowed_hosts is None:
-            return
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if host not in self.allowed_hosts:
@@ -493,8 +491,7 @@ class HttpClient:
         host = (parts.hostname or "").lower()
         if parts.scheme == "https" and host:
             return
-        local = host in LOOPBACK_HOSTS and (self.allowed_hosts is None or host in self.allowed_hosts)
-        if parts.scheme == "http" and local:
+        if parts.scheme == "http" and host in LOOPBACK_HOSTS and host in self.allowed_hosts:
             return
         raise self._refuse(where, f"refused to fetch a document from {origin_text(url)} without https")
 

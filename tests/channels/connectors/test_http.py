@@ -20,13 +20,14 @@ from channels.connectors.base import (
 from channels.connectors.http import HttpClient, gunzip_bounded, numbered_pages, redact, token_pages
 
 BASE = "https://api.example.test"
+HOSTS = frozenset({"api.example.test"})
 SECRET = "tok-SUPER-secret-123"
 
 
 def client(limiter, *, auth=None, limits=None, sleep=lambda s: None):
     return HttpClient(
         service="Test", base_url=BASE, limiter=limiter, limits=limits or {"op": RateLimit(10, 10)},
-        bucket_prefix="1", secrets=lambda: {SECRET}, auth=auth, sleep=sleep,
+        bucket_prefix="1", secrets=lambda: {SECRET}, allowed_hosts=HOSTS, auth=auth, sleep=sleep,
     )
 
 
@@ -240,7 +241,7 @@ def test_an_encoding_the_hub_cannot_bound_is_a_payload_error(limiter):
 def test_a_declared_length_over_the_limit_is_refused(limiter):
     responses.add(responses.GET, f"{BASE}/thing", body=b"x" * 2000)
     http = HttpClient(service="Test", base_url=BASE, limiter=limiter, limits={}, bucket_prefix="1",
-                      secrets=lambda: (), max_response_bytes=1000)
+                      secrets=lambda: (), allowed_hosts=HOSTS, max_response_bytes=1000)
     with pytest.raises(ChannelResponseTooLarge, match="1000 bytes"):
         http.request("GET", "/thing", operation="op")
 
