@@ -1,8 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -10,7 +8,12 @@ from django.utils.html import format_html, format_html_join
 
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
 from inventory.search import StockItemSearchMixin
-from inventory.selectors import stock_movements_for_item
+from inventory.selectors import (
+    AVAILABILITY,
+    stock_items_with_totals,
+    stock_levels_by_availability,
+    stock_movements_for_item,
+)
 from inventory.services import stock_changed_announce, stock_import_csv, stock_item_save
 
 
@@ -132,19 +135,7 @@ class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", format_html(header), body)
 
     def get_queryset(self, request):
-        # Correlated sums rather than a GROUP BY over every item: PostgreSQL computes them for the page's
-        # rows only, so the list costs the same with 100k items as with 100.
-        levels = StockLevel.objects.filter(stock_item=OuterRef("pk")).order_by().values("stock_item")
-
-        def total(column: str):
-            return Coalesce(Subquery(levels.annotate(total=Sum(column)).values("total")), 0)
-
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(total_quantity=total("quantity"), total_in_open_orders=total("in_open_orders"))
-            .annotate(total_available=F("total_quantity") - F("total_in_open_orders"))
-        )
+        return stock_items_with_totals(super().get_queryset(request))
 
     @admin.display(description="stock")
     def stock_quantity(self, obj: StockItem) -> int:
@@ -167,13 +158,8 @@ class AvailabilityFilter(admin.SimpleListFilter):
         return [("oversold", "Oversold (available below 0)"), ("out", "Out of stock"), ("in", "In stock")]
 
     def queryset(self, request, queryset):
-        available = F("quantity") - F("in_open_orders")
-        if self.value() == "oversold":
-            return queryset.alias(a=available).filter(a__lt=0)
-        if self.value() == "out":
-            return queryset.alias(a=available).filter(a__lte=0)
-        if self.value() == "in":
-            return queryset.alias(a=available).filter(a__gt=0)
+        if self.value() in AVAILABILITY:
+            return stock_levels_by_availability(queryset, availability=self.value())
         return queryset
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from inventory.models import StockLevel, StockMovement
+from inventory.models import StockItem, StockLevel, StockMovement
 
 
 def stock_levels_for_item(*, stock_item_id: int) -> QuerySet[StockLevel]:
@@ -24,3 +25,31 @@ def stock_movements_for_item(*, stock_item_id: int, limit: int = 50) -> QuerySet
         .select_related("location", "user")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def stock_items_with_totals(stock_items: QuerySet[StockItem]) -> QuerySet[StockItem]:
+    """The items with `total_quantity`, `total_in_open_orders` and `total_available` over every location."""
+    # Correlated sums rather than a GROUP BY over every item: PostgreSQL computes them for the page's
+    # rows only, so the list costs the same with 100k items as with 100.
+    levels = StockLevel.objects.filter(stock_item=OuterRef("pk")).order_by().values("stock_item")
+
+    def total(column: str):
+        return Coalesce(Subquery(levels.annotate(total=Sum(column)).values("total")), 0)
+
+    return (
+        stock_items.annotate(total_quantity=total("quantity"), total_in_open_orders=total("in_open_orders"))
+        .annotate(total_available=F("total_quantity") - F("total_in_open_orders"))
+    )
+
+
+# Available (physical less open orders) at a level, by how staff look for it.
+AVAILABILITY = {
+    "oversold": Q(available_qty__lt=0),
+    "out": Q(available_qty__lte=0),
+    "in": Q(available_qty__gt=0),
+}
+
+
+def stock_levels_by_availability(levels: QuerySet[StockLevel], *, availability: str) -> QuerySet[StockLevel]:
+    """The levels oversold (available below 0), out of stock (0 or below) or in stock (above 0)."""
+    return levels.alias(available_qty=F("quantity") - F("in_open_orders")).filter(AVAILABILITY[availability])

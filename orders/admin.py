@@ -1,7 +1,5 @@
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -11,7 +9,14 @@ from django.utils.html import format_html
 from orders.external_fulfilment import order_stock_can_move
 from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm, OrderReallocateForm
 from orders.models import Order, OrderItem, PostalService
-from orders.services import order_cancel, order_item_link, order_process, order_reallocate
+from orders.selectors import order_channel_told, orders_with_item_counts
+from orders.services import (
+    order_cancel,
+    order_item_link,
+    order_process_keeping_details,
+    order_reallocate,
+    orders_tracking_number_problem,
+)
 
 
 @admin.register(PostalService)
@@ -147,9 +152,7 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, done, messages.SUCCESS)
 
     def get_queryset(self, request):
-        # A correlated count rather than a GROUP BY: PostgreSQL evaluates it for the page's rows only.
-        lines = OrderItem.objects.filter(order=OuterRef("pk")).order_by().values("order").annotate(n=Count("pk"))
-        return super().get_queryset(request).annotate(items_total=Coalesce(Subquery(lines.values("n")), 0))
+        return orders_with_item_counts(super().get_queryset(request))
 
     def get_urls(self):
         def view(action: str):
@@ -196,24 +199,19 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="channel told")
     def channel_confirmation(self, obj: Order) -> str:
-        if obj.despatch_error or obj.cancellation_error:
-            return format_html('<span style="color:#b00020">failed: {}</span>',
-                               (obj.despatch_error or obj.cancellation_error)[:80])
-        if obj.despatch_sent_at:
-            return "despatch confirmed"
-        if obj.cancellation_sent_at:
-            return "cancellation confirmed"
-        if obj.status == Order.Status.PROCESSED and obj.channel.mark_as_despatched and not obj.fulfilled_by_channel:
-            return "despatch pending"
-        return "—"
+        state, words = order_channel_told(order=obj)
+        if state == "failed":
+            return format_html('<span style="color:#b00020">failed: {}</span>', words[:80])
+        return words
 
     def _apply(self, request, queryset, *, form_class, title: str, verb: str, apply):
         """An intermediate page asking the action's details, then the service for each order."""
         form = form_class(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            if len(queryset) > 1 and form.cleaned_data.get("tracking_number"):
-                form.add_error("tracking_number", "A tracking number belongs to one order: select one order, "
-                               "or leave it empty.")
+            if problem := orders_tracking_number_problem(
+                order_count=len(queryset), tracking_number=form.cleaned_data.get("tracking_number", ""),
+            ):
+                form.add_error("tracking_number", problem)
             else:
                 done, failed = 0, []
                 orders = list(queryset.select_related("channel", "postal_service"))
@@ -242,11 +240,9 @@ class OrderAdmin(admin.ModelAdmin):
     def process_orders(self, request, queryset):
         return self._apply(
             request, queryset, form_class=OrderProcessForm, title="Process orders", verb="processed",
-            apply=lambda order, data: order_process(
-                order_id=order.pk,
-                tracking_number=data["tracking_number"] or order.tracking_number,
-                postal_service_id=data["postal_service"].pk if data["postal_service"] else order.postal_service_id,
-                user=request.user,
+            apply=lambda order, data: order_process_keeping_details(
+                order=order, tracking_number=data["tracking_number"],
+                postal_service_id=data["postal_service"].pk if data["postal_service"] else None, user=request.user,
             ),
         )
 

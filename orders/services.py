@@ -450,3 +450,23 @@ def open_orders_recount(*, correct: bool = True) -> list[OpenOrdersDifference]:
             correct=correct,
         )
     return differences
+
+
+def orders_tracking_number_problem(*, order_count: int, tracking_number: str) -> str:
+    """Why a tracking number cannot be given to these orders at once; "" when it can."""
+    if order_count > 1 and tracking_number:
+        return "A tracking number belongs to one order: select one order, or leave it empty."
+    return ""
+
+
+def order_process_keeping_details(
+    *, order: Order, tracking_number: str = "", postal_service_id: int | None = None, user=None,
+) -> Order:
+    """Process an order from the order screens: a tracking number or postal service left empty keeps the one
+    the order already has (from the channel, or typed earlier)."""
+    return order_process(
+        order_id=order.pk,
+        tracking_number=tracking_number or order.tracking_number,
+        postal_service_id=postal_service_id or order.postal_service_id,
+        user=user,
+    )
