@@ -84,6 +84,11 @@ SECRET_PARAM = re.compile(
     r"(?i)\b(pwd|password|token|access_token|refresh_token|client_secret|code|x-amz-signature|signature)"
     r"(=|%3D|\"\s*:\s*\")([^&\s\"',}]+)"
 )
+# A field of an error answer named like this may echo a secret in its message (refreshToken: "... is spent").
+SECRET_FIELD = re.compile(r"(?i)pwd|password|token|secret|signature")
+# The longest reason a refusal shows, and the longest message of one field in it (one leaves room for others).
+MAX_REASON = 300
+MAX_FIELD_MESSAGE = 100
 XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
 MARKUP = re.compile(r"<[^>]+>")
 # What a connection broken under a read raises, besides requests' own errors.
@@ -136,14 +141,19 @@ def error_reason(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         # XML or HTML error pages: their text without the markup.
-        return " ".join(MARKUP.sub(" ", XML_DECLARATION.sub("", response.text)).split())[:300]
+        return " ".join(MARKUP.sub(" ", XML_DECLARATION.sub("", response.text)).split())[:MAX_REASON]
     reasons: list[str] = []
     if isinstance(body, dict):
-        for error in body.get("errors") or []:
-            if isinstance(error, dict):
-                reasons.append(" ".join(str(error.get(k, "")) for k in ("code", "message") if error.get(k)))
-            else:
-                reasons.append(str(error))
+        errors = body.get("errors") or []
+        if isinstance(errors, dict):
+            # EKM's `errors` object: each field with its message.
+            reasons += [field_reason(str(name), message) for name, message in errors.items()]
+        else:
+            for error in errors:
+                if isinstance(error, dict):
+                    reasons.append(" ".join(str(error.get(k, "")) for k in ("code", "message") if error.get(k)))
+                else:
+                    reasons.append(str(error))
         for problem in body.get("validation_result") or []:
             if isinstance(problem, dict):
                 members = ", ".join(problem.get("member_names") or [])
@@ -151,7 +161,13 @@ def error_reason(response: requests.Response) -> str:
                                else str(problem.get("error_message", "")))
         if body.get("error"):
             reasons.append(" ".join(str(body[k]) for k in ("error", "error_description") if body.get(k)))
-    return "; ".join(r for r in reasons if r)[:300] or f"HTTP {response.status_code}"
+    return "; ".join(r for r in reasons if r)[:MAX_REASON] or f"HTTP {response.status_code}"
+
+
+def field_reason(name: str, message: object) -> str:
+    """The field and its message ("Quantity: must be >= 0"); a field named like a secret only by its name."""
+    text = "" if message is None else " ".join(str(message).split())[:MAX_FIELD_MESSAGE]
+    return f"{name}: {text}" if text and not SECRET_FIELD.search(name) else name
 
 
 def oauth_error(response: requests.Response) -> str:

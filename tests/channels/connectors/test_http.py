@@ -62,6 +62,20 @@ def test_a_refusal_carries_the_channels_reason(limiter):
 
 
 @responses.activate
+def test_a_refusal_names_each_field_of_ekms_errors_object_with_its_message(limiter):
+    responses.add(responses.PUT, f"{BASE}/p", status=400, json={
+        "meta": {}, "links": [], "validation_result": None, "data": None,
+        "errors": {"Quantity": "must be >= 0", "Price": "x" * 500, "RefreshToken": "r-9 was already spent",
+                   "Name": None}})
+    with pytest.raises(ChannelRejected) as caught:
+        client(limiter).request("PUT", "/p", operation="op")
+    message = str(caught.value)
+    assert "Quantity: must be >= 0; Price: " in message and "; RefreshToken; Name" in message
+    assert "x" * 100 in message and "x" * 101 not in message
+    assert "r-9" not in message
+
+
+@responses.activate
 def test_429_carries_retry_after(limiter):
     responses.add(responses.GET, f"{BASE}/thing", status=429, headers={"Retry-After": "30"},
                   json={"errors": [{"code": "QuotaExceeded"}]})
