@@ -1,9 +1,10 @@
 """`make run`: the sandbox, the demo shop, a Celery worker with beat and the admin, stopped together.
 
 Each process runs in a process group of its own, so Ctrl-C on the terminal reaches only this command, which
-stops them in order: SIGTERM to each group, then SIGKILL to any still running after the grace period (a
-Celery worker in warm shutdown waits for its tasks; the demo's tasks are idempotent, so cutting one short
-loses nothing). If one of them dies, the others are stopped too and the command exits non-zero.
+stops them one after the other, last started first: SIGTERM (a Celery worker then stops its pool itself,
+warm), then SIGKILL to the whole group if it still runs after the grace period (a worker in warm shutdown
+waits for its tasks; the tasks are idempotent and acknowledged late, so cutting one short loses nothing).
+If one of them dies, the others are stopped too and the command exits non-zero.
 """
 
 from __future__ import annotations
@@ -64,20 +65,15 @@ class Command(BaseCommand):
         self.running.append((name, subprocess.Popen(command, start_new_session=True)))
 
     def _stop_all(self) -> None:
-        for _, process in reversed(self.running):
-            self._signal(process, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
+        # Last started, first stopped: the worker finishes with the sandbox still there to answer it.
         for name, process in reversed(self.running):
+            if process.poll() is None:
+                process.terminate()
             try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                process.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"The {name} did not stop within {self.grace:g} s: killed.")
-                self._signal(process, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.running.clear()
-
-    @staticmethod
-    def _signal(process: subprocess.Popen, signum: int) -> None:
-        if process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signum)
