@@ -1,5 +1,5 @@
 """OAuth2 for the channels that use it (Amazon LWA, EKM): the access tokens, cached in memory and shared through
-the store, and the client base that asks the token endpoint for them.
+the store, the client base that asks the token endpoint for them, and the connector base that reauthorises.
 
 A worker first uses the token it holds, then one another worker saved in the credential store, and only
 then asks the channel for a new one. With single-use refresh tokens (EKM) the refresh runs under the
@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from channels.connectors.base import ChannelAuthError, ChannelPayloadError, ConnectorConfig, CredentialStore
+from channels.connectors.base import (
+    ChannelAuthError,
+    ChannelPayloadError,
+    ConnectionResult,
+    Connector,
+    ConnectorConfig,
+    CredentialStore,
+    RateLimiter,
+)
 
 if TYPE_CHECKING:
     from channels.connectors.http import HttpClient
@@ -135,10 +143,13 @@ class OAuthClient:
     token_path: ClassVar[str]
     single_use_refresh: ClassVar[bool] = False
     refresh_form: ClassVar[Mapping[str, str]] = {}
-    config: ConnectorConfig
     http: HttpClient
 
-    def __init__(self, credentials: CredentialStore) -> None:
+    def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter, *,
+                 sleep: Callable[[float], None]) -> None:
+        self.config = config
+        self.limiter = limiter
+        self.sleep = sleep
         self.tokens = AccessTokens(credentials, self._refresh_grant, single_use_refresh=self.single_use_refresh)
 
     def access_headers(self, token: str) -> dict[str, str]:
@@ -187,3 +198,29 @@ class OAuthClient:
     def renew_token(self) -> None:
         """Ask the channel for a new access token now: proves the stored refresh token still works."""
         self.tokens.renew(stale=self.tokens.held, force=True)
+
+
+class OAuthConnector(Connector):
+    """The connector of an OAuth channel: it names its `client_class`; building the client and reauthorising
+    are the same for every such channel."""
+
+    client_class: ClassVar[type[OAuthClient]]
+    client: OAuthClient
+
+    def __init__(
+        self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter | None = None
+    ) -> None:
+        super().__init__(config, credentials, limiter)
+        # Looked up at each pause, so that a test can replace the connector's `sleep` once it is built.
+        self.sleep = time.sleep
+        self.client = self.client_class(config, credentials, self.limiter, sleep=lambda seconds: self.sleep(seconds))
+
+    def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult:
+        service = self.client.service
+        if authorization_code:
+            self.client.exchange_code(authorization_code)
+            return ConnectionResult(True, f"Authorised: {service} gave a new refresh token, which is saved.")
+        self.client.renew_token()
+        # A single-use refresh token is replaced by each renewal, so the channel issued both tokens.
+        issued = "new tokens, which are saved" if self.client.single_use_refresh else "a new access token"
+        return ConnectionResult(True, f"The stored refresh token works: {service} issued {issued}.")

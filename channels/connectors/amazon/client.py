@@ -46,9 +46,7 @@ class AmazonClient(OAuthClient):
 
     def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter, *,
                  sleep: Callable[[float], None]) -> None:
-        super().__init__(credentials)
-        self.config = config
-        self.sleep = sleep
+        super().__init__(config, credentials, limiter, sleep=sleep)
         # This connection's buckets: the published plans until Amazon announces the seller's own.
         self.limits: dict[str, RateLimit] = dict(RATE_LIMITS)
         self.http = HttpClient.for_channel(

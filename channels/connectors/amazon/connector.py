@@ -8,7 +8,6 @@ payloads are mapped by `mapper`. Both follow the contract files in `contract/`.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,9 +20,6 @@ from channels.connectors.base import (
     ChannelPayloadError,
     ChannelRejected,
     ConnectionResult,
-    Connector,
-    ConnectorConfig,
-    CredentialStore,
     FbaStockPage,
     FulfilmentRequest,
     FulfilmentState,
@@ -32,12 +28,12 @@ from channels.connectors.base import (
     OrderRef,
     PushResult,
     RateLimit,
-    RateLimiter,
     Shipment,
     StockUpdate,
     WatermarkPolicy,
 )
 from channels.connectors.http import token_pages
+from channels.connectors.oauth import OAuthConnector
 from channels.connectors.values import iso_z
 
 # Up to this many updates go one PATCH each (5 a second); more go in one JSON_LISTINGS_FEED, whose
@@ -47,7 +43,7 @@ FEED_THRESHOLD = 20
 LATEST_BEFORE = timedelta(minutes=2)
 
 
-class AmazonConnector(Connector):
+class AmazonConnector(OAuthConnector):
     kind = "amazon"
     label = "Amazon"
     credential_fields = (
@@ -79,6 +75,8 @@ class AmazonConnector(Connector):
     watermark_policy = WatermarkPolicy.OLDEST_IMPORTED
     # SP-API's default usage plans, by operation id; a seller's own rate replaces one when Amazon announces it.
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
+    client_class = AmazonClient
+    client: AmazonClient
 
     @classmethod
     def fulfilment_currency(cls, marketplace_id: str) -> str | None:
@@ -95,21 +93,7 @@ class AmazonConnector(Connector):
             "marketplace_id": "A1F83G8C2ARO7P",
         }
 
-    def __init__(
-        self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter | None = None
-    ) -> None:
-        super().__init__(config, credentials, limiter)
-        self.sleep = time.sleep
-        self.client = AmazonClient(config, credentials, self.limiter, sleep=lambda seconds: self.sleep(seconds))
-
-    # Auth and connection
-
-    def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult:
-        if authorization_code:
-            self.client.exchange_code(authorization_code)
-            return ConnectionResult(True, "Authorised: Amazon gave a new refresh token, which is saved.")
-        self.client.renew_token()
-        return ConnectionResult(True, "The stored refresh token works: Amazon issued a new access token.")
+    # Connection
 
     def test_connection(self) -> ConnectionResult:
         body = self.client.call_object("getMarketplaceParticipations")

@@ -7,7 +7,6 @@ is nearly full (other apps or workers). Operation names are the contract's (cont
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -54,17 +53,14 @@ class EkmClient(OAuthClient):
     single_use_refresh = True
     refresh_form: ClassVar[Mapping[str, str]] = {"scope": SCOPES}
 
-    def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(credentials)
-        self.config = config
-        self.limiter = limiter
+    def __init__(self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter, *,
+                 sleep: Callable[[float], None]) -> None:
+        super().__init__(config, credentials, limiter, sleep=sleep)
         self.http = HttpClient.for_channel(
             config, service="EKM", limiter=limiter, limits=RATE_LIMITS, shared_bucket="api",
             secrets=lambda: self.tokens.known_secrets, auth=self.auth_headers, on_response=self._watch_quota,
             sleep=sleep,
         )
-
 
     def _watch_quota(self, response: requests.Response, operation: str) -> None:
         try:

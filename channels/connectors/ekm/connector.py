@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -11,15 +10,11 @@ from channels.connectors.base import (
     ChannelPayloadError,
     ChannelRejected,
     ConnectionResult,
-    Connector,
-    ConnectorConfig,
-    CredentialStore,
     ListingPage,
     OrderPage,
     OrderRef,
     PushResult,
     RateLimit,
-    RateLimiter,
     RecordError,
     Shipment,
     StockUpdate,
@@ -37,6 +32,7 @@ from channels.connectors.ekm.mapper import (
     variant_update,
 )
 from channels.connectors.http import numbered_pages
+from channels.connectors.oauth import OAuthConnector
 from channels.connectors.values import RECORD_ERRORS
 
 PAGE_LIMIT = 20
@@ -44,7 +40,7 @@ DEFAULT_CANCELLED_STATUS = "CANCELLED"
 DEFAULT_DISPATCHED_STATUS = "DISPATCHED"
 
 
-class EkmConnector(Connector):
+class EkmConnector(OAuthConnector):
     kind = "ekm"
     label = "EKM"
     credential_fields = (
@@ -69,22 +65,8 @@ class EkmConnector(Connector):
     max_batch_size = 50
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
-
-    def __init__(
-        self, config: ConnectorConfig, credentials: CredentialStore, limiter: RateLimiter | None = None
-    ) -> None:
-        super().__init__(config, credentials, limiter)
-        self.sleep = time.sleep
-        self.client = EkmClient(config, credentials, self.limiter, sleep=lambda seconds: self.sleep(seconds))
-
-    # Auth
-
-    def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult:
-        if not authorization_code:
-            self.client.renew_token()
-            return ConnectionResult(True, "The stored refresh token works: EKM issued new tokens, which are saved.")
-        self.client.exchange_code(authorization_code)
-        return ConnectionResult(True, "Authorised: EKM gave a new refresh token, which is saved.")
+    client_class = EkmClient
+    client: EkmClient
 
     # Connection and settings
 
