@@ -29,7 +29,7 @@ run: migrate
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 # The browser tests drive Debian's Chromium: installed here when missing and possible (as root with apt),
 # otherwise those tests skip and say why. Never `playwright install`.
@@ -37,7 +37,7 @@ test: install
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get install -y -qq chromium >/dev/null 2>&1; } || echo "chromium not installed: browser tests will skip"
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 

@@ -14,8 +14,7 @@ from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from channels.models import Channel, ChannelListing, OrderStatusMapping, SyncRun
-from channels.sync.listings_download import STALE_DOWNLOAD_AFTER
+from channels.models import STALE_DOWNLOAD_AFTER, Channel, ChannelListing, OrderStatusMapping, SyncRun
 from inventory.models import StockLevel
 from orders.models import Order
 

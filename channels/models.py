@@ -16,6 +16,8 @@ from orders.models import Order, PostalService
 from orders.validators import validate_currency
 
 NEVER_SYNCED = datetime(1, 1, 1, tzinfo=UTC)
+# A listing download flagged as running for longer than this died without clearing its flag: the next may start.
+STALE_DOWNLOAD_AFTER = timedelta(hours=6)
 
 PERCENTAGE_VALIDATORS = [
     MinValueValidator(0, "A percentage cannot be below 0."),

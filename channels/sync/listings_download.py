@@ -4,22 +4,19 @@ item with the same SKU, with the progress shown on the channel row."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from channels.connectors.base import ExternalListing
-from channels.models import Channel, ChannelListing, SyncRun
+from channels.models import STALE_DOWNLOAD_AFTER, Channel, ChannelListing, SyncRun
 from channels.services import listings_link_downloaded
 from channels.sync.connections import channel_connector
 from channels.sync.runs import channel_run
 
 logger = logging.getLogger(__name__)
 
-# A download flagged as running for longer than this died without clearing its flag: the next may start.
-STALE_DOWNLOAD_AFTER = timedelta(hours=6)
 LISTING_UPDATE_FIELDS = [
     "title", "external_id", "is_active", "fulfilled_by_channel", "channel_quantity", "channel_price", "downloaded_at",
 ]
