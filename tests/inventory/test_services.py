@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from inventory.models import StockItem, StockLevel, StockMovement
+from inventory.selectors import stock_levels_by_availability
 from inventory.services import (
     InsufficientStock,
     stock_consume,
@@ -322,3 +323,19 @@ def test_concurrent_despatches_never_take_more_than_is_there():
 
     assert outcomes.count("ok") == 5
     assert level_of(level.stock_item, level.location) == (0, 0)
+
+
+def test_the_availability_filter_finds_oversold_out_of_stock_and_in_stock_levels():
+    warehouse = LocationFactory()
+    rows = {"OVER": (1, 3), "ZERO": (2, 2), "SOME": (5, 1)}
+    for sku, (quantity, in_open_orders) in rows.items():
+        StockLevel.objects.create(stock_item=StockItemFactory(sku=sku), location=warehouse, quantity=quantity,
+                                  in_open_orders=in_open_orders)
+
+    def skus(availability):
+        levels = stock_levels_by_availability(StockLevel.objects.all(), availability=availability)
+        return sorted(levels.values_list("stock_item__sku", flat=True))
+
+    assert skus("oversold") == ["OVER"]
+    assert skus("out") == ["OVER", "ZERO"]
+    assert skus("in") == ["SOME"]

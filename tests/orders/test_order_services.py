@@ -5,7 +5,12 @@ from django.core.exceptions import ValidationError
 
 from inventory.models import StockLevel, StockMovement
 from orders.models import Order
-from orders.services import order_cancel, order_process
+from orders.services import (
+    order_cancel,
+    order_process,
+    order_process_keeping_details,
+    orders_tracking_number_problem,
+)
 from orders.signals import order_cancelled, order_processed
 from tests.inventory.factories import LocationFactory, StockItemFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory, PostalServiceFactory
@@ -102,3 +107,21 @@ def test_cancelling_releases_the_reservation_and_keeps_physical_stock(
     assert announced == [([reserved_order.pk], "Out of stock")]
     with pytest.raises(ValidationError, match="already cancelled"):
         order_cancel(order_id=reserved_order.pk)
+
+
+def test_processing_from_the_order_screen_keeps_the_tracking_number_and_service_the_order_has(reserved_order):
+    royal_mail = PostalServiceFactory(name="Royal Mail")
+    Order.objects.filter(pk=reserved_order.pk).update(tracking_number="JD0001", postal_service=royal_mail)
+    reserved_order.refresh_from_db()
+
+    order_process_keeping_details(order=reserved_order, tracking_number="", postal_service_id=None)
+
+    reserved_order.refresh_from_db()
+    assert reserved_order.status == Order.Status.PROCESSED
+    assert (reserved_order.tracking_number, reserved_order.postal_service) == ("JD0001", royal_mail)
+
+
+def test_one_tracking_number_is_refused_for_several_orders_at_once():
+    assert "belongs to one order" in orders_tracking_number_problem(order_count=2, tracking_number="JD0001")
+    assert orders_tracking_number_problem(order_count=1, tracking_number="JD0001") == ""
+    assert orders_tracking_number_problem(order_count=5, tracking_number="") == ""
