@@ -5,46 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.connectors.contracts import Contract, Operation, contract_load
+from sandbox.context import SandboxContext
 from sandbox.ratelimit import Decision, Limit
 from sandbox.state.common import Account
 from sandbox.state.faults import fault_take
 from sandbox.web import HttpError, Request, Response, Router
-
-if TYPE_CHECKING:
-    from sandbox.app import SandboxApp
-
-
-class RenderCache:
-    """Orders rendered in a channel's wire form, by (channel, order pk, revision, variant).
-
-    Rendering dominates a page of 100 orders; orders rarely change between polls. Cleared when
-    accounts are reset or replaced, because primary keys are reused then.
-    """
-
-    def __init__(self, limit: int = 200_000) -> None:
-        self.limit = limit
-        self._entries: dict[tuple, str] = {}
-
-    def get(self, key: tuple) -> str | None:
-        return self._entries.get(key)
-
-    def put(self, key: tuple, text: str) -> None:
-        if len(self._entries) >= self.limit:
-            self._entries.clear()
-        self._entries[key] = text
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 @dataclass
 class Call:
     """One request to one account's emulated API."""
 
-    app: SandboxApp
+    context: SandboxContext
     request: Request
     account: Account
     operation: str
@@ -57,10 +32,10 @@ class Call:
     spoiled: bool = False
 
     def read(self):
-        return self.app.store.read()
+        return self.context.store.read()
 
     def write(self):
-        return self.app.store.write()
+        return self.context.store.write()
 
     def take_malformed(self, records: list[Any]) -> dict[str, Any] | None:
         """The malformed fault armed for this request, if the list has a record to spoil."""
@@ -78,7 +53,7 @@ class Call:
 def render_rows(call: Call, rows: Sequence[Any], variant: str, load_items: Callable[[list[int]], dict],
                 render: Callable[[Any, list], str]) -> list[str]:
     """Each row rendered by `render(row, items)`, from the cache where the order has not changed."""
-    cache = call.app.render_cache
+    cache = call.context.render_cache
     keys = [(call.account.kind, call.account.id, row["id"], row["revision"], variant) for row in rows]
     texts = [cache.get(key) for key in keys]
     missing = [row["id"] for row, text in zip(rows, texts, strict=True) if text is None]

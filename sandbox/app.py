@@ -7,11 +7,11 @@ import re
 import threading
 
 from sandbox.amazon import AmazonApi
-from sandbox.api import Call, ChannelApi, RenderCache
+from sandbox.api import Call, ChannelApi
+from sandbox.context import SandboxContext
 from sandbox.control_api import ControlApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
-from sandbox.ratelimit import RateLimiter
 from sandbox.state.accounts import access_tokens_expire, account_get
 from sandbox.state.faults import fault_take, malformed_armed
 from sandbox.state.received import call_count
@@ -25,12 +25,10 @@ CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten)/([^/]+)(/.*)?$")
 
 class SandboxApp:
     def __init__(self, store: Store, *, check_answers: bool = False) -> None:
-        self.store = store
+        self.context = SandboxContext(store)
         # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
         self.check_answers = check_answers
-        self.limiter = RateLimiter()
-        self.render_cache = RenderCache()
-        self.control = ControlApi(self)
+        self.control = ControlApi(self.context)
         self.apis: dict[str, ChannelApi] = {api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi())}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
@@ -51,7 +49,7 @@ class SandboxApp:
 
     def channel(self, request: Request, kind: str, name: str, path: str) -> Response:
         api = self.apis[kind]
-        with self.store.read() as db:
+        with self.context.store.read() as db:
             account = account_get(db, kind, name)
         if account is None:
             return api.error(404, "NotFound", f"No sandbox {kind} account {name!r}.")
@@ -60,8 +58,8 @@ class SandboxApp:
             return api.error(404, "NotFound", f"No {kind} operation {request.method} {path}.")
         operation = route.operation_for(request)
         target = f"{path}?{request.query_string}" if request.query_string else path
-        call = Call(self, request, account, operation, target, f"http://{request.host}/{kind}/{name}")
-        with self.store.write() as db:
+        call = Call(self.context, request, account, operation, target, f"http://{request.host}/{kind}/{name}")
+        with self.context.store.write() as db:
             call_count(db, account, operation)
             fault = fault_take(db, account, request.method, target, malformed=False)
             call.malformed_armed = malformed_armed(db, account)
@@ -73,7 +71,7 @@ class SandboxApp:
         if route.limited:
             bucket = api.limit_for(account, operation)
             if bucket is not None:
-                decision = self.limiter.take(account.id, bucket[0], bucket[1])
+                decision = self.context.limiter.take(account.id, bucket[0], bucket[1])
         headers = api.rate_headers(decision)
         try:
             if decision is not None and not decision.allowed:
@@ -134,7 +132,7 @@ class SandboxApp:
             self.stopping.wait(fault["delay"])
             return DROP
         if kind == "expire_token":
-            with self.store.write() as db:
+            with self.context.store.write() as db:
                 access_tokens_expire(db, call.account)
             if call.account.kind == "rakuten":
                 return api.invalid_credentials(call)

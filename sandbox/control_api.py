@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sandbox.context import SandboxContext
 from sandbox.state.accounts import account_get, account_put, account_settings_update
 from sandbox.state.common import KINDS, Account, ControlError
 from sandbox.state.faults import faults_add, faults_list
@@ -19,17 +20,14 @@ from sandbox.state.orders import order_get, order_status_set, orders_all, orders
 from sandbox.state.received import received
 from sandbox.web import Request, Response, Router
 
-if TYPE_CHECKING:
-    from sandbox.app import SandboxApp
-
 
 def problem(message: str, status: int = 400) -> Response:
     return Response.json({"error": message}, status)
 
 
 class ControlApi:
-    def __init__(self, app: SandboxApp) -> None:
-        self.app = app
+    def __init__(self, context: SandboxContext) -> None:
+        self.context = context
         self.router = Router()
         add = self.router.add
         add("POST", "/reset", "reset", self.reset)
@@ -82,24 +80,24 @@ class ControlApi:
                 "auth_base_url": base if account.kind != "rakuten" else "", "settings": account.settings}
 
     def reset(self, request: Request) -> Response:
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             db.execute("DELETE FROM account")
-        self.app.limiter.forget()
-        self.app.render_cache.clear()
+        self.context.limiter.forget()
+        self.context.render_cache.clear()
         return Response.json({"reset": True})
 
     def put_account(self, request: Request, kind: str, account: str) -> Response:
         body = self.body(request)
         if not isinstance(body, dict):
             raise ControlError("the body must be an object")
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             created = account_put(db, kind, account, body)
-        self.app.limiter.forget(created.id)
-        self.app.render_cache.clear()
+        self.context.limiter.forget(created.id)
+        self.context.render_cache.clear()
         return Response.json(self.describe(request, created))
 
     def get_account(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             found = self.account(db, kind, account)
         return Response.json(self.describe(request, found))
 
@@ -107,23 +105,23 @@ class ControlApi:
         limits = self.body(request)
         if not isinstance(limits, dict):
             raise ControlError("rate_limits must be an object")
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             updated = account_settings_update(db, self.account(db, kind, account), {"rate_limits": limits})
-        self.app.limiter.forget(updated.id)
+        self.context.limiter.forget(updated.id)
         return Response.json(self.describe(request, updated))
 
     def post_listings(self, request: Request, kind: str, account: str) -> Response:
         items = self.body(request)
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             return Response.json(listings_upsert(db, self.account(db, kind, account), items))
 
     def get_listings(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             return Response.json(listings_all(db, self.account(db, kind, account)))
 
     def post_orders(self, request: Request, kind: str, account: str) -> Response:
         body = self.body(request)
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             found = self.account(db, kind, account)
             if isinstance(body, dict) and "generate" in body:
                 ids = orders_generate(db, found, int(body["generate"]), list(body.get("skus") or []),
@@ -133,14 +131,14 @@ class ControlApi:
         return Response.json({"order_ids": ids})
 
     def get_orders(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             return Response.json(orders_all(db, self.account(db, kind, account)))
 
     def post_order_status(self, request: Request, kind: str, account: str, order_id: str) -> Response:
         body = self.body(request)
         if not isinstance(body, dict) or not body.get("status"):
             raise ControlError('the body must be {"status": ...}')
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             order = order_get(db, self.account(db, kind, account), order_id)
             if order is None:
                 raise ControlError(f"no order {order_id}", 404)
@@ -152,37 +150,37 @@ class ControlApi:
 
     def post_faults(self, request: Request, kind: str, account: str) -> Response:
         faults = self.body(request)
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             count = faults_add(db, self.account(db, kind, account), faults)
         return Response.json({"armed": count})
 
     def get_faults(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             return Response.json(faults_list(db, self.account(db, kind, account)))
 
     def delete_faults(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             db.execute("DELETE FROM fault WHERE account_id = ?", (self.account(db, kind, account).id,))
         return Response.json({"cleared": True})
 
     def get_received(self, request: Request, kind: str, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             return Response.json(received(db, self.account(db, kind, account)))
 
     def post_fba_inventory(self, request: Request, account: str) -> Response:
         items = self.body(request)
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             return Response.json(fba_inventory_set(db, self.account(db, "amazon", account), items))
 
     def get_fba_inventory(self, request: Request, account: str) -> Response:
-        with self.app.store.read() as db:
+        with self.context.store.read() as db:
             return Response.json(fba_inventory(db, self.account(db, "amazon", account)))
 
     def post_fulfillment_ship(self, request: Request, account: str, order_id: str) -> Response:
         body = request.json() or {}
         if not isinstance(body, dict):
             raise ControlError('the body must be {"tracking_number"?, "carrier"?}')
-        with self.app.store.write() as db:
+        with self.context.store.write() as db:
             found = self.account(db, "amazon", account)
             order = fulfillment_order_get(db, found, order_id)
             if order is None:
