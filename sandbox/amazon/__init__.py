@@ -26,12 +26,12 @@ class AmazonApi(AuthApi, OrdersApi, ListingsApi, FeedsApi, ReportsApi, FbaApi):
         add("POST", "/orders/v0/orders/{order_id}/shipmentConfirmation", "confirmShipment", self.confirm_shipment)
         add("PATCH", "/listings/2021-08-01/items/{seller_id}/{sku}", "patchListingsItem", self.patch_listing)
         add("POST", "/feeds/2021-06-30/documents", "createFeedDocument", self.create_feed_document)
-        add("GET", "/feeds/2021-06-30/documents/{document_id}", "getFeedDocument", self.get_document)
+        add("GET", "/feeds/2021-06-30/documents/{document_id}", "getFeedDocument", self.get_feed_document)
         add("POST", "/feeds/2021-06-30/feeds", "createFeed", self.create_feed)
         add("GET", "/feeds/2021-06-30/feeds/{feed_id}", "getFeed", self.get_feed)
         add("POST", "/reports/2021-06-30/reports", "createReport", self.create_report)
         add("GET", "/reports/2021-06-30/reports/{report_id}", "getReport", self.get_report)
-        add("GET", "/reports/2021-06-30/documents/{document_id}", "getReportDocument", self.get_document)
+        add("GET", "/reports/2021-06-30/documents/{document_id}", "getReportDocument", self.get_report_document)
         add("GET", "/fba/inventory/v1/summaries", "getInventorySummaries", self.inventory_summaries)
         add("POST", "/fba/outbound/2020-07-01/fulfillmentOrders", "createFulfillmentOrder",
             self.create_fulfillment_order)
@@ -40,7 +40,7 @@ class AmazonApi(AuthApi, OrdersApi, ListingsApi, FeedsApi, ReportsApi, FbaApi):
         # The presigned document urls (S3 in real life): no SP-API token, no usage plan.
         add("PUT", "/_documents/feeds/{document_id}", "uploadFeedDocument", self.upload_document,
             authenticated=False, limited=False)
-        add("GET", "/_documents/feeds/{document_id}", "downloadFeedDocument", self.download_document,
+        add("GET", "/_documents/feeds/{document_id}", "downloadFeedDocument", self.download_feed_document,
             authenticated=False, limited=False)
-        add("GET", "/_documents/reports/{document_id}", "downloadReportDocument", self.download_document,
+        add("GET", "/_documents/reports/{document_id}", "downloadReportDocument", self.download_report_document,
             authenticated=False, limited=False)

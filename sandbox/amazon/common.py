@@ -1,4 +1,5 @@
-"""What every Amazon operation shares: SP-API's error shape, its headers, the access token, the contract."""
+"""What every Amazon operation shares: SP-API's error shape, its headers, the access token, the contract, and the
+feed and report documents behind their presigned urls."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +26,8 @@ MARKETPLACES = {
 }
 # The presigned document urls stand for S3, which answers in XML and takes no SP-API token.
 DOCUMENT_PATH = "/_documents/"
+# How each family's answers name a document (createFeedDocument, getFeedDocument, getReportDocument).
+DOCUMENT_ID_FIELDS = {"feeds": "feedDocumentId", "reports": "reportDocumentId"}
 
 
 def marketplace(marketplace_id: str) -> tuple[str, str, str, str, str]:
@@ -131,8 +135,30 @@ class AmazonBase(ChannelApi):
             raise self.fail(400, "InvalidInput", "The request body must be a JSON object.")
         return body
 
-    def document_url(self, call: Call, family: str, document_id: str) -> str:
-        return f"{call.base_url}{DOCUMENT_PATH}{family}/{document_id}"
+    # Feed and report documents
+
+    def document_answer(self, call: Call, family: str, document_id: str) -> dict[str, str]:
+        """A document's id and presigned url, as the family's (feeds, reports) operations give them."""
+        return {DOCUMENT_ID_FIELDS[family]: document_id, "url": f"{call.base_url}{DOCUMENT_PATH}{family}/{document_id}"}
+
+    def get_document(self, call: Call, family: str, document_id: str) -> Response:
+        with call.read() as db:
+            found = db.execute("SELECT 1 FROM document WHERE id = ? AND account_id = ?",
+                               (document_id, call.account.id)).fetchone()
+        if not found:
+            raise self.fail(404, "NotFound", "The requested document was not found.")
+        return Response.json(self.document_answer(call, family, document_id))
+
+    def download_document(self, call: Call, document_id: str,
+                          spoil: Callable[[Call, bytes], bytes] | None = None) -> Response:
+        """What S3 answers a GET of a presigned url with: the document (through `spoil`, for malformed faults)."""
+        with call.read() as db:
+            row = db.execute("SELECT content_type, content FROM document WHERE id = ? AND account_id = ?",
+                             (document_id, call.account.id)).fetchone()
+        if row is None or row["content"] is None:
+            return s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        content = bytes(row["content"])
+        return Response.raw(spoil(call, content) if spoil else content, row["content_type"])
 
     def store_document(self, db, call: Call, content: bytes, content_type: str) -> str:
         document_id = f"amzn1.tortuga.4.eu.{uuid.uuid4()}"

@@ -45,8 +45,10 @@ class FeedsApi(AmazonBase):
         with call.write() as db:
             db.execute("INSERT INTO document (id, account_id, content_type, content) VALUES (?, ?, ?, NULL)",
                        (document_id, call.account.id, content_type))
-        return Response.json({"feedDocumentId": document_id, "url": self.document_url(call, "feeds", document_id)},
-                             201)
+        return Response.json(self.document_answer(call, "feeds", document_id), 201)
+
+    def get_feed_document(self, call: Call, document_id: str) -> Response:
+        return self.get_document(call, "feeds", document_id)
 
     def upload_document(self, call: Call, document_id: str) -> Response:
         with call.write() as db:
@@ -60,27 +62,8 @@ class FeedsApi(AmazonBase):
             db.execute("UPDATE document SET content = ? WHERE id = ?", (call.request.body, document_id))
         return Response.empty(200)
 
-    def download_document(self, call: Call, document_id: str) -> Response:
-        with call.read() as db:
-            row = db.execute("SELECT content_type, content FROM document WHERE id = ? AND account_id = ?",
-                             (document_id, call.account.id)).fetchone()
-        if row is None or row["content"] is None:
-            return s3_error(404, "NoSuchKey", "The specified key does not exist.")
-        content = bytes(row["content"])
-        if row["content_type"].startswith("text/tab-separated-values"):
-            content = self.spoil_report(call, content)
-        return Response.raw(content, row["content_type"])
-
-    def get_document(self, call: Call, document_id: str) -> Response:
-        with call.read() as db:
-            found = db.execute("SELECT 1 FROM document WHERE id = ? AND account_id = ?",
-                               (document_id, call.account.id)).fetchone()
-        if not found:
-            raise self.fail(404, "NotFound", "The requested document was not found.")
-        if call.operation == "getReportDocument":
-            return Response.json({"reportDocumentId": document_id,
-                                  "url": self.document_url(call, "reports", document_id)})
-        return Response.json({"feedDocumentId": document_id, "url": self.document_url(call, "feeds", document_id)})
+    def download_feed_document(self, call: Call, document_id: str) -> Response:
+        return self.download_document(call, document_id)
 
     def create_feed(self, call: Call) -> Response:
         body = call.request.json()

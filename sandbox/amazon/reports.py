@@ -53,6 +53,12 @@ class ReportsApi(AmazonBase):
             report["reportDocumentId"] = document
         return Response.json(report)
 
+    def get_report_document(self, call: Call, document_id: str) -> Response:
+        return self.get_document(call, "reports", document_id)
+
+    def download_report_document(self, call: Call, document_id: str) -> Response:
+        return self.download_document(call, document_id, spoil=self.spoil_report)
+
     def merchant_listings_report(self, db, account: Account) -> bytes | None:
         rows = db.execute("SELECT * FROM listing WHERE account_id = ? ORDER BY id", (account.id,)).fetchall()
         if not rows:

@@ -315,6 +315,19 @@ def test_merchant_listings_report(sandbox, amazon):
     assert rows["F"]["fulfillment-channel"] == "AMAZON_EU" and rows["A"]["fulfillment-channel"] == "DEFAULT"
 
 
+def test_a_malformed_fault_spoils_one_row_of_a_report_document_once(sandbox, amazon):
+    sandbox.listings("amazon", "uk", [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 2}])
+    report = amazon.session.post(amazon.url + "/reports/2021-06-30/reports",
+                                 json={"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": [UK]}).json()
+    done = poll(amazon, f"/reports/2021-06-30/reports/{report['reportId']}")
+    url = amazon.session.get(f"{amazon.url}/reports/2021-06-30/documents/{done['reportDocumentId']}").json()["url"]
+    sandbox.faults("amazon", "uk", [{"path": "_documents/reports", "type": "malformed", "index": 1}])
+
+    quantities = [[line.split("\t")[4] for line in amazon.session.get(url).text.splitlines()[1:]] for _ in range(2)]
+
+    assert quantities == [["1", "lots"], ["1", "2"]]
+
+
 def test_a_report_with_nothing_to_report_is_cancelled(amazon):
     report = amazon.session.post(amazon.url + "/reports/2021-06-30/reports",
                                  json={"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": [UK]}).json()
