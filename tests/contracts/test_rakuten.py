@@ -8,7 +8,7 @@ hub values a seller expects; and the sandbox sends no element the contract does 
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import responses
@@ -26,6 +26,7 @@ from channels.connectors.ratelimit import InProcessLimiter
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID
 from sandbox.web import Request
 from tests.channels.connectors.conftest import RAKUTEN_BASE, MemoryStore, fixture_text, rakuten_config
+from tests.contracts.helpers import answer_undeclared, query_of
 from tests.sandbox.conftest import make_account
 
 CONTRACT = contract_load("rakuten")
@@ -55,7 +56,7 @@ ERROR = ("<errorresponse><error><type>Sender</type><code>InvalidUserConnection</
 def request_parts(request) -> tuple[str, dict]:
     """The action and the request as the contract describes it: its query, and a POST's form and files."""
     url = urlsplit(request.url)
-    query = {name: values[0] for name, values in parse_qs(url.query, keep_blank_values=True).items()}
+    query = query_of(request.url)
     parts = {"query": query}
     if request.method == "POST":
         body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
@@ -150,32 +151,6 @@ def test_an_advert_and_an_import_report_with_only_their_required_elements():
 # --- The sandbox sends nothing the contract does not declare, and refuses in Rakuten's words ---
 
 
-def undeclared(value, schemas, defs, where="") -> list[str]:
-    """Keys of `value` that none of `schemas` declares (as a property or by additionalProperties), anywhere in it."""
-    resolved = []
-    pending = list(schemas)
-    while pending:
-        schema = pending.pop()
-        if "$ref" in schema:
-            pending.append(defs[schema["$ref"].split("/")[-1]])
-        pending += schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", [])
-        resolved.append(schema)
-    found = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            children = [s["properties"][key] for s in resolved if key in s.get("properties", {})]
-            children += [s["additionalProperties"] for s in resolved if isinstance(s.get("additionalProperties"),
-                                                                                   dict)]
-            if not children:
-                found.append(f"{where}.{key}")
-            found += undeclared(child, children, defs, f"{where}.{key}")
-    elif isinstance(value, list):
-        items = [s["items"] for s in resolved if "items" in s]
-        for index, child in enumerate(value):
-            found += undeclared(child, items, defs, f"{where}[{index}]")
-    return found
-
-
 def version(action: str) -> str:
     return CONTRACT.operation(action).spec["query"]["properties"]["version"]["const"]
 
@@ -224,7 +199,7 @@ def test_the_sandbox_answers_with_no_element_the_contract_lacks(sandbox, fr):
         document = xml_document(answer.content)
         assert ("errorresponse" in document) == (name == "errorresponse"), (name, document)
         assert operation.response_errors(200, document) == [], name
-        assert undeclared(document, [operation.spec["responses"]["200"]], operation.defs) == [], name
+        assert answer_undeclared(operation, 200, document) == [], name
 
 
 @pytest.mark.parametrize(("action", "params", "problem"), [

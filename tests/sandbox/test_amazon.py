@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.contracts.test_amazon import answer_undeclared
+from channels.connectors.contracts import contract_load
+from tests.contracts.helpers import answer_undeclared
 from tests.sandbox.conftest import amazon_login, make_account
 
+CONTRACT = contract_load("amazon")
 UK = "A1F83G8C2ARO7P"
 ORDERS = "/orders/2026-01-01/orders"
 ALL_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
@@ -44,7 +46,8 @@ def poll(amazon, path, limit=5):
 
 
 def assert_declared(operation_id, response):
-    assert answer_undeclared(operation_id, response.status_code, response.json()) == [], operation_id
+    operation = CONTRACT.operation(operation_id)
+    assert answer_undeclared(operation, response.status_code, response.json()) == [], operation_id
     return response.json()
 
 
