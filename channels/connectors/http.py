@@ -148,6 +148,8 @@ def error_reason(response: requests.Response) -> str:
         if isinstance(errors, dict):
             # EKM's `errors` object: each field with its message.
             reasons += [field_reason(str(name), message) for name, message in errors.items()]
+        elif isinstance(errors, str):
+            reasons.append(errors)
         else:
             for error in errors:
                 if isinstance(error, dict):

@@ -76,6 +76,13 @@ def test_a_refusal_names_each_field_of_ekms_errors_object_with_its_message(limit
 
 
 @responses.activate
+def test_a_refusal_whose_errors_is_one_sentence_reads_as_that_sentence(limiter):
+    responses.add(responses.PUT, f"{BASE}/p", status=400, json={"errors": "The product does not exist"})
+    with pytest.raises(ChannelRejected, match="The product does not exist"):
+        client(limiter).request("PUT", "/p", operation="op")
+
+
+@responses.activate
 def test_429_carries_retry_after(limiter):
     responses.add(responses.GET, f"{BASE}/thing", status=429, headers={"Retry-After": "30"},
                   json={"errors": [{"code": "QuotaExceeded"}]})
