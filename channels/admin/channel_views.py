@@ -42,7 +42,12 @@ from channels.services import (
     channel_shipping_mappings_save,
     channel_status_mappings_save,
 )
-from channels.sync.connections import channel_connector, channel_reauthorise, channel_test, channel_test_unsaved
+from channels.sync.connections import (
+    channel_order_statuses,
+    channel_reauthorise,
+    channel_test,
+    channel_test_unsaved,
+)
 from channels.tasks import listings_download_task
 
 TESTED_CREDENTIALS_SESSION_KEY = "channels:tested-credentials"
@@ -200,7 +205,7 @@ class ChannelViewsMixin:
         channel = self._channel_for_button(request, object_id)
         offered, note = [], ""
         try:
-            offered = channel_connector(channel=channel).order_statuses()
+            offered = channel_order_statuses(channel=channel)
         except ChannelError as exc:
             note = f"The channel's list of statuses could not be fetched ({exc}); the statuses seen are shown."
         form = StatusMappingForm(request.POST or None, channel=channel, offered=offered)

@@ -35,7 +35,7 @@ from channels.connectors.ratelimit import RedisLimiter, in_process_limiter
 from channels.endpoints import channel_allowed_hosts
 from channels.models import Channel
 from channels.sync.locks import channel_lock
-from channels.sync.runs import channel_clear_reauthorisation, channel_flag_reauthorisation
+from channels.sync.runs import channel_clear_reauthorisation, channel_flag_reauthorisation, reauthorisation_flagged
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,13 @@ def _connection_attempt(*, channel_id: int, attempt) -> ConnectionResult:
     if result.ok:
         channel_clear_reauthorisation(channel_id=channel_id)
     return result
+
+
+def channel_order_statuses(*, channel: Channel) -> list[str]:
+    """The order statuses the channel offers, for the Order Status Mapping page. A refused credential flags the
+    channel for reauthorisation like any other call; ChannelError is raised for the page to say why."""
+    with reauthorisation_flagged(channel_id=channel.pk):
+        return list(channel_connector(channel=channel).order_statuses())
 
 
 def channel_test(*, channel_id: int) -> ConnectionResult:

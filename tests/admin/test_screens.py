@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from channels.connectors.base import ConnectionResult
+from channels.connectors.base import ChannelAuthError, ConnectionResult
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from orders.models import Order
 from tests.channels.factories import (
@@ -126,6 +126,25 @@ def test_status_mapping_offers_seen_and_connector_statuses(admin_client):
     assert response.status_code == 302
     assert OrderStatusMapping.objects.get(channel=channel, channel_status="CLOSED").hub_status == "processed"
     assert "CLOSED → Processed (shipped)" in LogEntry.objects.get(object_id=str(channel.pk)).get_change_message()
+
+
+def test_status_mapping_when_the_channel_refuses_the_credentials_shows_the_seen_statuses_and_flags_it(
+    admin_client, monkeypatch
+):
+    channel = ChannelFactory()
+    OrderFactory(channel=channel, channel_status="SEEN_ONLY_HERE")
+
+    class Refusing:
+        def order_statuses(self):
+            raise ChannelAuthError("EKM: the access token was refused")
+
+    monkeypatch.setattr("channels.sync.connections.channel_connector", lambda channel: Refusing())
+    response = admin_client.get(reverse("admin:channels_channel_status_mapping", args=(channel.pk,)))
+
+    assert response.status_code == 200 and "SEEN_ONLY_HERE" in response.context["form"].statuses
+    assert "could not be fetched" in response.content.decode()
+    channel.refresh_from_db()
+    assert channel.needs_reauthorisation and "refused" in channel.reauthorisation_reason
 
 
 def test_shipping_mapping_lists_every_tag_seen_and_adds_one(admin_client):
