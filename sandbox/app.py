@@ -15,7 +15,7 @@ from sandbox.rakuten import RakutenApi
 from sandbox.state.accounts import access_tokens_expire, account_get
 from sandbox.state.faults import fault_take, malformed_armed
 from sandbox.state.received import call_count
-from sandbox.store import Store
+from sandbox.store import Store, StoreClosed
 from sandbox.web import DROP, HttpError, Request, Response
 
 logger = logging.getLogger("sandbox")
@@ -43,6 +43,9 @@ class SandboxApp:
             return self.channel(request, found[1], found[2], found[3] or "/")
         except HttpError as error:
             return error.response
+        except StoreClosed:
+            # Stopping: hang up as a server going down would, rather than answer for a vendor.
+            return DROP
         except Exception:
             logger.exception("sandbox.request_failed %s %s", request.method, request.path)
             return Response.json({"error": "sandbox internal error"}, 500)

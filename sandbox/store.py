@@ -176,19 +176,24 @@ def parse_time(text: str) -> str:
     return iso(moment)
 
 
+class StoreClosed(RuntimeError):
+    """The store was closed: the server is stopping and takes no more requests."""
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        # Guards `closed` against a handler thread releasing its connection while the store closes.
+        self._state_lock = threading.Lock()
+        self.closed = False
         connection = self._acquire()
         try:
             connection.executescript(SCHEMA)
         finally:
-            self._pool.put(connection)
+            self._release(connection)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -198,15 +203,22 @@ class Store:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
         connection.execute("PRAGMA busy_timeout=30000")
-        with self._connections_lock:
-            self._connections.append(connection)
         return connection
 
     def _acquire(self) -> sqlite3.Connection:
+        if self.closed:
+            raise StoreClosed("the sandbox is shutting down")
         try:
             return self._pool.get_nowait()
         except queue.Empty:
             return self._connect()
+
+    def _release(self, connection: sqlite3.Connection) -> None:
+        with self._state_lock:
+            if not self.closed:
+                self._pool.put(connection)
+                return
+        connection.close()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -218,7 +230,7 @@ class Store:
             finally:
                 connection.execute("COMMIT")
         finally:
-            self._pool.put(connection)
+            self._release(connection)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -233,10 +245,18 @@ class Store:
                     raise
                 connection.execute("COMMIT")
             finally:
-                self._pool.put(connection)
+                self._release(connection)
 
     def close(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
+        """Close the idle connections now and each busy one when its thread is done with it.
+
+        Handler threads of kept-alive connections outlive the server's shutdown; closing a
+        connection under a thread that is using it crashes the interpreter, not just the thread.
+        """
+        with self._state_lock:
+            self.closed = True
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                return
