@@ -413,3 +413,43 @@ class Connector(abc.ABC):
     def fulfilment_order(self, fulfilment_order_id: str) -> FulfilmentState:
         """Where a fulfilment order created here stands."""
         raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot fulfil orders")
+
+    # Orders by webhook. Optional: a channel that sends none leaves `receives_order_webhooks` False. A webhook
+    # is only a hint (checked, then the order is read through the API); the order download stays the safety net.
+    receives_order_webhooks: ClassVar[bool] = False
+
+    def webhooks_subscribe(self, endpoint_url: str) -> list[str]:
+        """Make the channel send its order webhooks to `endpoint_url`, and return the subscriptions' ids.
+
+        Safe to repeat: the subscriptions already there are read first, and only missing topics are added or a
+        wrong endpoint fixed, so each topic keeps one subscription."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels send no order webhooks")
+
+    def webhooks_unsubscribe(self) -> None:
+        """Stop every order webhook this connection subscribed to (none there: nothing to do)."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels send no order webhooks")
+
+    def webhook_hint(self, headers: Mapping[str, str], body: bytes) -> WebhookHint:
+        """What one webhook delivery asks the hub to read again. No HTTP call: the hub answers it at once.
+
+        Raises WebhookRefused for a delivery to ignore: not JSON, a topic the hub did not subscribe to, another
+        merchant's, or (for a channel that signs) a signature that does not match."""
+        raise WebhookRefused(f"{self.kind} channels send no order webhooks")
+
+    def order_get(self, order_ids: Sequence[str]) -> OrderPage:
+        """These orders as the channel has them now, mapped as `fetch_orders` maps them; one the channel does
+        not have, or sends unreadable, is a RecordError of the page."""
+        raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot read orders one by one")
+
+
+@dataclass(frozen=True)
+class WebhookHint:
+    """One webhook delivery, checked: the orders it names and the merchant account it came for."""
+
+    order_ids: tuple[str, ...]
+    merchant: str
+    topic: str = ""
+
+
+class WebhookRefused(ChannelPayloadError):
+    """A webhook delivery the hub will not act on; its text says why, in one line, without secrets."""
