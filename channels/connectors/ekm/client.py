@@ -84,5 +84,8 @@ class EkmClient(OAuthClient):
         return body["data"], meta if isinstance(meta, dict) else {}
 
     def put(self, path: str, *, operation: str, body: Mapping[str, Any]) -> None:
-        # Only the status matters: the answer is the updated record, which the hub does not need.
-        self.http.request("PUT", path, operation=operation, json=body)
+        self.send("PUT", path, operation=operation, body=body)
+
+    def send(self, method: str, path: str, *, operation: str, body: Mapping[str, Any] | None = None) -> None:
+        # Only the status matters: the answer is the updated record or nothing, which the hub does not need.
+        self.http.request(method, path, operation=operation, **({"json": body} if body is not None else {}))

@@ -19,9 +19,14 @@ from channels.connectors.base import (
     Shipment,
     StockUpdate,
     WatermarkPolicy,
+    WebhookHint,
+    WebhookRefused,
 )
 from channels.connectors.ekm.client import RATE_LIMITS, EkmClient
 from channels.connectors.ekm.mapper import (
+    ORDER_ID,
+    SUBSCRIPTION_ID,
+    WEBHOOK_TOPICS,
     currency_from_settings,
     listings_from_products,
     order_from_ekm,
@@ -29,10 +34,12 @@ from channels.connectors.ekm.mapper import (
     parse_external_id,
     product_update,
     statuses_from_settings,
+    token_subject,
     variant_update,
+    webhook_delivery,
 )
 from channels.connectors.http import numbered_pages
-from channels.connectors.oauth import OAuthConnector
+from channels.connectors.oauth import ACCESS_TOKEN, OAuthConnector
 from channels.connectors.values import RECORD_ERRORS
 
 PAGE_LIMIT = 20
@@ -65,6 +72,10 @@ class EkmConnector(OAuthConnector):
     max_batch_size = 50
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
+    # Every call draws from the one bucket, an order download's pages too.
+    order_download_operation = "api"
+    # order.created and order.updated, unsigned: the username is checked against the token's, then the order read.
+    receives_order_webhooks = True
     client_class = EkmClient
     client: EkmClient
 
@@ -119,6 +130,80 @@ class EkmConnector(OAuthConnector):
             except (ChannelRejected, ChannelPayloadError, *RECORD_ERRORS) as exc:
                 errors.append(RecordError(record_id, f"unreadable order: {type(exc).__name__} {exc}"))
         return OrderPage(orders=tuple(mapped), errors=tuple(errors))
+
+    def order_get(self, order_ids: Sequence[str]) -> OrderPage:
+        currency = self._shop_currency()
+        found, errors = [], []
+        for order_id in order_ids:
+            if not ORDER_ID.fullmatch(order_id):
+                errors.append(RecordError(order_id, "not an EKM order id"))
+                continue
+            try:
+                data, _ = self.client.get(f"/api/v2/orders/{order_id}", operation="Orders_GetById")
+            except (ChannelRejected, ChannelPayloadError) as exc:
+                errors.append(RecordError(order_id, f"unreadable order: {exc}"))
+                continue
+            if not isinstance(data, dict):
+                errors.append(RecordError(order_id, "unreadable order: EKM sent no order"))
+                continue
+            found.append(data)
+        page = self._orders_page(found, currency)
+        return OrderPage(orders=page.orders, errors=(*errors, *page.errors))
+
+    # Orders by webhook (contract/webhooks.json)
+
+    def merchant_username(self) -> str | None:
+        """The merchant this channel connects to: the `sub` of its access token. None before the first token."""
+        return token_subject(self.credentials.load().get(ACCESS_TOKEN, ""))
+
+    def webhook_hint(self, headers: Mapping[str, str], body: bytes) -> WebhookHint:
+        try:
+            username, topic, order_id = webhook_delivery(body)
+        except ValueError as exc:
+            raise WebhookRefused(f"EKM webhook refused: {exc}") from None
+        merchant = self.merchant_username()
+        if merchant is None:
+            raise WebhookRefused("EKM webhook refused: the channel holds no token yet, so its merchant is unknown")
+        if username != merchant:
+            raise WebhookRefused("EKM webhook refused: it names another merchant than this channel's")
+        return WebhookHint(order_ids=(order_id,), merchant=merchant, topic=topic)
+
+    def _subscriptions(self) -> list[dict[str, Any]]:
+        data, _ = self.client.get("/api/v2/Webhooks/webhooks", operation="Webhooks_GetAll")
+        if data is not None and not isinstance(data, list):
+            raise ChannelPayloadError("EKM Webhooks_GetAll: data is not a list")
+        # Only this application's subscriptions to this merchant are listed; other topics are not the hub's.
+        return [entry for entry in data or [] if isinstance(entry, dict) and entry.get("topic") in WEBHOOK_TOPICS
+                and SUBSCRIPTION_ID.fullmatch(str(entry.get("id")))]
+
+    def webhooks_subscribe(self, endpoint_url: str) -> list[str]:
+        existing = self._subscriptions()
+        for topic in WEBHOOK_TOPICS:
+            # The one already right is kept; the other copies of the topic would deliver every event twice.
+            ours = sorted((entry for entry in existing if entry["topic"] == topic), key=lambda entry: (
+                entry.get("endpoint") != endpoint_url, entry.get("is_enabled") is not True))
+            if not ours:
+                self.client.send("POST", "/api/v2/Webhooks", operation="Webhooks_Post",
+                                 body={"topic": topic, "endpoint": endpoint_url, "is_enabled": True})
+                continue
+            kept, *copies = ours
+            if kept.get("endpoint") != endpoint_url or kept.get("is_enabled") is not True:
+                self.client.send("PUT", f"/api/v2/Webhooks/{kept['id']}", operation="Webhooks_Put",
+                                 body={"topic": topic, "endpoint": endpoint_url, "is_enabled": True})
+            for copy in copies:
+                self._unsubscribe(copy["id"])
+        return [entry["id"] for entry in self._subscriptions() if entry.get("endpoint") == endpoint_url]
+
+    def webhooks_unsubscribe(self) -> None:
+        for entry in self._subscriptions():
+            self._unsubscribe(entry["id"])
+
+    def _unsubscribe(self, subscription_id: str) -> None:
+        try:
+            self.client.send("DELETE", f"/api/v2/Webhooks/{subscription_id}", operation="Webhooks_Delete")
+        except ChannelRejected:
+            # Webhooks_Delete refuses only an unknown id (404): that subscription is gone already.
+            return
 
     # Listings
 

@@ -7,6 +7,9 @@ the order first changes, and a product is updated with V1UpdateProduct, which ha
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -43,6 +46,12 @@ VARIANT_FIELDS = (
     "id", "parent_product_id", "product_code", "rrp", "is_default_variant", "number_in_stock", "price",
     "product_weight", "condition", "gtin", "mpn", "live", "variant_combinations",
 )
+# The topics the hub subscribes to (contract/webhooks.json, Webhooks_Post): both name an order in entity_id.
+WEBHOOK_TOPICS = ("order.created", "order.updated")
+# An order id is an int64 (the Orders_GetById path parameter); anything else never goes into a URL.
+ORDER_ID = re.compile(r"[0-9]{1,19}")
+# A subscription's id is a uuid (V2WebhookSubscription), sent back in Webhooks_Put's and Webhooks_Delete's path.
+SUBSCRIPTION_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 def orders_query(since: datetime, until: datetime | None = None) -> str:
@@ -205,3 +214,44 @@ def variant_update(variant: Mapping[str, Any], *, price: Decimal, stock: int) ->
     update = {field: variant[field] for field in VARIANT_FIELDS if field in variant}
     update.update(price=float(price), number_in_stock=stock)
     return update
+
+
+def _shown(value: object) -> str:
+    """A value from a webhook body, short enough for a one-line refusal."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def webhook_delivery(body: bytes) -> tuple[str, str, str]:
+    """(merchant username, topic, order id) of one delivery (contract/webhooks.json, webhook_delivery).
+
+    Raises ValueError saying what is wrong. entity_id may come as a string or a number (unconfirmed)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError("the body is not a JSON object")
+    username, topic, entity_id = payload.get("username"), payload.get("topic"), payload.get("entity_id")
+    if not isinstance(username, str) or not username.strip():
+        raise ValueError("it names no merchant (username)")
+    if topic not in WEBHOOK_TOPICS:
+        raise ValueError(f"its topic {_shown(topic)} is not one the hub subscribes to")
+    order_id = str(entity_id).strip() if isinstance(entity_id, (str, int)) and not isinstance(entity_id, bool) else ""
+    if not ORDER_ID.fullmatch(order_id):
+        raise ValueError(f"its entity_id {_shown(entity_id)} is not an order id")
+    return username.strip(), topic, str(int(order_id))
+
+
+def token_subject(access_token: str) -> str | None:
+    """The `sub` claim of an EKM access token, a JSON Web Token: the merchant's username (the swagger's
+    Webhooks section). Only read, not verified: the hub holds the token it was given. None when unreadable."""
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and subject.strip() else None

@@ -1,4 +1,6 @@
+import base64
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from channels.connectors.base import (
     RateLimit,
     Shipment,
     StockUpdate,
+    WebhookRefused,
 )
 from channels.connectors.ekm.connector import EkmConnector
 from channels.connectors.ekm.mapper import (
@@ -413,3 +416,136 @@ def test_fetch_listings_pages_products_with_progress(limiter):
     assert [(p.done, p.total) for p in pages] == [(2, 3), (3, 3)]
     (teapot,) = pages[1].listings
     assert teapot.channel_sku == "TEAPOT" and not teapot.is_active
+
+
+# --- Orders by webhook ---
+
+HOOKS = f"{EKM_BASE}/api/v2/Webhooks"
+ENDPOINT = "https://hub.example.com/webhooks/2/token/"
+
+
+def jwt_for(merchant: str) -> str:
+    """An EKM access token: a JSON Web Token whose `sub` is the merchant's username."""
+
+    def segment(claims):
+        return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+    return f"{segment({'alg': 'RS256'})}.{segment({'sub': merchant, 'exp': 4102444800})}.signature"
+
+
+def connected(limiter, merchant="teapots"):
+    """A connector holding a fresh access token for `merchant`, as after its first call."""
+    token = {"access_token": jwt_for(merchant), "access_token_expires_at": "2100-01-01T00:00:00+00:00"}
+    return connector(limiter, store(**token))
+
+
+def delivery(**fields):
+    return json.dumps({"username": "teapots", "topic": "order.created", "entity_id": "123", **fields}).encode()
+
+
+def test_a_delivery_for_the_channels_merchant_names_its_order(limiter):
+    ekm = connected(limiter)
+    assert ekm.receives_order_webhooks
+    hint = ekm.webhook_hint({"Content-Type": "application/json"}, delivery())
+    assert (hint.order_ids, hint.merchant, hint.topic) == (("123",), "teapots", "order.created")
+    # entity_id may come as a number too.
+    assert ekm.webhook_hint({}, delivery(topic="order.updated", entity_id=124)).order_ids == ("124",)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"username=teapots", "not JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (delivery(username="otherShop"), "another merchant"),
+    (delivery(username=""), "names no merchant"),
+    (delivery(topic="product.updated"), "'product.updated' is not one the hub subscribes to"),
+    (delivery(entity_id="../products/55"), "not an order id"),
+    (delivery(entity_id=True), "not an order id"),
+    (delivery(entity_id=None), "not an order id"),
+])
+def test_a_delivery_the_hub_will_not_act_on_is_refused_with_its_reason(limiter, body, reason):
+    with pytest.raises(WebhookRefused, match=re.escape(reason)):
+        connected(limiter).webhook_hint({}, body)
+
+
+def test_a_delivery_before_the_channel_holds_a_token_is_refused_for_its_unknown_merchant(limiter):
+    with pytest.raises(WebhookRefused, match="merchant is unknown"):
+        connector(limiter).webhook_hint({}, delivery())
+
+
+@responses.activate
+def test_a_hinted_order_is_read_by_id_and_mapped_as_the_download_maps_it(limiter):
+    responses.add(responses.GET, f"{EKM_BASE}/api/v1/settings/currency", json=CURRENCY)
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/123", json={**WRAP, "data": ORDER})
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/123/items", json=fixture_json("ekm_order_123_items.json"))
+    not_found = [{"member_names": ["id"], "error_message": "Order '999' not found."}]
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/999", status=404,
+                  json={**WRAP, "data": None, "validation_result": not_found})
+    page = connected(limiter).order_get(["123", "999"])
+    (order,) = page.orders
+    assert order == order_from_ekm(ORDER, fixture_json("ekm_order_123_items.json")["data"], "GBP")
+    assert [(error.record_id, "not found" in error.reason) for error in page.errors] == [("999", True)]
+
+
+class Subscriptions:
+    """EKM's subscription endpoints over a list, as `responses` callbacks."""
+
+    def __init__(self, *existing):
+        self.rows = [{"id": f"00000000-0000-4000-8000-00000000000{n}", "merchant_username": "teapots",
+                      "client_id": "ekm-client", "disabled_reason": None, **row} for n, row in enumerate(existing)]
+        responses.add_callback(responses.GET, f"{HOOKS}/webhooks", callback=self.listed)
+        responses.add_callback(responses.POST, HOOKS, callback=self.added)
+        responses.add_callback(responses.PUT, re.compile(re.escape(HOOKS) + "/.+"), callback=self.updated)
+        responses.add_callback(responses.DELETE, re.compile(re.escape(HOOKS) + "/.+"), callback=self.deleted)
+
+    def listed(self, request):
+        return 200, {}, json.dumps({**WRAP, "data": self.rows})
+
+    def added(self, request):
+        body = json.loads(request.body)
+        self.rows.append({"id": f"00000000-0000-4000-8000-0000000001{len(self.rows):02d}", "merchant_username":
+                          "teapots", "client_id": "ekm-client", "disabled_reason": None, **body})
+        return 201, {}, ""
+
+    def find(self, request):
+        wanted = request.url.rsplit("/", 1)[1]
+        return next((row for row in self.rows if row["id"] == wanted), None)
+
+    def updated(self, request):
+        row = self.find(request)
+        row.update(json.loads(request.body))
+        return 200, {}, ""
+
+    def deleted(self, request):
+        row = self.find(request)
+        if row is None:
+            return 404, {}, ""
+        self.rows.remove(row)
+        return 200, {}, ""
+
+    def topics(self):
+        return sorted((row["topic"], row["endpoint"], row["is_enabled"]) for row in self.rows)
+
+
+@responses.activate
+def test_subscribing_points_one_enabled_subscription_per_topic_at_the_hub(limiter):
+    shop = Subscriptions(
+        {"topic": "order.created", "endpoint": "https://old-hub.example.com/webhooks/2/x/", "is_enabled": False},
+        {"topic": "order.created", "endpoint": "https://old-hub.example.com/webhooks/2/x/", "is_enabled": True},
+    )
+    ekm = connected(limiter)
+    ids = ekm.webhooks_subscribe(ENDPOINT)
+    assert shop.topics() == [("order.created", ENDPOINT, True), ("order.updated", ENDPOINT, True)]
+    assert sorted(ids) == sorted(row["id"] for row in shop.rows)
+    # Again: nothing to change, so nothing is sent but the list.
+    before = len(responses.calls)
+    assert sorted(ekm.webhooks_subscribe(ENDPOINT)) == sorted(ids)
+    assert [call.request.method for call in responses.calls[before:]] == ["GET", "GET"]
+
+
+@responses.activate
+def test_unsubscribing_deletes_every_order_subscription(limiter):
+    shop = Subscriptions({"topic": "order.created", "endpoint": ENDPOINT, "is_enabled": True},
+                         {"topic": "order.updated", "endpoint": ENDPOINT, "is_enabled": True})
+    connected(limiter).webhooks_unsubscribe()
+    assert shop.rows == []
+    connected(limiter).webhooks_unsubscribe()
