@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.context import SandboxContext
+from sandbox.ekm import order_webhooks_send
 from sandbox.state.accounts import account_get, account_put, account_settings_update
 from sandbox.state.common import KINDS, Account, ControlError
 from sandbox.state.faults import faults_add, faults_list
@@ -128,7 +129,13 @@ class ControlApi:
                                             body.get("status"))
             else:
                 ids = orders_insert(db, found, body)
+        self.orders_announce(found, "order.created", ids)
         return Response.json({"order_ids": ids})
+
+    def orders_announce(self, account: Account, topic: str, order_ids: list[str]) -> None:
+        """The channel's webhooks for orders just committed (EKM's; the other kinds send none here)."""
+        if account.kind == "ekm":
+            order_webhooks_send(self.context.store, account, topic, order_ids)
 
     def get_orders(self, request: Request, kind: str, account: str) -> Response:
         with self.context.store.read() as db:
@@ -139,13 +146,15 @@ class ControlApi:
         if not isinstance(body, dict) or not body.get("status"):
             raise ControlError('the body must be {"status": ...}')
         with self.context.store.write() as db:
-            order = order_get(db, self.account(db, kind, account), order_id)
+            found = self.account(db, kind, account)
+            order = order_get(db, found, order_id)
             if order is None:
                 raise ControlError(f"no order {order_id}", 404)
             order_status_set(db, order, body["status"])
             if "paid" in body:
                 db.execute("UPDATE channel_order SET paid = ?, revision = revision + 1 WHERE id = ?",
                            (int(bool(body["paid"])), order["id"]))
+        self.orders_announce(found, "order.updated", [order_id])
         return Response.json({"order_id": order_id, "status": body["status"]})
 
     def post_faults(self, request: Request, kind: str, account: str) -> Response:

@@ -2,24 +2,31 @@
 
 Route operation names are the contract's operation ids, so every request is checked against it before its
 handler runs; a refused one gets EKM's wrapper with `validation_result` (`refuse_invalid`).
+
+Webhooks: when the control API places or changes an order, `order_webhooks_send` POSTs EKM's delivery to every
+enabled subscription of its topic, from a thread of its own so the control API answers at once, with EKM's
+5-second wait and retry schedule.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import math
 import re
-import uuid
+import threading
+import time
 from decimal import Decimal
 from typing import Any
+
+import requests
 
 from sandbox.api import Call, ChannelApi, render_rows
 from sandbox.ratelimit import Decision, Limit
 from sandbox.state.accounts import (
     access_token_issue,
     access_token_state,
-    account_get,
-    account_settings_update,
     authorization_code_use,
     grant_create,
     refresh_token_issue,
@@ -29,8 +36,17 @@ from sandbox.state.common import TAX_RATE, Account, included_tax
 from sandbox.state.listings import listing_by_id, stock_record
 from sandbox.state.orders import EKM_ORDER_STATUSES, order_get, order_items, order_status_set, order_totals
 from sandbox.state.received import event_record
-from sandbox.store import now_iso, parse_time
+from sandbox.state.webhooks import (
+    subscription_add,
+    subscription_delete,
+    subscription_endpoints,
+    subscription_update,
+    subscriptions_all,
+)
+from sandbox.store import Store, now_iso, parse_time
 from sandbox.web import HttpError, Response
+
+logger = logging.getLogger("sandbox")
 
 MAX_PAGE_SIZE = 20
 DEFAULT_SCOPE = ("tempest.orders.read tempest.orders.write tempest.products.read tempest.products.write "
@@ -49,6 +65,73 @@ TOKEN = re.compile(r"\s*(?:(\()|(\))|'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)(?![\w:.-
 INVALID_SEARCH = "Invalid search expression"
 REQUIRED = re.compile(r"^'(\w+)' is a required property$")
 UNEXPECTED = re.compile(r"\('(\w+)' was unexpected\)")
+# The swagger's Webhooks section: EKM waits 5 s for the 200, then retries 20 times, the n-th after
+# 200 ms x 1.97^(n-1). Tests lower the retries, which would otherwise go on for a day.
+WEBHOOK_TIMEOUT = 5.0
+WEBHOOK_RETRIES = 20
+
+
+def webhook_delay(retry: int) -> float:
+    """Seconds before the n-th retry of a delivery (from 1): the swagger's getDelay."""
+    return 0.2 * 1.97 ** (retry - 1)
+
+
+def _segment(claims: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def access_token_prefix(account: Account, client_id: str, scope: str) -> str:
+    """EKM's access tokens are JSON Web Tokens whose `sub` is the merchant's username (the Webhooks section): the
+    header and claims, to which the random part is added as the signature (nobody checks it)."""
+    claims = {"sub": account.name, "client_id": client_id, "scope": scope,
+              "exp": int(time.time()) + account.token_lifetime}
+    return f"{_segment({'alg': 'RS256', 'typ': 'JWT'})}.{_segment(claims)}."
+
+
+def _delivered(endpoint: str, payload: dict[str, str]) -> bool:
+    try:
+        with requests.post(endpoint, json=payload, timeout=WEBHOOK_TIMEOUT, stream=True) as answer:
+            return answer.status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _pause(store: Store, seconds: float) -> bool:
+    """Wait, unless the sandbox stops meanwhile (its store closes): then False."""
+    end = time.monotonic() + seconds
+    while not store.closed:
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, 0.05))
+    return False
+
+
+def _deliver(store: Store, deliveries: list[tuple[str, dict[str, str]]]) -> None:
+    """Send each delivery; one not answered 200 in time is sent again on EKM's schedule, the others meanwhile."""
+    pending = [(time.monotonic(), 0, endpoint, payload) for endpoint, payload in deliveries]
+    while pending:
+        pending.sort(key=lambda entry: entry[0])
+        due, retries, endpoint, payload = pending.pop(0)
+        if not _pause(store, due - time.monotonic()):
+            return
+        if _delivered(endpoint, payload):
+            continue
+        if retries < WEBHOOK_RETRIES:
+            pending.append((time.monotonic() + webhook_delay(retries + 1), retries + 1, endpoint, payload))
+        else:
+            logger.warning("sandbox.ekm.webhook_given_up %s %s", payload["topic"], payload["entity_id"])
+
+
+def order_webhooks_send(store: Store, account: Account, topic: str, order_ids: list[str]) -> None:
+    """Tell every subscription of `topic` about these orders, from a thread (EKM's deliveries are asynchronous).
+    Called once the orders are committed, so the hub reading one at once finds it."""
+    with store.read() as db:
+        endpoints = subscription_endpoints(db, account, topic)
+    deliveries = [(endpoint, {"username": account.name, "topic": topic, "entity_id": str(order_id)})
+                  for order_id in order_ids for endpoint in endpoints]
+    if deliveries:
+        threading.Thread(target=_deliver, args=(store, deliveries), name="sandbox-ekm-webhooks", daemon=True).start()
 
 
 def number(value: Decimal | str) -> float:
@@ -214,6 +297,7 @@ class EkmApi(ChannelApi):
             self.variant_stock)
         add("POST", "/api/v2/Webhooks", "Webhooks_Post", self.subscribe)
         add("GET", "/api/v2/Webhooks/webhooks", "Webhooks_GetAll", self.subscriptions)
+        add("PUT", "/api/v2/Webhooks/{subscription_id}", "Webhooks_Put", self.update_subscription)
         add("DELETE", "/api/v2/Webhooks/{subscription_id}", "Webhooks_Delete", self.unsubscribe)
 
     # The vendor's error shapes
@@ -294,7 +378,7 @@ class EkmApi(ChannelApi):
             else:
                 return Response.json({"error": "unsupported_grant_type"}, 400)
             refresh = refresh_token_issue(db, account, grant_id, "ekmr_")
-            access = access_token_issue(db, account, grant_id, "ekma_")
+            access = access_token_issue(db, account, grant_id, access_token_prefix(account, form["client_id"], scope))
         return Response.json({"access_token": access, "expires_in": account.token_lifetime, "token_type": "Bearer",
                               "refresh_token": refresh, "scope": scope})
 
@@ -579,29 +663,29 @@ class EkmApi(ChannelApi):
             stock_record(db, call.account, variant, quantity=stock)
         return envelope({"id": variant["id"], "parent_product_id": variant["parent_id"], "stock": stock})
 
-    # Webhooks (webhooks.json): subscriptions are kept with the account; nothing is delivered yet.
+    # Webhooks (webhooks.json): the subscriptions of the account (EKM lists the app's for the merchant).
 
     def subscribe(self, call: Call) -> Response:
         body = call.request.json()
-        subscription = {"id": str(uuid.uuid4()), "topic": body["topic"], "endpoint": body["endpoint"],
-                        "is_enabled": bool(body.get("is_enabled", True))}
         with call.write() as db:
-            account = account_get(db, call.account.kind, call.account.name)
-            account_settings_update(db, account, {"webhooks": [*account.settings.get("webhooks", []),
-                                                                     subscription]})
+            subscription_add(db, call.account, topic=body["topic"], endpoint=body["endpoint"],
+                             is_enabled=bool(body.get("is_enabled", True)))
         return Response(201)
 
     def subscriptions(self, call: Call) -> Response:
         account, client_id = call.account, call.account.credentials["client_id"]
-        listed = [{**subscription, "merchant_username": account.name, "client_id": client_id,
-                   "disabled_reason": None} for subscription in account.settings.get("webhooks", [])]
+        with call.read() as db:
+            listed = [{**subscription, "merchant_username": account.name, "client_id": client_id,
+                       "disabled_reason": None} for subscription in subscriptions_all(db, account)]
         return page_of(listed, page=1, per_page=max(len(listed), 1), total=len(listed), resource="webhooks")
+
+    def update_subscription(self, call: Call, subscription_id: str) -> Response:
+        body = call.request.json()
+        with call.write() as db:
+            found = subscription_update(db, call.account, subscription_id, body)
+        return Response(200 if found else 404)
 
     def unsubscribe(self, call: Call, subscription_id: str) -> Response:
         with call.write() as db:
-            account = account_get(db, call.account.kind, call.account.name)
-            kept = [entry for entry in account.settings.get("webhooks", []) if entry["id"] != subscription_id]
-            if len(kept) == len(account.settings.get("webhooks", [])):
-                return Response(404)
-            account_settings_update(db, account, {"webhooks": kept})
-        return Response(200)
+            found = subscription_delete(db, call.account, subscription_id)
+        return Response(200 if found else 404)

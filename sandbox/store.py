@@ -137,6 +137,13 @@ CREATE TABLE IF NOT EXISTS document (
     content_type TEXT NOT NULL,
     content BLOB
 );
+CREATE TABLE IF NOT EXISTS webhook_subscription (
+    id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    topic TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    is_enabled INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS job (
     id TEXT PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
