@@ -20,14 +20,16 @@ from django.db import InterfaceError, OperationalError
 
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
 from channels.models import Channel, SyncRun
-from channels.scheduling import PUSH_QUEUED_KEY
+from channels.scheduling import PUSH_QUEUED_KEY, orders_follow_up_clear
 from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
 from channels.sync.fba.outbound import fba_outbound_follow, fba_outbound_submit
 from channels.sync.fba.stock import fba_inventory_sync
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import ListingDownloadRunning, listings_download
 from channels.sync.locks import LOCK_TTL, LockHeldByItself, channel_lock, order_lock
+from channels.sync.now import order_download_wait, orders_follow_up
 from channels.sync.order_download import orders_download
+from channels.sync.order_hints import channel_webhooks_follow, order_hint_import
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +74,25 @@ def retry_outside_locks(body):
 
 @shared_task(**RETRY)
 @retry_outside_locks
-def orders_download_task(self, channel_id: int) -> str:
+def orders_download_task(self, channel_id: int, follow_up: bool = False, paced: bool = True) -> str:
+    """`paced` (beat, follow-ups): skipped when the channel's quota would not allow it yet; staff's Download
+    orders now is not. `follow_up`: queued after activity (sync.now.orders_follow_up)."""
+    if follow_up:
+        orders_follow_up_clear(channel_id=channel_id)
     try:
         with channel_lock(channel_id=channel_id, purpose="orders", owner=self.request.id or "") as held:
             if not held:
                 return "another order download is running for this channel"
+            wait = order_download_wait(channel_id=channel_id) if paced else 0
+            if wait:
+                return f"skipped: the channel's quota allows the next download in {wait} s"
             run = orders_download(channel_id=channel_id)
     except Channel.DoesNotExist:
         return "channel deleted"
-    return run.status if run else "channel disabled"
+    if run is None:
+        return "channel disabled"
+    orders_follow_up(channel_id=channel_id)
+    return run.status
 
 
 @shared_task(**RETRY)
@@ -178,3 +190,31 @@ def interrupted_runs_resume(**kwargs) -> None:
     for kind, task in ((SyncRun.Kind.ORDERS, orders_download_task), (SyncRun.Kind.INVENTORY, inventory_push_task)):
         for channel_id in sorted(set(running.filter(kind=kind).values_list("channel_id", flat=True))):
             task.delay(channel_id)
+
+
+@shared_task(**RETRY)
+@retry_outside_locks
+def orders_hint_task(self, channel_id: int, order_ids: list[str]) -> str:
+    """Read and store the orders a webhook named. A channel down or throttling is retried (RETRY), so no hint
+    is dropped; one that never gets through is still found by the periodic download."""
+    try:
+        run = order_hint_import(channel_id=channel_id, order_ids=order_ids)
+    except Channel.DoesNotExist:
+        return "channel deleted"
+    except ChannelAuthError:
+        # Recorded on the run and the channel is flagged; the download finds the order once reauthorised.
+        return "needs reauthorisation"
+    return run.status if run else "channel disabled"
+
+
+@shared_task(**RETRY)
+@retry_outside_locks
+def channel_webhooks_follow_task(self, channel_id: int) -> str:
+    """Subscribe or unsubscribe the channel's order webhooks after it was created, enabled, disabled or given
+    new credentials."""
+    try:
+        return channel_webhooks_follow(channel_id=channel_id)
+    except Channel.DoesNotExist:
+        return "channel deleted"
+    except ChannelAuthError:
+        return "needs reauthorisation"

@@ -6,6 +6,7 @@ With no environment variables the hub runs on a SQLite file and an embedded Cele
 
 import base64
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -256,6 +257,15 @@ if min(CHANNEL_HTTP_DEADLINE_SECONDS, CHANNEL_HTTP_CONNECT_TIMEOUT, CHANNEL_HTTP
 CHANNEL_RATE_LIMITS = env.str("CHANNEL_RATE_LIMITS", default="published")
 if CHANNEL_RATE_LIMITS not in ("published", "off"):
     raise ImproperlyConfigured("CHANNEL_RATE_LIMITS must be 'published' or 'off'.")
+# The address the channels reach this hub at from the internet, e.g. https://hub.example.com. Set, the channels
+# that send order webhooks (EKM) are subscribed to /webhooks/... under it when they are saved; empty, none is,
+# and orders arrive by the periodic download alone (which stays as the safety net either way).
+STOCKLINE_PUBLIC_URL = env.str("STOCKLINE_PUBLIC_URL", default="").strip().rstrip("/")
+if STOCKLINE_PUBLIC_URL and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", STOCKLINE_PUBLIC_URL):
+    raise ImproperlyConfigured("STOCKLINE_PUBLIC_URL must be an http(s) address such as https://hub.example.com.")
+if STOCKLINE_PUBLIC_URL.startswith("http://") and not DEBUG:
+    # Off DEBUG plain http is redirected to https (SECURE_SSL_REDIRECT), which a channel's POST does not follow.
+    raise ImproperlyConfigured("STOCKLINE_PUBLIC_URL must start with https:// when DEBUG is off.")
 
 if not DEBUG:
     # Behind a proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (the
