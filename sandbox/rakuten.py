@@ -80,8 +80,9 @@ def sale_status(statuses: list[str]) -> str:
 
 class RakutenApi(ChannelApi):
     kind = "rakuten"
-    # Rakuten publishes no figures; one bucket per account, generous (see README).
-    published_limits = {"ws": Limit(20, 100)}
+    # Rakuten publishes no figures (CHANNEL_APIS.md): no bucket unless the account's `rate_limits` sets one for
+    # "ws" (every action of the account), which answers past it as Rakuten answers its hourly quota.
+    published_limits: dict[str, Limit] = {}
 
     def routes(self) -> None:
         self.router.add("GET", "/sales_ws", action_of, self.sales)

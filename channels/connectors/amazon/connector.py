@@ -75,6 +75,8 @@ class AmazonConnector(OAuthConnector):
     watermark_policy = WatermarkPolicy.OLDEST_IMPORTED
     # SP-API's default usage plans, by operation id; a seller's own rate replaces one when Amazon announces it.
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
+    # Each page of orders is one searchOrders call: its items come with it (includedData), so no getOrderItems.
+    order_download_operation = "searchOrders"
     client_class = AmazonClient
     client: AmazonClient
 

@@ -38,16 +38,27 @@ VERSIONS: Mapping[str, str] = {
     "importreport": "2017-02-10",
 }
 STOCK_ACTIONS = frozenset({"export", "import", "importreport"})
-# Rakuten publishes no figures; these keep well inside what its web services are known to tolerate.
+# Rakuten publishes no rate limits (CHANNEL_APIS.md). What is known: it counts requests per hour and answers past
+# its quota with InvalidUserRights "Quota exceeded." ("the maximum number of requests per hour", [SHB]'s
+# quota_exceeded_message.xml), sized nowhere; [PRF], a production client, reads sales and imports stock every 15
+# minutes. The sandbox's 20 calls/s was its own invention (now gone). So these are the hub's choices, per hour as
+# Rakuten counts: the burst is what may go at once, the rate what may follow, a quota answer holds off QUOTA_WAIT.
+# - import (one file carries a whole push): was 1 every 10 s, burst 3, so the fourth push of a flurry (baseline,
+#   one per order page, the channel's own orders) waited 10 s where Amazon's PATCHes took ~1 s in bench_sync. Now
+#   a flurry of 10 goes at once, then one every 30 s (120 an hour): the longest a push may wait for its turn
+#   without giving up (HttpClient's max_wait), so a busy shop's pushes queue rather than fail.
+# - getnewsales (the first call of every order download, and Test): one a minute sustained, so orders are polled
+#   every 80 s (Connector.order_download_interval) where the hub polled every 5 minutes before; the burst covers
+#   Test, Download orders now and a second page.
 RATE_LIMITS: Mapping[str, RateLimit] = {
-    "getnewsales": RateLimit(0.5, 5),
+    "getnewsales": RateLimit(1 / 60, 5),
     "getcurrentsales": RateLimit(1, 10),
     "acceptsale": RateLimit(2, 10),
     "refusesale": RateLimit(2, 10),
     "settrackingpackageinfos": RateLimit(2, 10),
     "cancelitem": RateLimit(2, 10),
     "export": RateLimit(1, 10),
-    "import": RateLimit(0.1, 3),
+    "import": RateLimit(1 / 30, 10),
     "importreport": RateLimit(1, 10),
 }
 # Rakuten's quota is per hour and it does not say when it resets.

@@ -90,6 +90,8 @@ class RakutenConnector(Connector):
     max_batch_size = 1000
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
+    # Every download starts by reading the new sales (to accept them), then pages the current ones.
+    order_download_operation = "getnewsales"
 
     @classmethod
     def channel_defaults(cls) -> dict[str, object]:

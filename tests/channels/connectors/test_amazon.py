@@ -1,6 +1,7 @@
 import contextlib
 import gzip
 import json
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from channels.connectors.base import (
     StockUpdate,
     WatermarkPolicy,
 )
+from channels.connectors.contracts import contract_load
 from channels.connectors.ratelimit import InProcessLimiter
 from tests.channels.connectors.conftest import (
     AMAZON_AUTH,
@@ -291,6 +293,26 @@ def test_the_orders_bucket_follows_the_rate_amazon_announces(announced, pages_be
         for _page in connector(limiter).fetch_orders(datetime(2026, 11, 1, tzinfo=UTC)):
             fetched += 1
     assert fetched == pages_before_the_quota
+
+
+@responses.activate
+def test_orders_are_polled_as_often_as_the_searchorders_plan_sustains_and_no_more(limiter):
+    """A download spends one searchOrders call a page (the items come with the orders), so the poll's default
+    interval follows that operation's usage plan in the contract."""
+    token_response()
+    responses.add(responses.GET, ORDERS_URL, json=fixture_json("amazon_orders_page2.json"))
+    list(connector(limiter).fetch_orders(datetime(2026, 11, 1, tzinfo=UTC)))
+    spent = [call.request.url.split("?")[0] for call in responses.calls if call.request.url.startswith(AMAZON_BASE)]
+    assert spent == [ORDERS_URL]
+    assert AmazonConnector.order_download_operation == "searchOrders"
+
+    plan = contract_load("amazon").operation("searchOrders").spec["usage_plan"]
+    rate = float(plan["rate"])
+    interval = AmazonConnector.order_download_interval()
+    # The periodic download takes its share of the plan, and never comes faster than the plan refills.
+    assert interval == math.ceil(1 / (AmazonConnector.order_download_share * rate))
+    assert AmazonConnector.order_download_quota_seconds() == math.ceil(1 / rate)
+    assert interval * rate >= 1 and AmazonConnector.order_download_quota_seconds() * rate >= 1
 
 
 @responses.activate

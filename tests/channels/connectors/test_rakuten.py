@@ -1,4 +1,5 @@
 import logging
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,8 +19,11 @@ from channels.connectors.base import (
     StockUpdate,
 )
 from channels.connectors.contracts import contract_load
+from channels.connectors.http import DEFAULT_MAX_WAIT
+from channels.connectors.rakuten.client import RATE_LIMITS
 from channels.connectors.rakuten.connector import RakutenConnector
 from channels.connectors.rakuten.mapper import sale_from_rakuten, sales_page, xml_document
+from channels.connectors.ratelimit import InProcessLimiter
 from tests.channels.connectors.conftest import RAKUTEN_BASE, MemoryStore, fixture_text, rakuten_config
 
 TOKEN = "rk-token-secret-42"
@@ -241,6 +245,51 @@ def test_push_uploads_the_profiles_layout_and_reads_its_import_report(limiter):
     assert b"\r\nMUG-RED;12.50;4\nGONE;;0\n\r\n" in upload.body
     assert b"BAD;SKU" not in upload.body
     assert [c.request.params["action"] for c in responses.calls] == ["import", "importreport", "importreport"]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@responses.activate
+def test_a_flurry_of_pushes_goes_at_once_and_the_next_waits_its_turn_rather_than_fail():
+    """Rakuten publishes no limit, so the hub's own import bucket must not hold a flurry back (it made the fourth
+    push of a burst of orders wait 10 s); past the burst a push waits for its turn, within what a call may wait."""
+    clock = Clock()
+    limiter = InProcessLimiter(clock=clock, sleep=clock.sleep)
+    responses.add(responses.POST, STOCK, body=IMPORTED)
+    responses.add(responses.GET, STOCK, body=fixture_text("rakuten_importreport.xml"))
+    rakuten = connector(limiter)
+    quota = RATE_LIMITS["import"]
+    # The bench's flurry: the baseline push, one per channel's order page, the channel's own orders.
+    assert quota.burst >= 4
+    for _push in range(quota.burst):
+        assert rakuten.push_listings([StockUpdate("MUG-RED", "77", quantity=4)])[0].accepted
+    assert clock.slept == []
+    assert rakuten.push_listings([StockUpdate("MUG-RED", "77", quantity=3)])[0].accepted
+    assert clock.slept == [pytest.approx(1 / quota.rate)]
+    assert 1 / quota.rate <= DEFAULT_MAX_WAIT
+
+
+@responses.activate
+def test_a_download_starts_with_the_operation_its_poll_is_paced_by(limiter):
+    responses.add(responses.GET, SALES, body=EMPTY_NEW_SALES, match=[action("getnewsales")])
+    responses.add(responses.GET, SALES, body=fixture_text("rakuten_getcurrentsales_page1.xml").replace(
+        "<nexttoken>NEXT-2</nexttoken>", ""), match=[action("getcurrentsales")])
+    list(connector(limiter).fetch_orders(datetime(2026, 11, 29, 10, tzinfo=UTC)))
+    assert responses.calls[0].request.params["action"] == RakutenConnector.order_download_operation
+    rate = RATE_LIMITS[RakutenConnector.order_download_operation].rate
+    assert RakutenConnector.order_download_interval() == math.ceil(1 / (RakutenConnector.order_download_share * rate))
+    assert RakutenConnector.order_download_interval() * rate >= 1
 
 
 @responses.activate
