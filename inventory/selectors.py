@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from config.batching import chunks, id_batch_size
 from inventory.models import StockItem, StockLevel, StockMovement
 
 
@@ -53,3 +56,16 @@ AVAILABILITY = {
 def stock_levels_by_availability(levels: QuerySet[StockLevel], *, availability: str) -> QuerySet[StockLevel]:
     """The levels oversold (available below 0), out of stock (0 or below) or in stock (above 0)."""
     return levels.alias(available_qty=F("quantity") - F("in_open_orders")).filter(AVAILABILITY[availability])
+
+
+def stock_on_hand(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """The physical stock of these (stock item, location) pairs; a pair with no level yet is missing (0)."""
+    wanted = set(pairs)
+    location_ids = sorted({location_id for _, location_id in wanted})
+    on_hand: dict[tuple[int, int], int] = {}
+    for chunk in chunks(sorted({item_id for item_id, _ in wanted}), id_batch_size()):
+        rows = StockLevel.objects.filter(stock_item_id__in=chunk, location_id__in=location_ids).values_list(
+            "stock_item_id", "location_id", "quantity"
+        )
+        on_hand.update(((item_id, location_id), quantity) for item_id, location_id, quantity in rows)
+    return {key: quantity for key, quantity in on_hand.items() if key in wanted}

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from config.batching import chunks, id_batch_size
 from inventory.models import Location, StockItem, StockLevel, StockMovement
+from inventory.selectors import stock_on_hand
 from inventory.signals import stock_changed
 
 # (stock_item_id, location_id, quantity)
@@ -30,6 +31,10 @@ BATCH = 5000
 IMPORT_COLUMNS = ("sku", "location", "quantity")
 # A stock level's quantity is a 32-bit integer column in every database the hub runs on.
 MAX_QUANTITY = 2**31 - 1
+# Why staff cannot count or change an external centre's stock by hand: its next sync would overwrite it.
+EXTERNAL_BY_HAND = (
+    "{location} is a fulfilment centre run by a channel: its stock is what the channel counts, set by its sync."
+)
 
 
 class InsufficientStock(ValidationError):
@@ -156,21 +161,8 @@ def stock_level_set(
     )
 
 
-@transaction.atomic
-def stock_levels_set_bulk(*, rows: Sequence[Line], reason: str, reference: str = "", user=None) -> int:
-    """Set many levels at once (imports, FBA sync); returns how many changed. A later row for the same
-    item and location wins. Only changed levels are written and get a movement."""
-    wanted: dict[tuple[int, int], int] = {}
-    for item_id, location_id, quantity in rows:
-        if quantity < 0:
-            raise ValidationError("Physical stock cannot go below zero.")
-        wanted[(item_id, location_id)] = quantity
-    levels = _levels_lock(wanted)
-    changes = [
-        (levels[key], quantity) for key, quantity in sorted(wanted.items()) if levels[key].quantity != quantity
-    ]
-    if not changes:
-        return 0
+def _levels_set(changes: Sequence[tuple[StockLevel, int]], *, reason: str, reference: str, user) -> None:
+    """Write these (locked level, new quantity) pairs with one movement each, and announce the items."""
     _levels_update(
         rows=[(level.pk, quantity) for level, quantity in changes],
         columns=["quantity"],
@@ -186,7 +178,129 @@ def stock_levels_set_bulk(*, rows: Sequence[Line], reason: str, reference: str =
         ]
     )
     stock_changed_announce(stock_item_ids={level.stock_item_id for level, _ in changes})
+
+
+@transaction.atomic
+def stock_levels_set_bulk(*, rows: Sequence[Line], reason: str, reference: str = "", user=None) -> int:
+    """Set many levels at once (imports, FBA sync); returns how many changed. A later row for the same
+    item and location wins. Only changed levels are written and get a movement."""
+    wanted: dict[tuple[int, int], int] = {}
+    for item_id, location_id, quantity in rows:
+        if quantity < 0:
+            raise ValidationError("Physical stock cannot go below zero.")
+        wanted[(item_id, location_id)] = quantity
+    levels = _levels_lock(wanted)
+    changes = [
+        (levels[key], quantity) for key, quantity in sorted(wanted.items()) if levels[key].quantity != quantity
+    ]
+    if changes:
+        _levels_set(changes, reason=reason, reference=reference, user=user)
     return len(changes)
+
+
+@dataclass(frozen=True)
+class StockLevelChange:
+    """One level changed by hand, as staff are told about it."""
+
+    sku: str
+    location: str
+    before: int
+    after: int
+    in_open_orders: int
+
+    @property
+    def available(self) -> int:
+        return self.after - self.in_open_orders
+
+
+@transaction.atomic
+def stock_level_change(
+    *, stock_item_id: int, location_id: int, note: str, add: int | None = None, set_to: int | None = None, user=None
+) -> StockLevelChange:
+    """Staff add to (negative: remove from) or set one level by hand, saying why; the reason is the movement's
+    reference in the ledger.
+
+    On hand may be set below what open orders hold, as Linnworks allows: the goods are not on the shelf
+    whatever the orders say, so available goes negative (oversold) and the channels get 0. Only physical
+    stock below zero is refused.
+    """
+    if (add is None) == (set_to is None):
+        raise ValueError("Give either add or set_to.")
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": "Say why the stock changes: the reason is kept in the stock movements."})
+    location = Location.objects.get(pk=location_id)
+    if location.kind == Location.Kind.EXTERNAL:
+        raise ValidationError({"location": EXTERNAL_BY_HAND.format(location=location.name)})
+    level = _levels_lock([(stock_item_id, location_id)])[(stock_item_id, location_id)]
+    before = level.quantity
+    after = set_to if set_to is not None else before + add
+    sku = StockItem.objects.values_list("sku", flat=True).get(pk=stock_item_id)
+    if after < 0:
+        raise ValidationError(
+            {"change": f"Cannot remove {before - after} of {sku} at {location.name}: only {before} in stock. "
+                       "Physical stock cannot go below zero."}
+        )
+    if after > MAX_QUANTITY:
+        raise ValidationError({"change": f"{after} is more than a stock level can hold."})
+    if after != before:
+        _levels_set([(level, after)], reason=StockMovement.Reason.ADJUSTMENT, reference=note, user=user)
+    return StockLevelChange(
+        sku=sku, location=location.name, before=before, after=after, in_open_orders=level.in_open_orders
+    )
+
+
+@dataclass(frozen=True)
+class StockPlanLine:
+    """One level to set, with the on hand the preview showed."""
+
+    stock_item_id: int
+    location_id: int
+    sku: str
+    location: str
+    on_hand: int
+    quantity: int
+
+    @property
+    def difference(self) -> int:
+        return self.quantity - self.on_hand
+
+
+@dataclass(frozen=True)
+class StockPlan:
+    """What a stock count or an import would change, previewed before it is applied as one ledger batch."""
+
+    changes: tuple[StockPlanLine, ...]
+    unchanged: int
+    reason: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class StockPlanApplied:
+    changed: int
+    # The lines left as they are because their level moved after the preview, each with its on hand now.
+    moved: tuple[tuple[StockPlanLine, int], ...]
+
+
+@transaction.atomic
+def stock_plan_apply(*, plan: StockPlan, user=None) -> StockPlanApplied:
+    """Apply a previewed count or import, compare-and-set: a level whose on hand is no longer what the preview
+    showed (an order despatched meanwhile, another count) is left alone and reported, never overwritten with
+    a figure that did not see the change. The rest is written as one batch under the plan's reference."""
+    lines = {(line.stock_item_id, line.location_id): line for line in plan.changes}
+    levels = _levels_lock(lines)
+    changes: list[tuple[StockLevel, int]] = []
+    moved: list[tuple[StockPlanLine, int]] = []
+    for key, line in sorted(lines.items()):
+        level = levels[key]
+        if level.quantity != line.on_hand:
+            moved.append((line, level.quantity))
+        elif line.quantity != line.on_hand:
+            changes.append((level, line.quantity))
+    if changes:
+        _levels_set(changes, reason=plan.reason, reference=plan.reference, user=user)
+    return StockPlanApplied(changed=len(changes), moved=tuple(moved))
 
 
 @transaction.atomic
@@ -331,12 +445,47 @@ def stock_item_save(*, stock_item: StockItem, changed_fields: Iterable[str] = ()
     return stock_item
 
 
-def _import_error(line: int, problem: str, field: str = "file") -> ValidationError:
-    return ValidationError({field: f"Line {line}: {problem}"}, code="invalid_row")
+# Bad lines listed on the screen: past this many, the rest are counted (a file of the wrong shape would
+# otherwise fill the page with one message per line).
+BAD_LINES_LISTED = 500
 
 
-def _import_rows(text: str) -> list[tuple[int, str, str, str]]:
-    """The data rows as (line number, sku, location, quantity)."""
+def _bad_lines(field: str, problems: Sequence[tuple[int, str]]) -> ValidationError:
+    """Every bad line at once, in line order, under one field."""
+    problems = sorted(problems)
+    messages = [f"Line {line}: {problem}" for line, problem in problems[:BAD_LINES_LISTED]]
+    if len(problems) > BAD_LINES_LISTED:
+        messages.append(f"… and {len(problems) - BAD_LINES_LISTED} more bad lines.")
+    return ValidationError({field: [ValidationError(message, code="invalid_row") for message in messages]})
+
+
+def _import_error(line: int, problem: str) -> ValidationError:
+    return _bad_lines("file", [(line, problem)])
+
+
+def _quantity_read(text: str, *, name: str = "quantity") -> tuple[int | None, str]:
+    """The quantity in a cell, or None and why it is not one."""
+    try:
+        number = int(text)
+    except ValueError:
+        return None, f"the {name} {text!r} is not a whole number."
+    if number < 0:
+        return None, f"the {name} {number} is negative; physical stock cannot go below zero."
+    if number > MAX_QUANTITY:
+        return None, f"the {name} {number} is larger than the most a stock level holds."
+    return number, ""
+
+
+def _item_ids_by_sku(skus: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(skus))
+    found: dict[str, int] = {}
+    for chunk in chunks(wanted, id_batch_size()):
+        found.update(StockItem.objects.filter(sku__in=chunk).values_list("sku", "pk"))
+    return found
+
+
+def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
+    """The data rows as (line number, sku, location, quantity), and the lines that cannot be read."""
     # newline="": a bare carriage return ends a line, as in the spreadsheet that saved the file.
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -353,67 +502,169 @@ def _import_rows(text: str) -> list[tuple[int, str, str, str]]:
         )
     index = {column: names.index(column) for column in IMPORT_COLUMNS}
     rows = []
+    problems = []
     while True:
+        read_up_to = reader.line_num
         try:
             cells = next(reader, None)
         except csv.Error as exc:
-            raise _import_error(reader.line_num, f"unreadable CSV ({exc}).") from None
+            problems.append((reader.line_num, f"unreadable CSV ({exc})."))
+            if reader.line_num == read_up_to:
+                break
+            continue
         if cells is None:
             break
         if not any(cell.strip() for cell in cells):
             continue
         if any("\x00" in cell for cell in cells):
             # PostgreSQL refuses NUL in text: caught here, the error names the line instead of failing the import.
-            raise _import_error(reader.line_num, "the row contains a NUL character; is this a CSV text file?")
-        if len(cells) < len(names):
-            raise _import_error(reader.line_num, f"expected {len(names)} columns, found {len(cells)}.")
-        rows.append((reader.line_num, *(cells[index[column]].strip() for column in IMPORT_COLUMNS)))
-    return rows
+            problems.append((reader.line_num, "the row contains a NUL character; is this a CSV text file?"))
+        elif len(cells) < len(names):
+            problems.append((reader.line_num, f"expected {len(names)} columns, found {len(cells)}."))
+        else:
+            rows.append((reader.line_num, *(cells[index[column]].strip() for column in IMPORT_COLUMNS)))
+    return rows, problems
 
 
-def stock_import_csv(*, file, user=None) -> int:
-    """Set stock levels from a CSV with the columns sku, location, quantity (header required).
+@dataclass(frozen=True)
+class _ImportLine:
+    stock_item_id: int
+    location_id: int
+    quantity: int
+    sku: str
+    location: str
 
-    All or nothing: the first bad row raises a ValidationError naming its line, and nothing of the file
-    is applied. Returns how many stock levels changed.
-    """
+
+def _import_lines(file) -> list[_ImportLine]:
+    """The file's levels, every line checked: one ValidationError lists every bad line, so nothing is applied
+    until the whole file is right."""
     raw = file.read()
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"file": "The file is not UTF-8 text: save the CSV as UTF-8."}) from exc
-    rows = _import_rows(raw.lstrip("\ufeff"))
-    if not rows:
+    rows, problems = _import_rows(raw.lstrip("\ufeff"))
+    if not rows and not problems:
         raise ValidationError({"file": "The file has a header but no rows."})
-    skus = sorted({sku for _, sku, _, _ in rows if sku})
-    item_by_sku: dict[str, int] = {}
-    for chunk in chunks(skus, id_batch_size()):
-        item_by_sku.update(StockItem.objects.filter(sku__in=chunk).values_list("sku", "pk"))
-    location_by_name = {name.lower(): pk for name, pk in Location.objects.values_list("name", "pk")}
+    item_by_sku = _item_ids_by_sku(sku for _, sku, _, _ in rows if sku)
+    location_by_name = {name.lower(): (pk, name) for name, pk in Location.objects.values_list("name", "pk")}
     seen: dict[tuple[int, int], int] = {}
-    levels: list[Line] = []
+    lines: list[_ImportLine] = []
     for line, sku, location, quantity in rows:
         if not sku:
-            raise _import_error(line, "the SKU is empty.")
+            problems.append((line, "the SKU is empty."))
+            continue
         if sku not in item_by_sku:
-            raise _import_error(line, f"no stock item has the SKU {sku!r}.")
+            problems.append((line, f"no stock item has the SKU {sku!r}."))
+            continue
         if location.lower() not in location_by_name:
-            raise _import_error(line, f"no location is called {location!r}.")
-        try:
-            number = int(quantity)
-        except ValueError:
-            raise _import_error(line, f"the quantity {quantity!r} is not a whole number.") from None
-        if number < 0:
-            raise _import_error(line, f"the quantity {number} is negative; physical stock cannot go below zero.")
-        if number > MAX_QUANTITY:
-            raise _import_error(line, f"the quantity {number} is larger than the most a stock level holds.")
-        key = (item_by_sku[sku], location_by_name[location.lower()])
+            problems.append((line, f"no location is called {location!r}."))
+            continue
+        number, problem = _quantity_read(quantity)
+        if number is None:
+            problems.append((line, problem))
+            continue
+        location_id, location_name = location_by_name[location.lower()]
+        key = (item_by_sku[sku], location_id)
         if key in seen:
-            raise _import_error(line, f"{sku} at {location} is already set on line {seen[key]}.")
+            problems.append((line, f"{sku} at {location} is already set on line {seen[key]}."))
+            continue
         seen[key] = line
-        levels.append((*key, number))
-    name = getattr(file, "name", "") or "upload"
+        lines.append(_ImportLine(*key, quantity=number, sku=sku, location=location_name))
+    if problems:
+        raise _bad_lines("file", problems)
+    return lines
+
+
+def _import_reference(file) -> str:
+    return f"CSV import {getattr(file, 'name', '') or 'upload'}"[:255]
+
+
+def stock_import_csv(*, file, user=None) -> int:
+    """Set stock levels from a CSV with the columns sku, location, quantity (header required).
+
+    All or nothing: a ValidationError names every bad line, and nothing of the file is applied. Returns how
+    many stock levels changed.
+    """
+    lines = _import_lines(file)
     return stock_levels_set_bulk(
-        rows=levels, reason=StockMovement.Reason.IMPORT, reference=f"CSV import {name}"[:255], user=user
+        rows=[(line.stock_item_id, line.location_id, line.quantity) for line in lines],
+        reason=StockMovement.Reason.IMPORT, reference=_import_reference(file), user=user,
+    )
+
+
+def _plan(wanted: Sequence[_ImportLine], *, reason: str, reference: str) -> StockPlan:
+    on_hand = stock_on_hand(pairs=[(line.stock_item_id, line.location_id) for line in wanted])
+    changes = []
+    for line in wanted:
+        now = on_hand.get((line.stock_item_id, line.location_id), 0)
+        if now != line.quantity:
+            changes.append(StockPlanLine(
+                stock_item_id=line.stock_item_id, location_id=line.location_id, sku=line.sku,
+                location=line.location, on_hand=now, quantity=line.quantity,
+            ))
+    return StockPlan(
+        changes=tuple(changes), unchanged=len(wanted) - len(changes), reason=reason, reference=reference
+    )
+
+
+def stock_import_preview(*, file) -> StockPlan:
+    """What the CSV would change, for staff to check before `stock_plan_apply`; every bad line raised at once."""
+    return _plan(_import_lines(file), reason=StockMovement.Reason.IMPORT, reference=_import_reference(file))
+
+
+def _count_cells(text: str) -> list[str]:
+    # Pasted from a spreadsheet the columns come tab-separated; typed, comma-separated.
+    if "\t" in text:
+        return [cell.strip() for cell in text.split("\t")]
+    return [cell.strip() for cell in next(csv.reader([text]), [])]
+
+
+def stock_count_preview(*, location_id: int, counted: str, counted_at=None) -> StockPlan:
+    """A stock count of one location: `counted` holds one `sku,counted` line per SKU counted (a header line
+    `sku,counted` may come first). SKUs not listed keep their level. Every bad line is raised at once."""
+    location = Location.objects.get(pk=location_id)
+    if location.kind == Location.Kind.EXTERNAL:
+        raise ValidationError({"location": EXTERNAL_BY_HAND.format(location=location.name)})
+    rows: list[tuple[int, str, str]] = []
+    problems: list[tuple[int, str]] = []
+    for number, text in enumerate(counted.splitlines(), start=1):
+        if not text.strip():
+            continue
+        if "\x00" in text:
+            problems.append((number, "the line contains a NUL character."))
+            continue
+        cells = _count_cells(text)
+        if not rows and not problems and [cell.lower() for cell in cells] == ["sku", "counted"]:
+            continue
+        if len(cells) != 2:
+            problems.append((number, f"expected two columns, sku,counted; found {len(cells)}."))
+        elif not cells[0]:
+            problems.append((number, "the SKU is empty."))
+        else:
+            rows.append((number, cells[0], cells[1]))
+    if not rows and not problems:
+        raise ValidationError({"counted": "Enter one line per SKU counted: sku,counted."})
+    item_by_sku = _item_ids_by_sku(sku for _, sku, _ in rows)
+    seen: dict[str, int] = {}
+    lines: list[_ImportLine] = []
+    for number, sku, quantity in rows:
+        if sku not in item_by_sku:
+            problems.append((number, f"no stock item has the SKU {sku!r}."))
+            continue
+        value, problem = _quantity_read(quantity, name="count")
+        if value is None:
+            problems.append((number, problem))
+            continue
+        if sku in seen:
+            problems.append((number, f"{sku} is already counted on line {seen[sku]}."))
+            continue
+        seen[sku] = number
+        lines.append(_ImportLine(item_by_sku[sku], location.pk, quantity=value, sku=sku, location=location.name))
+    if problems:
+        raise _bad_lines("counted", problems)
+    when = timezone.localtime(counted_at or timezone.now())
+    return _plan(
+        lines, reason=StockMovement.Reason.STOCK_COUNT, reference=f"Stock count {location.name} {when:%Y-%m-%d %H:%M}"
     )

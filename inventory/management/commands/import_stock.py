@@ -9,7 +9,7 @@ from inventory.services import stock_import_csv
 class Command(BaseCommand):
     help = (
         "Set stock levels from a CSV file with the columns sku, location, quantity (header row required). "
-        "All or nothing: a bad row is reported with its line number and nothing of the file is applied."
+        "All or nothing: every bad row is reported with its line number and nothing of the file is applied."
     )
 
     def add_arguments(self, parser):
