@@ -1,8 +1,6 @@
-from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
+from urllib.parse import urlencode
+
+from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -14,7 +12,20 @@ from inventory.selectors import (
     stock_levels_by_availability,
     stock_movements_for_item,
 )
-from inventory.services import stock_changed_announce, stock_import_csv, stock_item_save
+from inventory.services import stock_changed_announce, stock_item_save
+from inventory.views import stock_count_view, stock_import_view, stock_level_change_view
+
+STOCK_CHANGE_PERMISSION = "inventory.change_stocklevel"
+
+
+def stock_change_link(level: StockLevel, *, back: str = "") -> str:
+    """The "Change stock" link of a level, to the small form that adds, removes or sets it with a reason."""
+    if level.location.kind == Location.Kind.EXTERNAL:
+        # The channel's count, set by its sync.
+        return "—"
+    query = {"location": level.location_id, **({"next": back} if back else {})}
+    url = reverse("admin:inventory_stockitem_stock_change", args=[level.stock_item_id])
+    return format_html('<a href="{}?{}">Change stock</a>', url, urlencode(query))
 
 
 @admin.register(Location)
@@ -28,16 +39,25 @@ class StockLevelInline(admin.TabularInline):
     model = StockLevel
     extra = 0
     fields = ["location", "quantity", "in_open_orders", "available"]
-    readonly_fields = ["quantity", "in_open_orders", "available"]
+    readonly_fields = ["quantity", "in_open_orders", "available", "change_stock"]
     can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
-        # Physical stock changes only through the ledger (stock adjustments and imports).
+        # Physical stock changes only through the ledger (the Change stock form, counts and imports).
         return False
+
+    def get_fields(self, request, obj=None):
+        if request.user.has_perm(STOCK_CHANGE_PERMISSION):
+            return [*self.fields, "change_stock"]
+        return self.fields
 
     @admin.display(description="available")
     def available(self, obj: StockLevel) -> int:
         return obj.available
+
+    @admin.display(description="change")
+    def change_stock(self, obj: StockLevel) -> str:
+        return stock_change_link(obj)
 
 
 class StockItemPropertyInline(admin.TabularInline):
@@ -45,51 +65,32 @@ class StockItemPropertyInline(admin.TabularInline):
     extra = 1
 
 
-class StockImportForm(forms.Form):
-    file = forms.FileField(
-        label="CSV file",
-        help_text="Columns sku, location, quantity with a header row. Each row sets the physical stock of one "
-        "item at one location. A bad row is reported with its line number and nothing of the file is applied.",
-    )
-
-
-def stock_import_view(request, model_admin: admin.ModelAdmin):
-    """The "Import stock CSV" page, linked from the stock item and stock level lists."""
-    if not request.user.has_perm("inventory.change_stocklevel"):
-        raise PermissionDenied
-    form = StockImportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            changed = stock_import_csv(file=form.cleaned_data["file"], user=request.user)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, f"Stock imported: {changed} stock levels changed.")
-            return redirect("admin:inventory_stocklevel_changelist")
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Import stock CSV",
-        "form": form,
-        "opts": StockLevel._meta,
-    }
-    return TemplateResponse(request, "admin/inventory/import_stock.html", context)
-
-
-class StockImportLinkMixin:
-    """Adds the import page's URL and a link to it on the change list."""
+class StockScreensMixin:
+    """The stock count and import pages' URLs, linked from the change lists."""
 
     def get_urls(self):
-        view = self.admin_site.admin_view(lambda request: stock_import_view(request, self))
-        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
-        return [path("import/", view, name=name), *super().get_urls()]
+        def view(function):
+            return self.admin_site.admin_view(lambda request, **kwargs: function(request, self, **kwargs))
+
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("import/", view(stock_import_view), name=f"{prefix}_import"),
+            path("count/", view(stock_count_view), name=f"{prefix}_count"),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "stock_import_url": reverse("admin:inventory_stocklevel_import")}
+        if request.user.has_perm(STOCK_CHANGE_PERMISSION):
+            extra_context = {
+                **(extra_context or {}),
+                "stock_import_url": reverse("admin:inventory_stocklevel_import"),
+                "stock_count_url": reverse("admin:inventory_stocklevel_count"),
+            }
         return super().changelist_view(request, extra_context=extra_context)
 
 
 @admin.register(StockItem)
-class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
+class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
     list_display = ["sku", "title", "barcode", "retail_price", "stock_quantity", "stock_in_open_orders", "available"]
     search_fields = ["sku", "title", "barcode"]
     search_help_text = "SKU, title or barcode."
@@ -101,6 +102,23 @@ class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     change_list_template = "admin/inventory/stock_change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(
+            lambda request, stock_item_id: stock_level_change_view(request, self, stock_item_id)
+        )
+        return [
+            path("<int:stock_item_id>/stock/", view, name="inventory_stockitem_stock_change"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.user.has_perm(STOCK_CHANGE_PERMISSION) and str(object_id).isdigit():
+            extra_context = {
+                **(extra_context or {}),
+                "stock_change_url": reverse("admin:inventory_stockitem_stock_change", args=[object_id]),
+            }
+        return super().change_view(request, object_id, form_url=form_url, extra_context=extra_context)
 
     def save_model(self, request, obj, form, change):
         # Through the service, so that a price change reaches the channels with Price Change on.
@@ -126,13 +144,12 @@ class StockItemAdmin(StockImportLinkMixin, admin.ModelAdmin):
         ]
         if not rows:
             return "No movements yet."
-        header = "".join(
-            f"<th>{label}</th>" for label in ("When", "Location", "Change", "After", "Reason", "Reference", "User")
-        )
+        labels = ("When", "Location", "Change", "After", "Reason", "Reference", "User")
+        header = format_html_join("", "<th>{}</th>", ((label,) for label in labels))
         body = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
         )
-        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", format_html(header), body)
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, body)
 
     def get_queryset(self, request):
         return stock_items_with_totals(super().get_queryset(request))
@@ -164,7 +181,7 @@ class AvailabilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(StockItemSearchMixin, StockImportLinkMixin, admin.ModelAdmin):
+class StockLevelAdmin(StockItemSearchMixin, StockScreensMixin, admin.ModelAdmin):
     change_list_template = "admin/inventory/stock_change_list.html"
     list_display = ["stock_item", "location", "quantity", "in_open_orders", "available"]
     list_filter = ["location", AvailabilityFilter]
@@ -177,6 +194,18 @@ class StockLevelAdmin(StockItemSearchMixin, StockImportLinkMixin, admin.ModelAdm
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_list_display(self, request):
+        if not request.user.has_perm(STOCK_CHANGE_PERMISSION):
+            return self.list_display
+        # Back to this page of the list, with its filters, once the change is saved.
+        back = request.get_full_path()
+
+        @admin.display(description="change")
+        def change_stock(level: StockLevel) -> str:
+            return stock_change_link(level, back=back)
+
+        return [*self.list_display, change_stock]
 
     @admin.display(description="available")
     def available(self, obj: StockLevel) -> int:

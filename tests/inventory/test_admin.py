@@ -23,13 +23,15 @@ def test_the_stock_lists_link_to_the_import_page(admin_client):
         assert url in admin_client.get(reverse(changelist)).content.decode()
 
 
-def test_the_import_page_applies_a_good_file(admin_client):
+def test_the_import_page_applies_a_good_file_once_its_preview_is_applied(admin_client):
     item = StockItemFactory(sku="MUG-1")
     LocationFactory(name="Leeds")
+    url = reverse("admin:inventory_stocklevel_import")
 
-    response = admin_client.post(
-        reverse("admin:inventory_stocklevel_import"), {"file": upload("sku,location,quantity\nMUG-1,Leeds,6\n")}
-    )
+    preview = admin_client.post(url, {"file": upload("sku,location,quantity\nMUG-1,Leeds,6\n")})
+    assert preview.status_code == 200
+    assert not StockLevel.objects.exists()
+    response = admin_client.post(url, {"token": preview.context["apply_form"]["token"].value()})
 
     assert response.status_code == 302
     assert StockLevel.objects.get(stock_item=item).quantity == 6
