@@ -7,16 +7,36 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orders.external_fulfilment import order_stock_can_move
-from orders.forms import OrderCancelForm, OrderChangeForm, OrderProcessForm, OrderReallocateForm
+from orders.forms import (
+    OrderCancelForm,
+    OrderChangeForm,
+    OrderProcessForm,
+    OrderReallocateForm,
+    OrderRetellForm,
+    TrackingLinesForm,
+)
 from orders.models import Order, OrderItem, PostalService
-from orders.selectors import order_channel_told, orders_with_item_counts
+from orders.selectors import (
+    order_channel_not_told,
+    order_channel_told,
+    orders_channel_not_told,
+    orders_channel_told_report,
+    orders_with_item_counts,
+)
 from orders.services import (
+    RETRY_ACTION,
     order_cancel,
+    order_channel_retell,
     order_item_link,
     order_process_keeping_details,
     order_reallocate,
+    orders_process_with_tracking,
     orders_tracking_number_problem,
 )
+
+# How each outcome of telling the channel is shown to staff.
+TOLD_LEVELS = {"told": messages.SUCCESS, "telling": messages.INFO, "none": messages.SUCCESS,
+               "not told": messages.ERROR}
 
 
 @admin.register(PostalService)
@@ -59,6 +79,23 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ChannelToldFilter(admin.SimpleListFilter):
+    title = "channel told"
+    parameter_name = "channel_told"
+
+    def lookups(self, request, model_admin):
+        return [("not_told", "Channel not told (refused, failed or lost)"),
+                (Order.ChannelTold.TELLING, "Telling the channel now"), (Order.ChannelTold.TOLD, "Told"),
+                (Order.ChannelTold.NOT_NEEDED, "Not needed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "not_told":
+            return orders_channel_not_told(queryset)
+        if self.value() in Order.ChannelTold.values:
+            return queryset.filter(channel_told=self.value())
+        return queryset
+
+
 def _field_errors_added(form, error: ValidationError) -> bool:
     """Put a refusal's messages next to the form's fields they name; False when it names none of them."""
     if not hasattr(error, "error_dict") or not set(error.error_dict) & {*form.fields, NON_FIELD_ERRORS}:
@@ -76,8 +113,8 @@ class OrderAdmin(admin.ModelAdmin):
         "channel_order_id", "channel", "status_on_both_sides", "channel_confirmation", "is_paid", "received_at",
         "items_count", "unlinked", "total_in_currency", "fulfilment_location", "postal_service",
     ]
-    list_filter = [OpenFilter, "status", "channel", "is_paid", "has_unlinked_items", "fulfilment_location",
-                   "fulfilled_by_channel"]
+    list_filter = [OpenFilter, ChannelToldFilter, "status", "channel", "is_paid", "has_unlinked_items",
+                   "fulfilment_location", "fulfilled_by_channel"]
     search_fields = ["channel_order_id", "buyer_name", "buyer_email", "ship_postcode", "tracking_number"]
     search_help_text = "Order number, buyer's name or email, postcode or tracking number."
     # Sorts backed by an index; the filters narrow by channel, paid, location and the rest.
@@ -86,13 +123,15 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = [OrderItemInline]
     show_full_result_count = False
-    actions = ["process_orders", "cancel_orders", "reallocate_orders"]
+    actions = ["process_orders", "retry_telling_channel", "cancel_orders", "reallocate_orders"]
     form = OrderChangeForm
     change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
     readonly_fields = [
         "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
-        "received_at", "channel_updated_at", "processed_at", "cancelled_at", "despatch_sent_at", "despatch_error",
-        "cancellation_sent_at", "cancellation_error", "has_unlinked_items", "created_at", "updated_at",
+        "received_at", "channel_updated_at", "processed_at", "cancelled_at", "channel_confirmation",
+        "despatch_sent_at", "despatch_error", "cancellation_sent_at", "cancellation_reason", "cancellation_error",
+        "has_unlinked_items", "created_at", "updated_at",
     ]
     fieldsets = [
         (None, {"fields": [
@@ -108,8 +147,9 @@ class OrderAdmin(admin.ModelAdmin):
         ]}),
         ("Amounts", {"fields": [("currency", "subtotal", "shipping_cost", "tax", "total")]}),
         ("Channel confirmation", {"fields": [
-            ("processed_at", "despatch_sent_at"), "despatch_error",
-            ("cancelled_at", "cancellation_sent_at"), "cancellation_error", ("created_at", "updated_at"),
+            "channel_confirmation", ("processed_at", "despatch_sent_at"), "despatch_error",
+            ("cancelled_at", "cancellation_sent_at"), "cancellation_reason", "cancellation_error",
+            ("created_at", "updated_at"),
         ]}),
     ]
 
@@ -161,14 +201,27 @@ class OrderAdmin(admin.ModelAdmin):
                     request, object_id, action=action)), name=f"orders_order_{action}",
             )
 
-        return [view("process"), view("cancel"), *super().get_urls()]
+        tracking = path("process-with-tracking/", self.admin_site.admin_view(self.tracking_lines_view),
+                        name="orders_order_process_with_tracking")
+        return [view("process"), view("cancel"), view("retry"), tracking, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_change_permission": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        retry = order is not None and order_channel_not_told(order)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "offer_retry": retry,
+                                                                   "retry_action": RETRY_ACTION})
 
     def one_order_view(self, request, object_id: int, *, action: str):
-        """The order page's Process and Cancel buttons: the bulk action's page for this one order."""
+        """The order page's Process, Retry and Cancel buttons: the bulk action's page for this one order."""
         order = get_object_or_404(Order, pk=object_id)
         if not self.has_change_permission(request, order):
             raise PermissionDenied
-        apply = self.process_orders if action == "process" else self.cancel_orders
+        apply = {"process": self.process_orders, "cancel": self.cancel_orders,
+                 "retry": self.retry_telling_channel}[action]
         response = apply(request, Order.objects.filter(pk=order.pk))
         if response is None:
             return HttpResponseRedirect(reverse("admin:orders_order_change", args=(order.pk,)))
@@ -200,12 +253,18 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="channel told")
     def channel_confirmation(self, obj: Order) -> str:
         state, words = order_channel_told(order=obj)
-        if state == "failed":
-            return format_html('<span style="color:#b00020">failed: {}</span>', words[:80])
+        if state == "not told":
+            return format_html('<span style="color:#b00020">{}</span>', words[:120])
         return words
 
-    def _apply(self, request, queryset, *, form_class, title: str, verb: str, apply):
-        """An intermediate page asking the action's details, then the service for each order."""
+    def _told_report(self, request, order_ids: list[int], *, verb: str) -> None:
+        for state, message in orders_channel_told_report(order_ids=order_ids, done=verb):
+            self.message_user(request, message, TOLD_LEVELS[state])
+
+    def _apply(self, request, queryset, *, form_class, title: str, verb: str, apply, report: bool = True,
+               intro: str = ""):
+        """An intermediate page asking the action's details, then the service for each order; with `report`,
+        what each order's channel heard is said too."""
         form = form_class(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             if problem := orders_tracking_number_problem(
@@ -213,25 +272,28 @@ class OrderAdmin(admin.ModelAdmin):
             ):
                 form.add_error("tracking_number", problem)
             else:
-                done, failed = 0, []
+                done, failed = [], []
                 orders = list(queryset.select_related("channel", "postal_service"))
                 for order in orders:
                     try:
-                        apply(order, form.cleaned_data)
-                        done += 1
+                        apply(order, form)
+                        done.append(order.pk)
                     except ValidationError as exc:
                         if len(orders) == 1 and _field_errors_added(form, exc):
                             break
                         failed.append(f"{order.channel_order_id}: {' '.join(exc.messages)}")
                 else:
-                    if done:
-                        self.message_user(request, f"{done} order(s) {verb}.", messages.SUCCESS)
+                    # Read after each order's transaction committed: an inline despatch has its answer already.
+                    if done and report:
+                        self._told_report(request, done, verb=verb)
+                    elif done:
+                        self.message_user(request, f"{len(done)} order(s) {verb}.", messages.SUCCESS)
                     for line in failed:
                         self.message_user(request, line, messages.ERROR)
                     return None
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.opts, "title": title, "form": form, "orders": queryset, "single": False,
+            "opts": self.opts, "title": title, "form": form, "orders": queryset, "single": False, "intro": intro,
             "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/orders/order/action_form.html", context)
@@ -240,24 +302,60 @@ class OrderAdmin(admin.ModelAdmin):
     def process_orders(self, request, queryset):
         return self._apply(
             request, queryset, form_class=OrderProcessForm, title="Process orders", verb="processed",
-            apply=lambda order, data: order_process_keeping_details(
-                order=order, tracking_number=data["tracking_number"],
-                postal_service_id=data["postal_service"].pk if data["postal_service"] else None, user=request.user,
+            apply=lambda order, form: order_process_keeping_details(
+                order=order, tracking_number=form.cleaned_data["tracking_number"],
+                postal_service_id=_pk(form.cleaned_data["postal_service"]), user=request.user,
+            ),
+        )
+
+    @admin.action(description=RETRY_ACTION, permissions=["change"])
+    def retry_telling_channel(self, request, queryset):
+        return self._apply(
+            request, queryset, form_class=OrderRetellForm, title=RETRY_ACTION, verb="sent again",
+            intro="The channel is sent the despatch (or cancellation) again, once the tracking number or carrier "
+                  "it refused is fixed here or left as the order has it.",
+            apply=lambda order, form: order_channel_retell(
+                order_id=order.pk, tracking_number=form.cleaned_data["tracking_number"],
+                postal_service_id=_pk(form.cleaned_data["postal_service"]), user=request.user,
             ),
         )
 
     @admin.action(description="Cancel selected orders", permissions=["change"])
     def cancel_orders(self, request, queryset):
+        orders = list(queryset.select_related("channel"))
         return self._apply(
-            request, queryset, form_class=OrderCancelForm, title="Cancel orders", verb="cancelled",
-            apply=lambda order, data: order_cancel(order_id=order.pk, reason=data["reason"], user=request.user),
+            request, queryset, form_class=lambda data: OrderCancelForm(data, orders=orders), title="Cancel orders",
+            verb="cancelled", apply=lambda order, form: order_cancel(
+                order_id=order.pk, reason=form.reason_for(order), user=request.user),
         )
 
     @admin.action(description="Fulfil selected orders from another location (or from FBA)", permissions=["change"])
     def reallocate_orders(self, request, queryset):
         return self._apply(
             request, queryset, form_class=OrderReallocateForm, title="Fulfil from another location",
-            verb="moved", apply=lambda order, data: order_reallocate(
-                order_id=order.pk, location_id=data["location"].pk, user=request.user,
+            verb="moved", report=False, apply=lambda order, form: order_reallocate(
+                order_id=order.pk, location_id=form.cleaned_data["location"].pk, user=request.user,
             ),
         )
+
+    def tracking_lines_view(self, request):
+        """Process with tracking numbers: every line checked first, every bad line listed, nothing applied
+        unless all are good; then every order processed at once, as processing one does."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = TrackingLinesForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                ids = orders_process_with_tracking(lines=form.tracking_lines, user=request.user)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                self._told_report(request, ids, verb="processed")
+                return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form,
+                   "title": "Process with tracking numbers"}
+        return TemplateResponse(request, "admin/orders/order/tracking_lines.html", context)
+
+
+def _pk(instance) -> int | None:
+    return instance.pk if instance is not None else None

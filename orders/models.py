@@ -29,6 +29,14 @@ class PostalService(models.Model):
 
 
 class Order(models.Model):
+    class ChannelTold(models.TextChoices):
+        """What the order's channel heard of its despatch or cancellation here."""
+
+        NOT_NEEDED = "not_needed", "Not needed"
+        TELLING = "telling", "Telling the channel"
+        TOLD = "told", "Told"
+        REFUSED = "refused", "Refused"
+
     class Status(models.TextChoices):
         UNPAID = "unpaid", "Unpaid"
         PAID = "paid", "Paid"
@@ -82,6 +90,14 @@ class Order(models.Model):
     despatch_error = models.TextField(blank=True)
     cancellation_sent_at = models.DateTimeField(null=True, blank=True)
     cancellation_error = models.TextField(blank=True)
+    cancellation_reason = models.CharField(
+        max_length=255, blank=True, help_text="The reason given when it was cancelled here, as the channel is sent it.",
+    )
+    channel_told = models.CharField(
+        "channel told", max_length=12, choices=ChannelTold.choices, default=ChannelTold.NOT_NEEDED, db_index=True,
+    )
+    # When channel_told last changed: a despatch still "telling" long after it was asked for was lost on the way.
+    channel_told_at = models.DateTimeField(null=True, blank=True)
     # Which import inserted the row: with INSERT ... ON CONFLICT DO NOTHING, a worker finds the orders
     # it created (and must reserve stock for) by its own batch token, whoever else imports the same window.
     import_batch = models.UUIDField(null=True, blank=True, editable=False)

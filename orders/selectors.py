@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from collections.abc import Iterable
+from datetime import timedelta
 
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from orders.channel_checks import cancellation_notice, despatch_notice
 from orders.models import Order, OrderItem
+
+# A despatch still being told this long after it was asked for was lost on the way (its task never ran).
+TELLING_STUCK_AFTER = timedelta(hours=1)
 
 
 def orders_with_item_counts(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -15,15 +23,70 @@ def orders_with_item_counts(orders: QuerySet[Order]) -> QuerySet[Order]:
     return orders.annotate(items_total=Coalesce(Subquery(lines.values("n")), 0))
 
 
+def _telling_stuck(order: Order) -> bool:
+    return bool(order.despatch_error or order.cancellation_error) or (
+        order.channel_told_at is not None and order.channel_told_at < timezone.now() - TELLING_STUCK_AFTER
+    )
+
+
+def order_channel_not_told(order: Order) -> bool:
+    """Whether the channel should have heard of this order's despatch or cancellation and has not: it refused,
+    a try failed, or the message was lost. Such an order may be retried (orders.services.order_channel_retell)."""
+    told = order.channel_told
+    return told == Order.ChannelTold.REFUSED or (told == Order.ChannelTold.TELLING and _telling_stuck(order))
+
+
+def orders_channel_not_told(orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
+    """The orders of `order_channel_not_told`, in one query."""
+    orders = Order.objects.all() if orders is None else orders
+    stuck = ~Q(despatch_error="") | ~Q(cancellation_error="") | Q(
+        channel_told_at__lt=timezone.now() - TELLING_STUCK_AFTER)
+    return orders.filter(Q(channel_told=Order.ChannelTold.REFUSED) | Q(channel_told=Order.ChannelTold.TELLING) & stuck)
+
+
+def orders_channel_not_told_count() -> int:
+    """How many orders' channels were not told of their despatch or cancellation (refused, failed or lost)."""
+    return orders_channel_not_told().count()
+
+
 def order_channel_told(*, order: Order) -> tuple[str, str]:
-    """(state, words) of what the channel was told of the order: "failed" with the channel's refusal,
-    "confirmed", "pending" when a despatch is still to be sent, or "none"."""
-    if order.despatch_error or order.cancellation_error:
-        return "failed", order.despatch_error or order.cancellation_error
-    if order.despatch_sent_at:
-        return "confirmed", "despatch confirmed"
-    if order.cancellation_sent_at:
-        return "confirmed", "cancellation confirmed"
-    if order.status == Order.Status.PROCESSED and order.channel.mark_as_despatched and not order.fulfilled_by_channel:
-        return "pending", "despatch pending"
-    return "none", "—"
+    """(state, words) of what the channel heard of the order, naming the channel as the seller knows it:
+    "told", "telling" (on its way), "not told" (refused, failed or lost: to retry) or "none"."""
+    if order.is_open:
+        return "none", "—"
+    processed = order.status == Order.Status.PROCESSED
+    notice = (despatch_notice if processed else cancellation_notice)(order=order)
+    error = order.despatch_error if processed else order.cancellation_error
+    told = order.channel_told
+    if told == Order.ChannelTold.TOLD:
+        return "told", f"{notice.channel} told"
+    if told == Order.ChannelTold.REFUSED:
+        return "not told", f"{notice.channel} refused: {error}"
+    if told == Order.ChannelTold.TELLING:
+        if error:
+            return "not told", f"telling {notice.channel}… the last try failed: {error}"
+        if _telling_stuck(order):
+            return "not told", f"{notice.channel} not told: the message was lost on the way"
+        return "telling", f"telling {notice.channel}…"
+    return "none", "not needed"
+
+
+def _numbers(numbers: list[str], *, shown: int = 20) -> str:
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return ("Order " if len(numbers) == 1 else "Orders ") + ", ".join(numbers[:shown]) + more
+
+
+def orders_channel_told_report(*, order_ids: Iterable[int], done: str) -> list[tuple[str, str]]:
+    """One (state, message) per outcome of orders just processed or cancelled, naming what their channel heard,
+    e.g. ("told", "Orders 1001, 1002 processed; Rakuten told."), read in one query."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    orders = Order.objects.filter(pk__in=list(order_ids)).select_related("channel").order_by("channel_order_id")
+    for order in orders:
+        state, words = order_channel_told(order=order)
+        if state == "none":
+            notice = (despatch_notice if order.status == Order.Status.PROCESSED else cancellation_notice)(
+                order=order)
+            words = f"{notice.channel} not told: {notice.why_not}" if notice.why_not else "the channel is not told"
+        groups.setdefault((state, words), []).append(order.channel_order_id)
+    return [(state, f"{_numbers(numbers)} {done}; {words}" + ("" if words.endswith((".", "…")) else "."))
+            for (state, words), numbers in groups.items()]

@@ -16,11 +16,13 @@ before the order was processed.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -37,9 +39,10 @@ from inventory.services import (
     stock_reserve,
 )
 from orders import external_fulfilment
-from orders.channel_checks import cancellation_problems, despatch_problems
+from orders.channel_checks import cancellation_notice, cancellation_problems, despatch_notice, despatch_problems
 from orders.external_fulfilment import Stage, order_hold
 from orders.models import Order, OrderItem, PostalService
+from orders.selectors import order_channel_not_told
 from orders.signals import order_cancelled, order_processed
 
 
@@ -236,10 +239,23 @@ def _apply_channel_updates(
     return _reservation_lines(releasing, items_by_order)
 
 
+RETRY_ACTION = "Retry telling the channel"
+
+
+def _already_closed(order: Order) -> str:
+    """Why a processed or cancelled order cannot be processed or cancelled again, with the way on if its channel
+    was not told."""
+    problem = f"Order {order.channel_order_id} is already {order.get_status_display().lower()}."
+    if order_channel_not_told(order):
+        notice = (despatch_notice if order.status == Order.Status.PROCESSED else cancellation_notice)(order=order)
+        problem += f" {notice.channel} was not told: use “{RETRY_ACTION}”."
+    return problem
+
+
 def _locked_open_order(order_id: int, *, doing: str) -> Order:
     order = Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order_id)
     if not order.is_open:
-        raise ValidationError(f"Order {order.channel_order_id} is already {order.get_status_display().lower()}.")
+        raise ValidationError(_already_closed(order))
     if order.fulfilled_by_channel:
         raise ValidationError(
             f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: "
@@ -309,10 +325,60 @@ def order_process(*, order_id: int, tracking_number: str = "", postal_service_id
     order.tracking_number = tracking_number.strip()
     order.postal_service_id = postal_service_id
     order.despatch_error = ""
+    _channel_told_set(order, told=despatch_notice(order=order).told)
     order.save(update_fields=[
-        "status", "processed_at", "tracking_number", "postal_service", "despatch_error", "updated_at",
+        "status", "processed_at", "tracking_number", "postal_service", "despatch_error", "channel_told",
+        "channel_told_at", "updated_at",
     ])
     transaction.on_commit(lambda: order_processed.send(sender=Order, order_ids=[order.pk]))
+    return order
+
+
+def _channel_told_set(order: Order, *, told: bool) -> None:
+    order.channel_told = Order.ChannelTold.TELLING if told else Order.ChannelTold.NOT_NEEDED
+    order.channel_told_at = timezone.now()
+
+
+@transaction.atomic
+def order_channel_retell(*, order_id: int, tracking_number: str = "", postal_service_id: int | None = None,
+                         user=None) -> Order:
+    """Tell the channel again of a despatch or cancellation it refused or never heard of, after staff fixed the
+    tracking number or the carrier (left empty: the order's own are kept).
+
+    The same checks as processing and cancelling, then the same announcement, so the channels app sends it the
+    one way it sends every despatch and cancellation."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("channel", "postal_service").get(
+        pk=order_id)
+    processed = order.status == Order.Status.PROCESSED
+    notice = (despatch_notice if processed else cancellation_notice)(order=order)
+    if not order_channel_not_told(order):
+        state = order.get_channel_told_display().lower()
+        raise ValidationError(f"Order {order.channel_order_id}: nothing to retry ({notice.channel}: {state}).")
+    if not notice.told:
+        raise ValidationError(f"Order {order.channel_order_id}: {notice.channel} is not told: {notice.why_not}.")
+    if processed:
+        postal_service = order.postal_service
+        if postal_service_id:
+            postal_service = PostalService.objects.filter(pk=postal_service_id).first()
+            if postal_service is None:
+                raise ValidationError("That postal service no longer exists.")
+        tracking_number = tracking_number.strip() or order.tracking_number
+        if problems := despatch_problems(order=order, tracking_number=tracking_number,
+                                         postal_service=postal_service):
+            raise ValidationError(problems)
+        order.tracking_number, order.postal_service = tracking_number, postal_service
+        order.despatch_error = ""
+        announce = partial(order_processed.send, sender=Order, order_ids=[order.pk])
+    else:
+        if problems := cancellation_problems(order=order, reason=order.cancellation_reason):
+            raise ValidationError(problems)
+        order.cancellation_error = ""
+        announce = partial(order_cancelled.send, sender=Order, order_ids=[order.pk],
+                           reason=order.cancellation_reason)
+    _channel_told_set(order, told=True)
+    order.save(update_fields=["tracking_number", "postal_service", "despatch_error", "cancellation_error",
+                              "channel_told", "channel_told_at", "updated_at"])
+    transaction.on_commit(announce)
     return order
 
 
@@ -332,7 +398,10 @@ def order_cancel(*, order_id: int, reason: str = "", user=None) -> Order:
     order.status = Order.Status.CANCELLED
     order.cancelled_at = timezone.now()
     order.cancellation_error = ""
-    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "updated_at"])
+    order.cancellation_reason = reason.strip()
+    _channel_told_set(order, told=cancellation_notice(order=order).told)
+    order.save(update_fields=["status", "cancelled_at", "cancellation_error", "cancellation_reason", "channel_told",
+                              "channel_told_at", "updated_at"])
     # Not yet sent to its fulfiller: now it never will be.
     external_fulfilment.order_cancelled(order=order)
     transaction.on_commit(lambda: order_cancelled.send(sender=Order, order_ids=[order.pk], reason=reason))
@@ -470,3 +539,146 @@ def order_process_keeping_details(
         postal_service_id=postal_service_id or order.postal_service_id,
         user=user,
     )
+
+
+# --- Processing many orders from tracking lines ----------------------------------------------------------
+
+# The file's first line, when it names its columns rather than an order.
+TRACKING_HEADER_WORDS = {"order", "order number", "order id", "order no", "channel order id"}
+TRACKING_LINES_MAX = 5000
+
+
+@dataclass(frozen=True)
+class TrackingRow:
+    """One line as read: its number in the text, and its two or three values."""
+
+    line: int
+    order_number: str
+    tracking_number: str
+    carrier: str
+
+
+@dataclass(frozen=True)
+class TrackingLine:
+    """One line checked: the order it processes, with its tracking number and postal service (None: its own)."""
+
+    line: int
+    order: Order
+    tracking_number: str
+    postal_service: PostalService | None
+
+
+# (line number, message): the problems of a tracking file, in the order of its lines.
+LineProblems = list[tuple[int, str]]
+
+
+def tracking_lines_read(*, text: str) -> tuple[list[TrackingRow], LineProblems]:
+    """The lines of `order number, tracking number[, carrier]` (commas or tabs; a header line is skipped), and
+    every line that cannot be read."""
+    lines = text.splitlines()
+    delimiter = "\t" if any("\t" in line for line in lines) else ","
+    rows: list[TrackingRow] = []
+    errors: LineProblems = []
+    for number, values in enumerate(csv.reader(lines, delimiter=delimiter, skipinitialspace=True), start=1):
+        values = [value.strip() for value in values]
+        while values and not values[-1]:
+            values.pop()
+        if not values:
+            continue
+        if not rows and not errors and values[0].casefold() in TRACKING_HEADER_WORDS:
+            continue
+        if len(values) < 2 or len(values) > 3 or not values[0] or not values[1]:
+            errors.append((number, f"Line {number}: expected “order number, tracking number[, carrier]”, found "
+                                   f"“{(delimiter.strip() + ' ').join(values)}”."))
+            continue
+        rows.append(TrackingRow(number, values[0], values[1], values[2] if len(values) == 3 else ""))
+    if len(rows) > TRACKING_LINES_MAX:
+        errors.insert(0, (0, f"{len(rows)} lines: process at most {TRACKING_LINES_MAX} orders at a time."))
+    return rows, errors
+
+
+def _postal_service_named(services: list[PostalService], carrier: str) -> PostalService | None:
+    wanted = carrier.casefold()
+    return (next((s for s in services if s.name.casefold() == wanted), None)
+            or next((s for s in services if s.carrier_code.casefold() == wanted), None))
+
+
+def order_process_problem(*, order: Order) -> str:
+    """Why this order cannot be processed here, in a sentence; "" when it can (its channel's rules aside)."""
+    if not order.is_open:
+        return _already_closed(order)
+    if order.fulfilled_by_channel:
+        return (f"Order {order.channel_order_id} is fulfilled by {order.channel.get_kind_display()}: it cannot be "
+                "processed here.")
+    if order.status == Order.Status.UNPAID:
+        return f"Order {order.channel_order_id} is not paid yet."
+    return ""
+
+
+def tracking_lines_check(*, rows: list[TrackingRow]) -> tuple[list[TrackingLine], LineProblems]:
+    """Every row checked as processing would check it (the order exists and is open, the carrier is a postal
+    service here, the channel's rules), with every problem by line number. The orders and postal services are
+    read in one query each, whatever the number of lines."""
+    numbers = {row.order_number for row in rows}
+    # The channel is prefetched, not joined: its rows are shared, so its status mappings are read once per channel.
+    found: dict[str, list[Order]] = defaultdict(list)
+    for order in (Order.objects.filter(channel_order_id__in=numbers).select_related("postal_service")
+                  .prefetch_related("channel", "channel__status_mappings")):
+        found[order.channel_order_id].append(order)
+    services = list(PostalService.objects.all())
+    lines: list[TrackingLine] = []
+    errors: LineProblems = []
+    first_line: dict[str, int] = {}
+    for row in rows:
+        problems, line = _tracking_row_check(row, found=found, services=services, first_line=first_line)
+        errors += [(row.line, f"Line {row.line} (order {row.order_number}): {problem}") for problem in problems]
+        if line is not None:
+            lines.append(line)
+    return lines, errors
+
+
+def _tracking_row_check(row: TrackingRow, *, found: dict[str, list[Order]], services: list[PostalService],
+                        first_line: dict[str, int]) -> tuple[list[str], TrackingLine | None]:
+    if row.order_number in first_line:
+        return [f"the order is already on line {first_line[row.order_number]}."], None
+    first_line[row.order_number] = row.line
+    orders = found.get(row.order_number, [])
+    if not orders:
+        return ["no order has this number."], None
+    if len(orders) > 1:
+        channels = ", ".join(sorted(order.channel.name for order in orders))
+        return [f"orders on several channels have this number ({channels}): process them one at a time from "
+                "their pages."], None
+    order = orders[0]
+    if problem := order_process_problem(order=order):
+        return [problem], None
+    postal_service = order.postal_service
+    if row.carrier:
+        postal_service = _postal_service_named(services, row.carrier)
+        if postal_service is None:
+            known = ", ".join(service.name for service in services) or "none yet"
+            return [f"no postal service is named or has the carrier code “{row.carrier}”: add it under Postal "
+                    f"services, or use one of {known}."], None
+    problems = despatch_problems(order=order, tracking_number=row.tracking_number, postal_service=postal_service)
+    if problems:
+        return list(problems.values()), None
+    return [], TrackingLine(row.line, order, row.tracking_number, postal_service)
+
+
+@transaction.atomic
+def orders_process_with_tracking(*, lines: list[TrackingLine], user=None) -> list[int]:
+    """Process every checked line's order with its tracking number, all or none: one refusal (the order changed
+    since it was checked) undoes them all and names its line. Returns the orders' ids.
+
+    The orders are locked first, all at once in pk order, so their stock levels are locked after every order
+    this transaction holds, as everywhere else."""
+    ids = sorted(line.order.pk for line in lines)
+    list(Order.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    for line in sorted(lines, key=lambda line: line.order.pk):
+        try:
+            order_process(order_id=line.order.pk, tracking_number=line.tracking_number,
+                          postal_service_id=line.postal_service.pk if line.postal_service else None, user=user)
+        except ValidationError as exc:
+            raise ValidationError(f"Line {line.line} (order {line.order.channel_order_id}): "
+                                  f"{' '.join(exc.messages)} Nothing was processed.") from exc
+    return ids

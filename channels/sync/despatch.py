@@ -1,7 +1,9 @@
 """Despatch and cancellation: telling an order's channel it has shipped (with tracking) or ended.
 
-Each is safe to repeat (sent once, the time kept on the order) and records one despatch run. A channel's
-refusal is kept on the order for staff to see; a transient failure is raised for the task to retry.
+Each is safe to repeat (sent once, the time kept on the order) and records one despatch run. What the channel
+heard is kept on the order (`channel_told`): told, or refused with the channel's words for staff to fix and
+retry (orders.services.order_channel_retell asks for this same flow again); a transient failure stays
+"telling", its message kept, and is raised for the task to retry.
 """
 
 from __future__ import annotations
@@ -63,18 +65,23 @@ def _shipment(order: Order) -> Shipment:
     )
 
 
+def _told(order: Order, state: str, **fields) -> None:
+    Order.objects.filter(pk=order.pk).update(channel_told=state, channel_told_at=timezone.now(), **fields)
+
+
 def _confirm(*, order: Order, send: Callable[[], None], sent_field: str, error_field: str) -> str:
     with channel_run(channel=order.channel, kind=SyncRun.Kind.DESPATCH, exclusive=False) as tally:
         try:
             send()
         except (ChannelRateLimited, ChannelTransientError) as exc:
+            # Still telling while the task retries; the order is listed as not told meanwhile, with why.
             Order.objects.filter(pk=order.pk).update(**{error_field: f"Will retry: {exc}"})
             raise
         except ChannelError as exc:
             tally.refused(order.channel_order_id, exc)
-            Order.objects.filter(pk=order.pk).update(**{error_field: str(exc)})
+            _told(order, Order.ChannelTold.REFUSED, **{error_field: str(exc)})
             return "failed"
-        Order.objects.filter(pk=order.pk).update(**{sent_field: timezone.now(), error_field: ""})
+        _told(order, Order.ChannelTold.TOLD, **{sent_field: timezone.now(), error_field: ""})
         tally.processed = 1
     return "sent"
 
@@ -86,6 +93,8 @@ def order_despatch_confirm(*, order_id: int) -> str:
         return "nothing to send"
     channel = order.channel
     if order.fulfilled_by_channel or not channel.enabled or not channel.mark_as_despatched:
+        # Switched off since the order was processed: nothing is on its way any more.
+        _told(order, Order.ChannelTold.NOT_NEEDED)
         return "not sent: the channel is not told of despatches"
     connector = channel_connector(channel=channel)
     return _confirm(
@@ -103,6 +112,7 @@ def order_cancellation_confirm(*, order_id: int, reason: str = "Cancelled by the
         return "nothing to send"
     channel = order.channel
     if order.fulfilled_by_channel or not channel.enabled or not channel.send_cancellation_notes:
+        _told(order, Order.ChannelTold.NOT_NEEDED)
         return "not sent: cancellation notes are off"
     connector = channel_connector(channel=channel)
     return _confirm(
