@@ -1,5 +1,5 @@
-"""Queueing channel work: debounced pushes, FBA submissions, and each channel's periodic tasks in
-django-celery-beat.
+"""Queueing channel work: debounced pushes, follow-up order downloads, FBA submissions, and each channel's
+periodic tasks in django-celery-beat.
 
 Work is queued by task name, as beat does: the tasks (channels.tasks) sit on top of the sync engine, which
 itself asks for pushes through here, so importing them would close a circle. The app's registry gives the
@@ -18,12 +18,15 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from channels.models import Channel
 
 PUSH_TASK = "channels.tasks.inventory_push_task"
+ORDERS_TASK = "channels.tasks.orders_download_task"
 FBA_SUBMIT_TASK = "channels.tasks.despatch_fba_submit_task"
 PUSH_QUEUED_KEY = "stockline:push-queued:{channel_id}"
+FOLLOW_UP_QUEUED_KEY = "stockline:orders-follow-up-queued:{channel_id}"
 # Bursts of changes (an order page, a stock import) coalesce into one push per channel.
 PUSH_DEBOUNCE_SECONDS = 1
+# Each row's interval in minutes; the order download's (None) is its kind's quota, in seconds.
 BEAT_TASKS = (
-    ("orders", "order download", "channels.tasks.orders_download_task", 5),
+    ("orders", "order download", ORDERS_TASK, None),
     ("inventory", "inventory push (safety net)", PUSH_TASK, 15),
     ("listings", "listing download", "channels.tasks.listings_download_task", 24 * 60),
     ("fba", "FBA inventory sync", "channels.tasks.inventory_fba_sync_task", 30),
@@ -50,6 +53,26 @@ def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
     return queued
 
 
+def orders_follow_up_schedule(*, channel_id: int, countdown: int) -> bool:
+    """Queue one follow-up order download in `countdown` s unless one is already queued; True if queued."""
+    # The key outlives the countdown a little, so a worker busy for a while does not let a second one in.
+    if not cache.add(FOLLOW_UP_QUEUED_KEY.format(channel_id=channel_id), 1, timeout=countdown + 300):
+        return False
+    current_app.tasks[ORDERS_TASK].apply_async(args=(channel_id,), kwargs={"follow_up": True}, countdown=countdown)
+    return True
+
+
+def orders_follow_up_clear(*, channel_id: int) -> None:
+    """The queued follow-up is running: activity from now on may queue the next one."""
+    cache.delete(FOLLOW_UP_QUEUED_KEY.format(channel_id=channel_id))
+
+
+def order_download_schedule(*, channel: Channel) -> IntervalSchedule:
+    """The default order download interval of the channel's kind: the fastest its quota sustains."""
+    seconds = channel.connector_class.order_download_interval()
+    return IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
+
+
 def fba_submission_queue(*, order_id: int) -> None:
     """Queue the order's submission to the fulfilment network (retried by its task until Amazon answers)."""
     current_app.tasks[FBA_SUBMIT_TASK].delay(order_id)
@@ -71,7 +94,10 @@ def channel_beat_schedule_update(*, channel: Channel) -> None:
     for key, label, task, minutes in BEAT_TASKS:
         if key in FULFILMENT_BEAT_TASKS and not channel.connector_class.has_fulfilment_network:
             continue
-        interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+        if minutes is None:
+            interval = order_download_schedule(channel=channel)
+        else:
+            interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
         wanted = _beat_task_wanted(channel=channel, key=key)
         periodic, created = PeriodicTask.objects.get_or_create(
             name=f"channel-{channel.pk}-{key}",

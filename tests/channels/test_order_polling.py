@@ -1,0 +1,169 @@
+"""Orders are polled at each channel's quota, sooner for a while after activity, never faster than the quota."""
+
+import math
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from channels.connectors import connector_class
+from channels.models import Channel, SyncRun
+from channels.services import channel_create, channel_settings_update
+from channels.sync.now import ACTIVE_WINDOW
+from channels.tasks import orders_download_task
+from orders.models import Order
+from sandbox.control import default_credentials
+from tests.channels.factories import ChannelFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def quota_interval(kind: str) -> int:
+    """What the kind's declared limit sustains: its share of the order download bucket's rate, in whole seconds."""
+    cls = connector_class(kind)
+    limit = cls.rate_limits.get(cls.order_download_operation)
+    if limit is None:
+        return cls.unmetered_order_download_seconds
+    return math.ceil(1 / (cls.order_download_share * limit.rate))
+
+
+def orders_row(channel: Channel) -> PeriodicTask:
+    return PeriodicTask.objects.select_related("interval").get(name=f"channel-{channel.pk}-orders")
+
+
+@pytest.mark.parametrize("kind", Channel.Kind.values)
+def test_a_new_channel_polls_its_orders_as_often_as_its_quota_sustains(kind):
+    channel = channel_create(channel=ChannelFactory.build(name=f"{kind} shop", kind=kind))
+
+    interval = orders_row(channel).interval
+    assert (interval.every, interval.period) == (quota_interval(kind), IntervalSchedule.SECONDS)
+    cls = connector_class(kind)
+    limit = cls.rate_limits.get(cls.order_download_operation)
+    if limit is not None:
+        # Never more often than the bucket refills.
+        assert interval.every * limit.rate >= 1
+
+
+def test_a_slower_interval_staff_chose_stays_when_the_channel_changes():
+    channel = channel_create(channel=ChannelFactory.build(name="Amazon UK", kind=Channel.Kind.AMAZON))
+    row = orders_row(channel)
+    row.interval, _ = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.MINUTES)
+    row.save()
+
+    channel.name = "Amazon United Kingdom"
+    channel_settings_update(channel=channel, changed_fields=["name"])
+
+    row = orders_row(channel)
+    assert (row.interval.every, row.interval.period) == (30, IntervalSchedule.MINUTES)
+    assert row.description == "Amazon United Kingdom: order download"
+
+
+@pytest.fixture
+def amazon(sandbox):
+    """An Amazon channel on a sandbox account whose throttles are lifted (the hub's own limiter still counts)."""
+    credentials = default_credentials("amazon", "amazon-shop")
+    created = sandbox.account("amazon", "amazon-shop", credentials=credentials, rate_limits={"profile": "off"})
+    url = sandbox.channel_url("amazon", "amazon-shop")
+    channel = Channel.objects.create(**{
+        **Channel.defaults_for("amazon"), "name": "Amazon shop", "kind": "amazon", "api_base_url": url,
+        "auth_base_url": url, "seller_id": created["seller_id"], "credentials": credentials,
+    })
+    channel.status_mappings.create(channel_status="UNSHIPPED", hub_status="paid")
+    return channel
+
+
+def place_order(sandbox, sku="MUG"):
+    sandbox.orders("amazon", "amazon-shop", [{"items": [{"sku": sku, "quantity": 1, "price": "9.99"}]}])
+
+
+def download(channel, **options):
+    with mock.patch.object(orders_download_task, "apply_async") as queued:
+        outcome = orders_download_task.apply(args=(channel.pk,), kwargs=options).get()
+    return outcome, queued
+
+
+def last_download_moved_back(channel, seconds):
+    """As if the latest download had started `seconds` ago."""
+    SyncRun.objects.filter(channel=channel, kind=SyncRun.Kind.ORDERS).update(
+        started_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_after_new_orders_the_next_download_comes_at_the_quotas_pace(sandbox, amazon):
+    place_order(sandbox)
+
+    outcome, queued = download(amazon)
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
+    pace = amazon.connector_class.order_download_quota_seconds()
+    queued.assert_called_once_with(args=(amazon.pk,), kwargs={"follow_up": True}, countdown=pace)
+    # Sooner than the periodic download, and never faster than the searchOrders plan refills.
+    rate = amazon.connector_class.rate_limits["searchOrders"].rate
+    assert pace < quota_interval("amazon") and pace * rate >= 1
+
+
+def test_a_quiet_channel_gets_no_follow_up(sandbox, amazon):
+    outcome, queued = download(amazon)
+
+    assert outcome == "success"
+    queued.assert_not_called()
+
+
+def test_one_follow_up_is_queued_at_a_time(sandbox, amazon):
+    place_order(sandbox, "MUG")
+    _, first = download(amazon)
+    place_order(sandbox, "LAMP")
+    # Staff's Download orders now, while the follow-up waits in the queue.
+    outcome, second = download(amazon, paced=False)
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 2
+    assert first.call_count == 1 and second.call_count == 0
+
+
+def test_a_periodic_download_sooner_than_the_quota_allows_is_skipped_and_staffs_is_not(sandbox, amazon):
+    download(amazon)
+    place_order(sandbox)
+
+    outcome, _ = download(amazon)
+    assert outcome.startswith("skipped: the channel's quota allows the next download in")
+    assert not Order.objects.filter(channel=amazon).exists()
+
+    outcome, _ = download(amazon, paced=False)
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
+
+
+def test_the_follow_up_downloads_once_the_quota_allows_and_keeps_going_while_orders_come(sandbox, amazon):
+    place_order(sandbox, "MUG")
+    download(amazon)
+    pace = amazon.connector_class.order_download_quota_seconds()
+    last_download_moved_back(amazon, pace)
+    place_order(sandbox, "LAMP")
+
+    outcome, queued = download(amazon, follow_up=True)
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 2
+    queued.assert_called_once_with(args=(amazon.pk,), kwargs={"follow_up": True}, countdown=pace)
+
+
+def test_follow_ups_stop_once_no_order_came_or_changed_for_a_while(sandbox, amazon):
+    place_order(sandbox)
+    download(amazon)
+    Order.objects.filter(channel=amazon).update(updated_at=timezone.now() - ACTIVE_WINDOW - timedelta(minutes=1))
+    last_download_moved_back(amazon, amazon.connector_class.order_download_quota_seconds())
+
+    outcome, queued = download(amazon, follow_up=True)
+
+    assert outcome == "success"
+    queued.assert_not_called()
+
+
+def test_a_failed_download_is_retried_without_waiting_for_the_quotas_pace(sandbox, amazon):
+    """Only a download that went through spends the pace: a failed one is tried again."""
+    SyncRun.objects.create(channel=amazon, kind=SyncRun.Kind.ORDERS, status=SyncRun.Status.FAILED,
+                           error="ChannelTransientError: Amazon answered 503")
+    place_order(sandbox)
+
+    outcome, _ = download(amazon)
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
