@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from channels.admin.channel_views import TESTED_CREDENTIALS_SESSION_KEY, ChannelViewsMixin, requested_kind
@@ -42,6 +43,18 @@ LISTING_FIELDS = [
 ]
 MAPPING_FIELDS = ["location_mapping", "order_status_mapping", "shipping_mapping"]
 FBA_FIELDS = ["fba_enabled", "fba_sync_inventory", "fba_convert_currency"]
+# The sync-now buttons of a row: (label, view name).
+SYNC_NOW_BUTTONS = (
+    ("Download orders now", "download_orders"), ("Push stock now", "push_stock"), ("Push all stock", "push_all_stock"),
+    ("Download listings", "download_listings"),
+)
+
+
+def sync_now_buttons(channel: Channel) -> str:
+    """The list is one form (its toggles save in place), so each button posts that form to its own URL."""
+    return format_html_join(" ", '<button type="submit" class="button" formaction="{}?next=list">{}</button>', (
+        (reverse(f"admin:channels_channel_{name}", args=(channel.pk,)), label) for label, name in SYNC_NOW_BUTTONS
+    ))
 
 
 @admin.register(Channel)
@@ -73,6 +86,9 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
             view(self.test_unsaved_view, "test-unsaved/", "test_unsaved"),
             view(self.test_view, "<int:object_id>/test/", "test"),
             view(self.reauthorise_view, "<int:object_id>/reauthorise/", "reauthorise"),
+            view(self.download_orders_view, "<int:object_id>/download-orders/", "download_orders"),
+            view(self.push_stock_view, "<int:object_id>/push-stock/", "push_stock"),
+            view(self.push_all_stock_view, "<int:object_id>/push-all-stock/", "push_all_stock"),
             view(self.download_listings_view, "<int:object_id>/download-listings/", "download_listings"),
             view(self.download_status_view, "<int:object_id>/download-status/", "download_status"),
             view(self.location_mapping_view, "<int:object_id>/location-mapping/", "location_mapping"),
@@ -111,11 +127,11 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
 
     @admin.display(description="")
     def buttons(self, obj: Channel) -> str:
-        return channel_buttons(obj, test=True, reauthorise=True)
+        return format_html("{} {}", channel_buttons(obj, test=True, reauthorise=True), sync_now_buttons(obj))
 
     @admin.display(description="")
     def config_and_test_buttons(self, obj: Channel) -> str:
-        return channel_buttons(obj, test=True, reauthorise=False)
+        return format_html("{} {}", channel_buttons(obj, test=True, reauthorise=False), sync_now_buttons(obj))
 
     @admin.display(description="")
     def config_button(self, obj: Channel) -> str:
