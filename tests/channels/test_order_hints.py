@@ -10,6 +10,7 @@ import requests
 from celery.exceptions import Retry
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from kombu.exceptions import OperationalError
 
 from channels.models import Channel, SyncRun
 from channels.sync.order_download import orders_download
@@ -19,7 +20,7 @@ from channels.sync.order_hints import (
     channel_webhook_url,
     channel_webhooks_follow,
 )
-from channels.tasks import orders_hint_task
+from channels.tasks import channel_webhooks_follow_task, orders_hint_task
 from channels.webhooks import MAX_WEBHOOK_BYTES
 from inventory.models import StockLevel
 from orders.models import Order
@@ -246,3 +247,26 @@ def test_the_sandboxs_delivery_reaches_the_live_hub_and_stores_the_order(sandbox
     assert StockLevel.objects.get(pk=mug.pk).in_open_orders == 2
     # Stored by the hint alone: its run is the channel's only one, no order download has run.
     assert SyncRun.objects.filter(channel=channel).count() == 1
+
+
+def test_a_hint_the_channel_refuses_the_credentials_for_flags_it_for_reauthorisation(sandbox, channel):
+    order_id = place_order(sandbox)
+    Channel.objects.filter(pk=channel.pk).update(credentials={**default_credentials("ekm", SHOP),
+                                                              "refresh_token": "revoked"})
+    assert orders_hint_task.delay(channel.pk, [order_id]).get() == "needs reauthorisation"
+    channel.refresh_from_db()
+    assert channel.needs_reauthorisation
+    assert not Order.objects.filter(channel=channel).exists()
+
+
+def test_a_hint_that_cannot_be_queued_is_a_503_so_the_channel_sends_it_again(client, sandbox, channel, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise OperationalError("the broker is down")
+
+    monkeypatch.setattr(orders_hint_task, "delay", broker_down)
+    assert hint(client, channel, entity_id=place_order(sandbox)).status_code == 503
+
+
+def test_the_follow_task_subscribes_the_channel(sandbox, channel, public_url):
+    assert channel_webhooks_follow_task.delay(channel.pk).get() == "order webhooks subscribed (2 subscriptions)"
+    assert channel_webhooks_follow_task.delay(channel.pk + 1).get() == "channel deleted"
