@@ -126,11 +126,11 @@ def test_an_order_placed_is_delivered_to_each_enabled_subscription_of_its_topic(
 
 
 def test_the_control_api_answers_before_the_delivery_is_answered(sandbox, shop, receiver):
-    slow = receiver(delay=1.5)
+    slow = receiver(delay=3)
     subscribe(shop, "order.created", slow.url)
     started = time.monotonic()
     sandbox.orders("ekm", "teapots", [{"items": [{"sku": "MUG"}]}])
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2
     assert len(slow.wait_for(1)) == 1
 
 
@@ -145,9 +145,9 @@ def test_a_delivery_not_answered_200_is_sent_again_on_ekms_schedule_then_given_u
     times = [at for at, _ in failing.received]
     gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
     for retry, gap in enumerate(gaps, start=1):
-        assert webhook_delay(retry) <= gap < webhook_delay(retry) + 0.5
+        assert webhook_delay(retry) <= gap < webhook_delay(retry) + 1
     # Three retries, then no more.
-    assert len(failing.wait_for(5, timeout=webhook_delay(4) + 0.5)) == 4
+    assert len(failing.wait_for(5, timeout=webhook_delay(4) + 1)) == 4
     assert {body["entity_id"] for _, body in failing.received} == {order_id}
 
 
