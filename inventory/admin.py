@@ -34,6 +34,18 @@ class LocationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_default"]
     search_fields = ["name"]
 
+    def get_list_display(self, request):
+        if request.user.has_perm(STOCK_CHANGE_PERMISSION):
+            return [*self.list_display, "stock_count"]
+        return self.list_display
+
+    @admin.display(description="stock count")
+    def stock_count(self, location: Location) -> str:
+        if location.kind == Location.Kind.EXTERNAL:
+            return "—"
+        url = reverse("admin:inventory_stocklevel_count")
+        return format_html('<a href="{}?{}">Count stock</a>', url, urlencode({"location": location.pk}))
+
 
 class StockLevelInline(admin.TabularInline):
     model = StockLevel

@@ -8,7 +8,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from config.batching import chunks, id_batch_size
-from inventory.models import StockItem, StockLevel, StockMovement
+from inventory.models import Location, StockItem, StockLevel, StockMovement
 
 
 def stock_levels_for_item(*, stock_item_id: int) -> QuerySet[StockLevel]:
@@ -69,3 +69,8 @@ def stock_on_hand(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], 
         )
         on_hand.update(((item_id, location_id), quantity) for item_id, location_id, quantity in rows)
     return {key: quantity for key, quantity in on_hand.items() if key in wanted}
+
+
+def default_warehouse_id() -> int | None:
+    """The location the stock forms offer first: where orders are allocated, so where most stock moves."""
+    return Location.objects.filter(is_default=True).values_list("pk", flat=True).first()

@@ -18,9 +18,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from inventory.forms import StockCountForm, StockImportForm, StockLevelChangeForm, StockPlanApplyForm
+from inventory.forms import (
+    StockCountForm,
+    StockImportForm,
+    StockLevelChangeForm,
+    StockPlanApplyForm,
+)
 from inventory.models import StockItem, StockLevel
-from inventory.selectors import stock_levels_for_item
+from inventory.selectors import default_warehouse_id, stock_levels_for_item
 from inventory.services import (
     StockPlan,
     StockPlanApplied,
@@ -102,7 +107,8 @@ def stock_level_change_view(request, model_admin: admin.ModelAdmin, stock_item_i
     _permission_check(request)
     item = get_object_or_404(StockItem, pk=stock_item_id)
     back = _back(request, reverse("admin:inventory_stockitem_change", args=[item.pk]))
-    form = StockLevelChangeForm(request.POST or None, initial={"location": request.GET.get("location")})
+    location = request.GET.get("location") or default_warehouse_id()
+    form = StockLevelChangeForm(request.POST or None, initial={"location": location})
     if request.method == "POST" and form.is_valid():
         how, number = form.cleaned_data["change"]
         try:
@@ -160,7 +166,7 @@ def stock_count_view(request, model_admin: admin.ModelAdmin):
             else:
                 preview = _preview_context(request, plan)
     else:
-        form = StockCountForm(initial={"location": request.GET.get("location")})
+        form = StockCountForm(initial={"location": request.GET.get("location") or default_warehouse_id()})
     context = _context(request, model_admin, "Stock count", form=form, **preview)
     return TemplateResponse(request, "admin/inventory/stock_count.html", context)
 

@@ -172,3 +172,11 @@ def test_an_outside_address_to_come_back_to_is_ignored(admin_client, level):
     response = post_change(admin_client, level, "+1", next="https://evil.example/")
 
     assert response.url == reverse("admin:inventory_stockitem_change", args=[level.stock_item_id])
+
+
+def test_the_form_opened_from_the_page_button_offers_the_default_warehouse_first(admin_client, level):
+    default = LocationFactory(name="Main", is_default=True)
+
+    page = admin_client.get(change_url(level))
+
+    assert page.context["form"]["location"].value() == default.pk

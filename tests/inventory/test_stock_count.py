@@ -158,3 +158,13 @@ def test_only_staff_allowed_to_change_stock_levels_see_the_count(client, django_
     assert client.get(reverse(COUNT_URL)).status_code == 403
     assert "Stock count" not in client.get(reverse("admin:inventory_stocklevel_changelist")).content.decode()
     assert preview(client, leeds, "MUG-1,1").status_code == 403
+
+
+def test_each_warehouse_in_the_locations_list_opens_its_count(admin_client, leeds):
+    FbaLocationFactory(name="FBA UK")
+
+    page = admin_client.get(reverse("admin:inventory_location_changelist")).content.decode()
+
+    assert page.count("Count stock</a>") == 1
+    count_page = admin_client.get(reverse(COUNT_URL), {"location": leeds.pk})
+    assert count_page.context["form"]["location"].value() == str(leeds.pk)
