@@ -51,6 +51,7 @@ def test_staff_change_count_and_import_stock_on_screen(page, live_server, wareho
     page.wait_for_selector("text=Line 2: the count 'four' is not a whole number.")
     page.fill("#id_counted", "MUG,14\nLAMP,4\n")
     page.click("input[value=Preview]")
+    page.wait_for_selector("#stock-preview")
     row = page.locator("#stock-preview tr", has_text="MUG")
     assert row.locator("td").all_inner_texts() == ["MUG", "Leeds", "15", "→ 14", "-1"]
     assert on_hand("MUG") == 15
@@ -71,6 +72,7 @@ def test_staff_change_count_and_import_stock_on_screen(page, live_server, wareho
     assert page.locator("text=Line 4: no location is called 'York'.").count() == 1
     page.set_input_files("#id_file", str(good))
     page.click("input[value=Preview]")
+    page.wait_for_selector("#stock-preview")
     assert page.locator("#stock-preview tr", has_text="MUG").locator("td").all_inner_texts() == [
         "MUG", "Leeds", "14", "→ 3", "-11"]
     page.click("input[value=Apply]")
