@@ -64,7 +64,8 @@ def order_channel_told(*, order: Order) -> tuple[str, str]:
         return "not told", f"{notice.channel} refused: {error}"
     if told == Order.ChannelTold.TELLING:
         if error:
-            return "not told", f"telling {notice.channel}… the last try failed: {error}"
+            # The error says the task will try again ("Will retry: HTTP 503 ...").
+            return "not told", f"telling {notice.channel}… {error}"
         if _telling_stuck(order):
             return "not told", f"{notice.channel} not told: the message was lost on the way"
         return "telling", f"telling {notice.channel}…"

@@ -1,11 +1,15 @@
 """Despatch and cancellation confirmations sent to the channel, with what the order shows afterwards."""
 
-import pytest
+from datetime import timedelta
 
-from channels.connectors.base import ChannelAuthError, ChannelTransientError
+import pytest
+from django.utils import timezone
+
+from channels.connectors.base import ChannelAuthError, ChannelRejected, ChannelTransientError
 from channels.models import Channel, OrderStatusMapping, SyncRun
 from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
 from orders.models import Order
+from orders.selectors import order_channel_told, orders_channel_not_told, orders_channel_not_told_count
 from tests.channels.factories import AmazonChannelFactory, ChannelFactory, ShippingMappingFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory, PostalServiceFactory
 
@@ -122,3 +126,49 @@ def test_cancellation_notes_are_sent_only_when_switched_on(connector):
     assert fake.cancelled[0][1] == "Out of stock"
     order.refresh_from_db()
     assert order.cancellation_sent_at
+
+
+def test_what_the_channel_heard_is_kept_on_the_order_and_a_refusal_or_a_failed_try_counts_as_not_told(
+    connector, royal_mail
+):
+    channel = AmazonChannelFactory(name="Amazon UK")
+    told, refused, retrying = (processed_order(channel, royal_mail, channel_told=Order.ChannelTold.TELLING)
+                               for _ in range(3))
+    connector()
+    order_despatch_confirm(order_id=told.pk)
+    connector(error=ChannelRejected("InvalidInput: the tracking number is not valid"))
+    order_despatch_confirm(order_id=refused.pk)
+    connector(error=ChannelTransientError("HTTP 503 from the channel"))
+    with pytest.raises(ChannelTransientError):
+        order_despatch_confirm(order_id=retrying.pk)
+
+    states = {order.pk: order_channel_told(order=order) for order in Order.objects.select_related("channel")}
+    assert states[told.pk] == ("told", "Amazon told")
+    assert states[refused.pk] == ("not told", "Amazon refused: InvalidInput: the tracking number is not valid")
+    assert states[retrying.pk] == ("not told", "telling Amazon… Will retry: HTTP 503 from the channel")
+    assert set(orders_channel_not_told().values_list("pk", flat=True)) == {refused.pk, retrying.pk}
+    assert orders_channel_not_told_count() == 2
+
+
+def test_a_despatch_still_telling_an_hour_on_was_lost_and_counts_as_not_told(royal_mail):
+    channel = AmazonChannelFactory(name="Amazon UK")
+    now = timezone.now()
+    lost = processed_order(channel, royal_mail, channel_told=Order.ChannelTold.TELLING,
+                           channel_told_at=now - timedelta(hours=2))
+    on_its_way = processed_order(channel, royal_mail, channel_told=Order.ChannelTold.TELLING,
+                                 channel_told_at=now - timedelta(minutes=5))
+
+    assert list(orders_channel_not_told().values_list("pk", flat=True)) == [lost.pk]
+    assert order_channel_told(order=lost) == ("not told", "Amazon not told: the message was lost on the way")
+    assert order_channel_told(order=on_its_way) == ("telling", "telling Amazon…")
+
+
+def test_a_channel_switched_off_since_processing_leaves_nothing_waiting(connector, royal_mail):
+    order = processed_order(AmazonChannelFactory(mark_as_despatched=False), royal_mail,
+                            channel_told=Order.ChannelTold.TELLING)
+    fake = connector()
+
+    order_despatch_confirm(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert (order.channel_told, fake.despatched) == (Order.ChannelTold.NOT_NEEDED, [])

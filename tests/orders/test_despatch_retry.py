@@ -3,12 +3,15 @@ that says what the channel heard, orders the channel was not told listed and cou
 tracking number or carrier is fixed that tells the channel, through the same path as processing."""
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from django.utils import timezone
 
 from channels.models import Channel
 from channels.sync.order_download import orders_download
 from orders.models import Order
-from orders.selectors import orders_channel_not_told_count
+from orders.selectors import orders_channel_not_told, orders_channel_not_told_count
 from orders.services import order_process
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 from tests.orders.factories import PostalServiceFactory
@@ -208,3 +211,34 @@ def test_an_order_told_already_is_not_retried(sandbox, admin_client, colissimo, 
     assert said(response) == [f"{order.channel_order_id}: Order {order.channel_order_id}: nothing to retry "
                               "(Rakuten: told)."]
     assert len(shipments(sandbox, "rakuten")) == 1
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_refused_before_the_upgrade_are_listed_as_not_told_after_it():
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    apps = migrate([("orders", "0008_fba_outbound_to_channels")])
+    try:
+        channel = apps.get_model("channels", "Channel").objects.create(name="Rakuten FR", kind="rakuten")
+        order = apps.get_model("orders", "Order")
+        at = timezone.now()
+        placed = {"channel": channel, "received_at": at, "status": "processed", "processed_at": at}
+        order.objects.create(channel_order_id="refused", despatch_error="sale refused: Rakuten needs a tracking "
+                             "number for a despatch", **placed)
+        order.objects.create(channel_order_id="retrying", despatch_error="Will retry: HTTP 503", **placed)
+        order.objects.create(channel_order_id="told", despatch_sent_at=at, **placed)
+        order.objects.create(channel_order_id="queued", **placed)
+        order.objects.create(channel_order_id="open", channel=channel, received_at=at, status="paid")
+    finally:
+        migrate(latest)
+
+    told = dict(Order.objects.values_list("channel_order_id", "channel_told"))
+    assert told == {"refused": "refused", "retrying": "telling", "told": "told", "queued": "telling",
+                    "open": "not_needed"}
+    assert set(orders_channel_not_told().values_list("channel_order_id", flat=True)) == {"refused", "retrying"}
