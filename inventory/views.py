@@ -146,12 +146,13 @@ def stock_count_view(request, model_admin: admin.ModelAdmin):
     _permission_check(request)
     preview: dict = {}
     if request.method == "POST" and "token" in request.POST:
-        form = StockCountForm(request.POST)
         plan = _plan_take(request)
         if plan is not None:
             _applied_report(request, plan, stock_plan_apply(plan=plan, user=request.user))
             again = urlencode({"location": request.POST.get("location", "")})
             return redirect(f"{reverse('admin:inventory_stocklevel_count')}?{again}")
+        # What was counted comes back with the Apply, so it can be previewed again.
+        form = StockCountForm(request.POST)
         form.is_valid()
         form.add_error(None, PREVIEW_GONE)
     elif request.method == "POST":
