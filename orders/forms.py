@@ -94,8 +94,8 @@ class TrackingLinesForm(forms.Form):
 
     lines = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 80}), required=False, label="Paste lines",
-        help_text="One order a line: order number, tracking number[, carrier], separated by commas or tabs. "
-        "The carrier is a postal service's name or carrier code; left out, the order keeps its own.",
+        help_text="One order a line: order number, tracking number[, carrier], separated by commas, semicolons or "
+        "tabs. The carrier is a postal service's name or carrier code; left out, the order keeps its own.",
     )
     file = forms.FileField(required=False, label="Or upload a file", help_text="A CSV or tab-separated text file.")
     # The checked lines, once the form is valid.

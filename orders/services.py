@@ -573,10 +573,12 @@ LineProblems = list[tuple[int, str]]
 
 
 def tracking_lines_read(*, text: str) -> tuple[list[TrackingRow], LineProblems]:
-    """The lines of `order number, tracking number[, carrier]` (commas or tabs; a header line is skipped), and
-    every line that cannot be read."""
+    """The lines of `order number, tracking number[, carrier]` (commas, semicolons or tabs; a header line is
+    skipped), and every line that cannot be read."""
     lines = text.splitlines()
-    delimiter = "\t" if any("\t" in line for line in lines) else ","
+    # Tabs when pasted from a spreadsheet; semicolons from a spreadsheet saving CSV in a French locale.
+    first = next((line for line in lines if line.strip()), "")
+    delimiter = next((d for d in ("\t", ";") if d in first), ",")
     rows: list[TrackingRow] = []
     errors: LineProblems = []
     for number, values in enumerate(csv.reader(lines, delimiter=delimiter, skipinitialspace=True), start=1):

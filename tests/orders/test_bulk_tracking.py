@@ -2,6 +2,7 @@
 every bad line reported at once with its number, nothing applied for a bad file."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from inventory.models import StockLevel
 from orders.models import Order
-from orders.services import tracking_lines_check, tracking_lines_read
+from orders.services import order_cancel, orders_process_with_tracking, tracking_lines_check, tracking_lines_read
 from tests.channels.factories import (
     AmazonChannelFactory,
     ChannelFactory,
@@ -156,3 +157,33 @@ def test_good_lines_process_every_order_and_rakuten_receives_each_tracking_numbe
     assert sorted((s["order_id"], s["tracking_number"], s["carrier"]) for s in shipments(sandbox, "rakuten")) == [
         (first.channel_order_id, "6A1", "Colissimo"), (second.channel_order_id, "6A2", "Colissimo")]
     assert set(Order.objects.values_list("channel_told", flat=True)) == {Order.ChannelTold.TOLD}
+
+
+def test_a_spreadsheets_semicolons_or_tabs_are_read_like_commas(carriers):
+    order, _ = order_holding_a_mug(AmazonChannelFactory(name="Amazon UK"))
+
+    for text in (f"Order number;Tracking number\n{order.channel_order_id};RM1GB;Royal Mail 48",
+                 f"{order.channel_order_id}\tRM1GB\tRoyal Mail 48\n"):
+        rows, unreadable = tracking_lines_read(text=text)
+        lines, refused = tracking_lines_check(rows=rows)
+        assert (unreadable, refused) == ([], [])
+        assert [(line.order, line.tracking_number, line.postal_service) for line in lines] == [
+            (order, "RM1GB", carriers["royal_mail"])]
+
+
+def test_an_order_that_changed_since_the_check_undoes_the_whole_file(carriers):
+    channel = AmazonChannelFactory(name="Amazon UK")
+    (first, first_level), (second, _) = order_holding_a_mug(channel), order_holding_a_mug(channel)
+    rows, _ = tracking_lines_read(text=f"{first.channel_order_id},RM1GB,Royal Mail\n{second.channel_order_id},RM2GB,"
+                                       "Royal Mail")
+    lines, _ = tracking_lines_check(rows=rows)
+    order_cancel(order_id=second.pk, reason="Cancelled by the seller")
+
+    with pytest.raises(ValidationError) as refused:
+        orders_process_with_tracking(lines=lines)
+
+    assert refused.value.messages == [f"Line 2 (order {second.channel_order_id}): Order {second.channel_order_id} is "
+                                      "already cancelled. Nothing was processed."]
+    first.refresh_from_db()
+    assert (first.status, first.tracking_number) == (Order.Status.PAID, "")
+    assert StockLevel.objects.get(pk=first_level.pk).quantity == 5

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from orders.models import Order
+from orders.selectors import orders_channel_not_told_by_channel
 from tests.channels.factories import AmazonChannelFactory, RakutenChannelFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory
 from tests.orders.test_despatch_retry import downloaded_order, said, sandbox_channel
@@ -108,3 +109,27 @@ def test_amazon_and_rakuten_orders_together_each_get_the_reason_in_their_own_ter
 
     reasons = dict(Order.objects.values_list("channel__name", "cancellation_reason"))
     assert reasons == {"Amazon UK": "NoInventory", "Rakuten FR": "Out of stock"}
+
+
+def test_a_cancellation_amazon_refused_is_listed_and_retried_with_the_reason_chosen(
+    sandbox, admin_client, django_capture_on_commit_callbacks
+):
+    channel = sandbox_channel(sandbox, "amazon", send_cancellation_notes=True)
+    order = downloaded_order(sandbox, channel)
+    # Marked shipped on Amazon by mistake: Amazon will not cancel a shipped order.
+    sandbox.order_status("amazon", "amazon-shop", order.channel_order_id, "SHIPPED")
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_from_its_page(admin_client, order, "NoInventory")
+    order.refresh_from_db()
+    assert order.channel_told == Order.ChannelTold.REFUSED
+    assert "A shipped order cannot be cancelled" in order.cancellation_error
+    assert orders_channel_not_told_by_channel() == {channel.pk: 1}
+
+    sandbox.order_status("amazon", "amazon-shop", order.channel_order_id, "UNSHIPPED")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:orders_order_retry", args=(order.pk,)), {"apply": "1"})
+
+    assert cancellations(sandbox, "amazon") == [(order.channel_order_id, "NoInventory")]
+    order.refresh_from_db()
+    assert (order.channel_told, order.cancellation_error) == (Order.ChannelTold.TOLD, "")
+    assert orders_channel_not_told_by_channel() == {}
