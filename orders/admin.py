@@ -159,6 +159,10 @@ class OrderAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "fulfilment_location"]
 
     def save_model(self, request, obj, form, change):
+        if change and {"tracking_number", "postal_service"} & set(form.changed_data) and order_channel_not_told(obj):
+            # Saving changes the order here only: the channel that refused it hears of it on a retry.
+            self.message_user(request, f"Order {obj.channel_order_id}: the channel has not been told yet; use "
+                                       f"“{RETRY_ACTION}” to send it the new details.", messages.WARNING)
         if not change or "fulfilment_location" not in form.changed_data:
             return super().save_model(request, obj, form, change)
         # The stock moves with the location, through the service; the rest of the form saves as usual.

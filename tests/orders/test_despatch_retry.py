@@ -14,6 +14,7 @@ from orders.models import Order
 from orders.selectors import orders_channel_not_told, orders_channel_not_told_count
 from orders.services import order_process
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
+from tests.admin.pages import change_form_data
 from tests.orders.factories import PostalServiceFactory
 
 PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
@@ -242,3 +243,22 @@ def test_orders_refused_before_the_upgrade_are_listed_as_not_told_after_it():
     assert told == {"refused": "refused", "retrying": "telling", "told": "told", "queued": "telling",
                     "open": "not_needed"}
     assert set(orders_channel_not_told().values_list("channel_order_id", flat=True)) == {"refused", "retrying"}
+
+
+@pytest.mark.django_db
+def test_saving_a_new_tracking_number_on_the_order_page_points_to_the_retry(
+    sandbox, admin_client, django_capture_on_commit_callbacks
+):
+    order = downloaded_order(sandbox, sandbox_channel(sandbox, "rakuten"))
+    vans = PostalServiceFactory(name="Bob's Vans", carrier_code="Bob's Vans", tracking_url_template="")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_process(order_id=order.pk, tracking_number="BV-1", postal_service_id=vans.pk, check_despatch=False)
+    order.refresh_from_db()
+    url = reverse("admin:orders_order_change", args=(order.pk,))
+
+    response = admin_client.post(url, change_form_data(admin_client, url, tracking_number="BV-2"), follow=True)
+
+    assert (f"Order {order.channel_order_id}: the channel has not been told yet; use “Retry telling the channel” "
+            "to send it the new details.") in said(response)
+    assert Order.objects.get(pk=order.pk).tracking_number == "BV-2"
+    assert shipments(sandbox, "rakuten") == []
