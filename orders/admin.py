@@ -34,8 +34,9 @@ from orders.services import (
     orders_tracking_number_problem,
 )
 
-# How each outcome of telling the channel is shown to staff.
-TOLD_LEVELS = {"told": messages.SUCCESS, "telling": messages.INFO, "none": messages.SUCCESS,
+# How each outcome of telling the channel is shown to staff: a channel left untold by its settings is worth a
+# second look, since the marketplace then never hears of it.
+TOLD_LEVELS = {"told": messages.SUCCESS, "telling": messages.INFO, "none": messages.WARNING,
                "not told": messages.ERROR}
 
 

@@ -2,6 +2,7 @@
 the seller's words, and the code chosen is what the channel receives."""
 
 import pytest
+from django.contrib import messages
 from django.urls import reverse
 
 from orders.models import Order
@@ -46,6 +47,7 @@ def test_with_notes_off_any_reason_is_kept_and_the_message_says_amazon_was_not_t
 
     assert said(response) == [f"Order {order.channel_order_id} cancelled; Amazon not told: Send cancellation notes "
                               "is off on this channel."]
+    assert [message.level for message in response.context["messages"]] == [messages.WARNING]
     order.refresh_from_db()
     assert (order.status, order.cancellation_reason, order.channel_told) == (
         Order.Status.CANCELLED, "Buyer changed their mind", Order.ChannelTold.NOT_NEEDED)
