@@ -589,14 +589,25 @@ def tracking_lines_read(*, text: str) -> tuple[list[TrackingRow], LineProblems]:
             continue
         if not rows and not errors and values[0].casefold() in TRACKING_HEADER_WORDS:
             continue
-        if len(values) < 2 or len(values) > 3 or not values[0] or not values[1]:
-            errors.append((number, f"Line {number}: expected “order number, tracking number[, carrier]”, found "
-                                   f"“{(delimiter.strip() + ' ').join(values)}”."))
+        if problem := _tracking_values_problem(values):
+            errors.append((number, f"Line {number}{problem}"))
             continue
         rows.append(TrackingRow(number, values[0], values[1], values[2] if len(values) == 3 else ""))
     if len(rows) > TRACKING_LINES_MAX:
         errors.insert(0, (0, f"{len(rows)} lines: process at most {TRACKING_LINES_MAX} orders at a time."))
     return rows, errors
+
+
+def _tracking_values_problem(values: list[str]) -> str:
+    """What is wrong with a line's values, after "Line N"; "" when they read as a line."""
+    if len(values) > 3:
+        return (f": expected “order number, tracking number[, carrier]”, found {len(values)} values: "
+                f"“{' | '.join(values)}”.")
+    if not values[0]:
+        return ": no order number."
+    if len(values) < 2 or not values[1]:
+        return f" (order {values[0]}): no tracking number."
+    return ""
 
 
 def _postal_service_named(services: list[PostalService], carrier: str) -> PostalService | None:

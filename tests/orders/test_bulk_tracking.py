@@ -73,7 +73,7 @@ def test_a_file_with_bad_lines_applies_nothing_and_lists_every_bad_line(admin_cl
         f"Line 4 (order {shipped.channel_order_id}): Order {shipped.channel_order_id} is already processed (shipped).",
         f"Line 5 (order {french.channel_order_id}): no postal service is named or has the carrier code “Bob's "
         "Vans”: add it under Postal services, or use one of Colissimo, Royal Mail 48.",
-        f"Line 6: expected “order number, tracking number[, carrier]”, found “{good.channel_order_id}”.",
+        f"Line 6 (order {good.channel_order_id}): no tracking number.",
     ]
     page = response.content.decode()
     assert "Nothing was processed" in page and "Line 3 (order NO-SUCH-ORDER)" in page
@@ -96,8 +96,7 @@ def test_the_channels_rules_are_checked_for_every_line(admin_client, carriers):
     ]))
 
     errors = list(response.context["form"].non_field_errors())
-    assert errors[0] == (f"Line 1: expected “order number, tracking number[, carrier]”, found "
-                         f"“{untracked.channel_order_id}”.")
+    assert errors[0] == f"Line 1 (order {untracked.channel_order_id}): no tracking number."
     assert errors[1] == (f"Line 2 (order {no_carrier.channel_order_id}): Choose the postal service: Rakuten must be "
                          "told the carrier.")
     assert errors[2].startswith(f"Line 3 (order {off_list.channel_order_id}): “Bob's Vans” is not on Rakuten's "
@@ -113,6 +112,17 @@ def test_an_order_number_twice_in_the_file_is_a_bad_line(admin_client, carriers)
     assert list(response.context["form"].non_field_errors()) == [
         f"Line 2 (order {order.channel_order_id}): the order is already on line 1."]
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+def test_lines_without_an_order_number_or_with_too_many_values_are_bad_lines():
+    rows, unreadable = tracking_lines_read(text=",RM1GB\n1001,RM2GB,Royal Mail,Next day,extra\n1002,RM3GB")
+
+    assert [row.order_number for row in rows] == ["1002"]
+    assert unreadable == [
+        (1, "Line 1: no order number."),
+        (2, "Line 2: expected “order number, tracking number[, carrier]”, found 5 values: “1001 | RM2GB | Royal "
+            "Mail | Next day | extra”."),
+    ]
 
 
 def test_an_empty_page_or_a_file_that_is_not_text_is_refused(admin_client):
