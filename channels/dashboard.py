@@ -14,7 +14,14 @@ from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from channels.models import STALE_DOWNLOAD_AFTER, Channel, ChannelListing, OrderStatusMapping, SyncRun
+from channels.models import (
+    STALE_DOWNLOAD_AFTER,
+    Channel,
+    ChannelListing,
+    ListingPushMark,
+    OrderStatusMapping,
+    SyncRun,
+)
 from inventory.models import StockLevel
 from orders.models import Order
 
@@ -94,7 +101,7 @@ class DayPoint:
 
 
 def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
-    """Per channel: health, listing counts, open orders and its latest runs (three queries in all)."""
+    """Per channel: health, listing counts, open orders and its latest runs (four queries in all)."""
     open_statuses = list(Order.OPEN_STATUSES)
     channels = list(
         channels_with_last_runs(Channel.objects.all()).order_by("name")
@@ -104,10 +111,12 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
         for row in ChannelListing.objects.values("channel_id").annotate(
             total=Count("pk"),
             unlinked=Count("pk", filter=Q(stock_item__isnull=True)),
-            pending=Count("pk", filter=Q(push_pending=True)),
-            errors=Count("pk", filter=~Q(push_error="")),
+            errors=Count("pk", filter=Q(push_state__isnull=False) & ~Q(push_state__push_error="")),
         )
     }
+    waiting_push = dict(
+        ListingPushMark.objects.values("channel_id").annotate(n=Count("pk")).values_list("channel_id", "n")
+    )
     open_orders = dict(
         Order.objects.filter(status__in=open_statuses).values("channel_id").annotate(n=Count("pk"))
         .values_list("channel_id", "n")
@@ -130,7 +139,7 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
             health=channel_health(channel),
             listings=listing_counts.get(channel.pk, {}).get("total", 0),
             unlinked=listing_counts.get(channel.pk, {}).get("unlinked", 0),
-            pending_push=listing_counts.get(channel.pk, {}).get("pending", 0),
+            pending_push=waiting_push.get(channel.pk, 0),
             push_errors=listing_counts.get(channel.pk, {}).get("errors", 0),
             open_orders=open_orders.get(channel.pk, 0),
             recent_runs=runs.get(channel.pk, []),

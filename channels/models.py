@@ -55,10 +55,7 @@ CHANNEL_STATE_FIELDS = [
     "listing_download_total", "needs_reauthorisation", "reauthorisation_reason", "updated_at",
 ]
 # Written by downloads and pushes: a listing's history keeps only what staff set (link and overrides).
-LISTING_STATE_FIELDS = [
-    "channel_quantity", "channel_price", "last_pushed_quantity", "last_pushed_price", "last_pushed_latency",
-    "last_pushed_at", "is_ended", "push_pending", "push_error", "downloaded_at",
-]
+LISTING_STATE_FIELDS = ["channel_quantity", "channel_price", "downloaded_at"]
 
 
 class Channel(models.Model):
@@ -359,13 +356,6 @@ class ChannelListing(models.Model):
 
     channel_quantity = models.IntegerField(null=True, blank=True, help_text="As seen at the last listing download.")
     channel_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    last_pushed_quantity = models.IntegerField(null=True, blank=True)
-    last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    last_pushed_latency = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_pushed_at = models.DateTimeField(null=True, blank=True)
-    is_ended = models.BooleanField(default=False, help_text="Sent 0 because available fell to End When or below.")
-    push_pending = models.BooleanField(default=False, db_index=True)
-    push_error = models.TextField(blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords(excluded_fields=LISTING_STATE_FIELDS)
 
@@ -387,17 +377,77 @@ class ChannelListing(models.Model):
         ]
         indexes = [
             models.Index(fields=["stock_item", "channel"], name="channels_listing_item_channel"),
-            # The push plan after one order reads only the listings due a push, not the whole channel.
-            models.Index(
-                fields=["channel"], condition=Q(push_pending=True) | Q(last_pushed_at__isnull=True),
-                name="channels_listing_push_due",
-            ),
             # The listing list sorted by SKU across channels (the only column it sorts by).
             models.Index(fields=["channel_sku", "-id"], name="channels_listing_sku"),
         ]
 
     def __str__(self) -> str:
         return f"{self.channel.name}: {self.channel_sku}"
+
+    @property
+    def last_push(self) -> "ListingPushState | None":
+        """What the channel last accepted or refused for this listing; None before its first push."""
+        return getattr(self, "push_state", None)
+
+    @property
+    def waiting_for_push(self) -> bool:
+        # Annotated by channels.selectors.listings_with_push_state; one query otherwise.
+        if hasattr(self, "is_waiting_for_push"):
+            return self.is_waiting_for_push
+        return ListingPushMark.objects.filter(listing_id=self.pk).exists()
+
+
+class ListingPushState(models.Model):
+    """What the channel last accepted for a listing, and why it last refused one.
+
+    Apart from the listing because a push rewrites these columns for every listing it sends: on this
+    narrow table, covered by no index but its key, PostgreSQL updates the rows in place (heap-only),
+    where every update of the listing's row would have to add an entry to each of its search indexes.
+    """
+
+    listing = models.OneToOneField(
+        ChannelListing, primary_key=True, on_delete=models.CASCADE, related_name="push_state"
+    )
+    last_pushed_quantity = models.IntegerField(null=True, blank=True)
+    last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    last_pushed_latency = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    # Defaults in the database too: a refusal is recorded by an upsert that names only the error.
+    is_ended = models.BooleanField(
+        default=False, db_default=False, help_text="Sent 0 because available fell to End When or below."
+    )
+    push_error = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        verbose_name = "listing push state"
+
+    def __str__(self) -> str:
+        return f"push state of listing {self.listing_id}"
+
+
+class ListingPushMark(models.Model):
+    """A listing whose quantity, latency or price may have changed since the channel last accepted it.
+
+    A push claims its channel's marks before it computes its plan (`claimed_by_run`), and removes only
+    the marks it claimed once it is done; marking again clears the claim, so a change that lands while
+    a push is in flight keeps its mark for the next push.
+    """
+
+    # No database constraints: marking a whole channel would run a foreign-key check per row (three
+    # times the cost of the insert on PostgreSQL); the ORM's cascade removes a deleted listing's mark.
+    listing = models.OneToOneField(
+        ChannelListing, primary_key=True, on_delete=models.CASCADE, related_name="push_mark", db_constraint=False
+    )
+    # The listing's channel, copied so a push finds its marks without reading the listings table.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # Not a foreign key: no index to maintain, and a deleted run's claim is just stale.
+    claimed_by_run = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "listing waiting for a push"
+
+    def __str__(self) -> str:
+        return f"push mark of listing {self.listing_id}"
 
 
 class SyncRun(models.Model):

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 
-from channels.models import Channel, ChannelListing, SyncRun
+from channels.models import Channel, ChannelListing, ListingPushMark, ListingPushState, SyncRun
 from config.batching import chunks, id_batch_size
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel
 
@@ -135,7 +135,7 @@ OUTPUT = (
 
 def _computed_sql(
     *, rules: ChannelRules, listing_ids: Sequence[int] | None, stock_item_ids: Sequence[int] | None,
-    pending_only: bool, with_price: bool,
+    pending_only: bool, with_price: bool, grouped: bool = False,
 ) -> tuple[str, list]:
     """One SELECT with a row per linked merchant listing of the channel in scope: the computed
     quantity, ended flag, latency and price beside what was last pushed. Callers select from it as
@@ -144,6 +144,8 @@ def _computed_sql(
     level = StockLevel._meta.db_table
     item = StockItem._meta.db_table
     prop = StockItemProperty._meta.db_table
+    state = ListingPushState._meta.db_table
+    mark = ListingPushMark._meta.db_table
 
     scope = ["l.channel_id = %s", "l.stock_item_id IS NOT NULL", "NOT l.fulfilled_by_channel"]
     scope_params: list = [rules.channel_id]
@@ -154,18 +156,20 @@ def _computed_sql(
         scope.append(f"l.stock_item_id IN ({_placeholders(stock_item_ids) or 'NULL'})")
         scope_params += list(stock_item_ids)
     if pending_only:
-        # Served by the partial index channels_listing_push_due when it exists (see the report).
-        scope.append("(l.push_pending OR l.last_pushed_at IS NULL)")
+        # The marks of one channel are few after an order: the plan reads those, not the channel's listings.
+        scope.append(f"l.id IN (SELECT m.listing_id FROM {mark} AS m WHERE m.channel_id = %s)")
+        scope_params.append(rules.channel_id)
     where = " AND ".join(scope)
 
-    # For the whole channel one grouped scan of the levels is cheapest. For a subset (marked listings,
-    # some items) each listing looks its levels up by the (item, location) unique index, which holds
-    # whatever the planner's estimate of the subset's size: marks come and go faster than statistics.
+    # For the whole channel, or most of it (`grouped`), one grouped scan of the levels is cheapest. For a
+    # subset (marked listings, some items) each listing looks its levels up by the (item, location) unique
+    # index, which holds whatever the planner's estimate of the subset's size: marks come and go faster
+    # than statistics.
     in_locations = f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"
     location_params = list(rules.location_ids)
     select_params: list = []
     join_available_params: list = []
-    if listing_ids is None and stock_item_ids is None and not pending_only:
+    if grouped or (listing_ids is None and stock_item_ids is None and not pending_only):
         available = "COALESCE(a.available, 0)"
         available_join = f"""LEFT JOIN (
             SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
@@ -204,9 +208,10 @@ def _computed_sql(
                COALESCE(l.max_listed_percentage, %s) AS percentage,
                NULLIF(COALESCE({", ".join(latency_sources)}), 0) AS latency,
                {"COALESCE(l.price_override, si.retail_price)" if with_price else "NULL"} AS price,
-               l.last_pushed_quantity, l.last_pushed_latency, l.last_pushed_price, l.last_pushed_at,
-               l.is_ended AS was_ended
+               ps.last_pushed_quantity, ps.last_pushed_latency, ps.last_pushed_price, ps.last_pushed_at,
+               COALESCE(ps.is_ended, %s) AS was_ended
         FROM {listing} AS l
+        LEFT JOIN {state} AS ps ON ps.listing_id = l.id
         {f"JOIN {item} AS si ON si.id = l.stock_item_id" if with_price else ""}
         {available_join}
         {latency_join}
@@ -215,7 +220,7 @@ def _computed_sql(
     """
     # OFFSET 0 keeps PostgreSQL from inlining `available` into each of its uses below (a lookup each).
     base_params = [
-        *select_params, rules.end_when, rules.max_listed, rules.percentage, *latency_params,
+        *select_params, rules.end_when, rules.max_listed, rules.percentage, *latency_params, False,
         *join_available_params, *join_params, *scope_params,
     ]
     sql = f"""
@@ -305,6 +310,19 @@ def _diff_sql(*, price_change: bool) -> str:
     return " OR ".join(differs)
 
 
+# Below this many marks the per-listing lookups win whatever the channel's size (after an order, an import).
+FEW_MARKS = 1000
+
+
+def _most_listings_marked(*, channel_id: int) -> bool:
+    """A fifth or more of the channel's listings are marked (a rule change, a large import): one grouped
+    scan of the levels then costs less than a lookup per listing."""
+    marked = ListingPushMark.objects.filter(channel_id=channel_id).count()
+    if marked < FEW_MARKS:
+        return False
+    return marked * 5 >= ChannelListing.objects.filter(channel_id=channel_id).count()
+
+
 def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPush]:
     """The listings of a channel to push now, with what to send.
 
@@ -315,7 +333,8 @@ def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPu
     """
     rules = channel_rules(channel_id=channel_id)
     sql, params = _computed_sql(
-        rules=rules, listing_ids=None, stock_item_ids=None, pending_only=not full, with_price=rules.price_change
+        rules=rules, listing_ids=None, stock_item_ids=None, pending_only=not full, with_price=rules.price_change,
+        grouped=not full and _most_listings_marked(channel_id=channel_id),
     )
     sql = f"SELECT {OUTPUT} FROM ({sql}) AS c"
     if not full:
@@ -333,16 +352,6 @@ def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPu
                 for row in rows
             )
     return plan
-
-
-def listings_differing_sql(*, channel_id: int, listing_ids: Sequence[int]) -> tuple[str, list]:
-    """SELECT listing_id of those listings whose computed values differ from what was last pushed;
-    used by the services to re-mark listings that changed while a push was in flight."""
-    rules = channel_rules(channel_id=channel_id)
-    sql, params = _computed_sql(
-        rules=rules, listing_ids=listing_ids, stock_item_ids=None, pending_only=False, with_price=rules.price_change
-    )
-    return f"SELECT c.listing_id FROM ({sql}) AS c WHERE {_diff_sql(price_change=rules.price_change)}", params
 
 
 def _source(override) -> str:
@@ -453,8 +462,8 @@ def listings_with_drift(listings: QuerySet[ChannelListing] | None = None) -> Que
     """The listings (of `listings`, else all) whose quantity on the channel is not what the hub last sent:
     changed there, or lost."""
     listings = ChannelListing.objects.all() if listings is None else listings
-    return listings.filter(channel_quantity__isnull=False, last_pushed_quantity__isnull=False).exclude(
-        channel_quantity=F("last_pushed_quantity")
+    return listings.filter(channel_quantity__isnull=False, push_state__last_pushed_quantity__isnull=False).exclude(
+        channel_quantity=F("push_state__last_pushed_quantity")
     )
 
 
@@ -479,15 +488,28 @@ def channel_by_name(*, name: str) -> Channel:
 
 def listing_drift(*, listing: ChannelListing) -> bool | None:
     """The rule of `listings_with_drift` for one listing: None until both quantities are known."""
-    if listing.channel_quantity is None or listing.last_pushed_quantity is None:
+    last_push = listing.last_push
+    if listing.channel_quantity is None or last_push is None or last_push.last_pushed_quantity is None:
         return None
-    return listing.channel_quantity != listing.last_pushed_quantity
+    return listing.channel_quantity != last_push.last_pushed_quantity
 
 
 def stock_item_listings(*, stock_item_id: int) -> QuerySet[ChannelListing]:
     """The listings of one stock item on every channel, by channel and SKU, for its page."""
     return (
-        ChannelListing.objects.filter(stock_item_id=stock_item_id)
+        listings_with_push_state(ChannelListing.objects.filter(stock_item_id=stock_item_id))
         .select_related("channel", "stock_item")
         .order_by("channel__name", "channel_sku")
     )
+
+
+def listings_with_push_state(listings: QuerySet[ChannelListing]) -> QuerySet[ChannelListing]:
+    """The listings with what was last pushed (`last_push`) and whether one waits (`waiting_for_push`)
+    read in the same query."""
+    waiting = ListingPushMark.objects.filter(listing_id=OuterRef("pk"))
+    return listings.select_related("push_state").annotate(is_waiting_for_push=Exists(waiting))
+
+
+def listings_waiting_for_push(listings: QuerySet[ChannelListing], *, waiting: bool = True) -> QuerySet[ChannelListing]:
+    marked = Exists(ListingPushMark.objects.filter(listing_id=OuterRef("pk")))
+    return listings.filter(marked if waiting else ~marked)

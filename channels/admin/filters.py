@@ -1,10 +1,11 @@
-"""The listing list's filters: linked or not, and drift between the channel's quantity and the last sent."""
+"""The listing list's filters: linked or not, waiting for a push, and drift between the channel's quantity and
+the last sent."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from channels.selectors import listings_with_drift
+from channels.selectors import listings_waiting_for_push, listings_with_drift
 
 
 class LinkStateFilter(admin.SimpleListFilter):
@@ -32,4 +33,17 @@ class DriftFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "yes":
             return listings_with_drift(queryset)
+        return queryset
+
+
+class WaitingForPushFilter(admin.SimpleListFilter):
+    title = "waiting for a push"
+    parameter_name = "waiting"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return listings_waiting_for_push(queryset, waiting=self.value() == "yes")
         return queryset

@@ -27,12 +27,13 @@ class StockItemWithChannelsAdmin(StockItemAdmin):
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 ((step.label, step.value, step.note) for step in channel_quantity_explain(listing)),
             )
+            last_push = listing.last_push
             pushed = (
-                f"last pushed {listing.last_pushed_quantity} at {listing.last_pushed_at:%Y-%m-%d %H:%M}"
-                if listing.last_pushed_at else "never pushed"
+                f"last pushed {last_push.last_pushed_quantity} at {last_push.last_pushed_at:%Y-%m-%d %H:%M}"
+                if last_push and last_push.last_pushed_at else "never pushed"
             )
-            state = "; push pending" if listing.push_pending else ""
-            error = f"; last push refused: {listing.push_error}" if listing.push_error else ""
+            state = "; push pending" if listing.waiting_for_push else ""
+            error = f"; last push refused: {last_push.push_error}" if last_push and last_push.push_error else ""
             sections.append(
                 format_html(
                     "<h4>{} — {} ({}{}{})</h4><table><tbody>{}</tbody></table>",

@@ -1,8 +1,8 @@
 """Inventory push: what each listing may sell, sent to the channel in batches, and what it accepted recorded.
 
-The plan (channels.selectors.listings_push_plan) computes the listings whose quantity, latency or price
-differ from what was last sent, set-based; recording and settling are channels.services'. This module only
-drives the connector between them.
+The run claims its channel's marks, the plan (channels.selectors.listings_push_plan) computes the listings
+whose quantity, latency or price differ from what was last sent, set-based; claiming, recording and settling
+are channels.services'. This module only drives the connector between them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from django.utils import timezone
 from channels.connectors.base import PushResult, RecordError, StockUpdate
 from channels.models import Channel, SyncRun
 from channels.selectors import listings_push_plan
-from channels.services import listings_pending_settle, listings_record_pushed, listings_record_rejected
+from channels.services import (
+    listings_pending_settle,
+    listings_push_claim,
+    listings_record_pushed,
+    listings_record_rejected,
+)
 from channels.sync.connections import channel_connector
 from channels.sync.runs import channel_run
 from config.batching import chunks
@@ -33,6 +38,7 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
     if not channel.syncs_inventory:
         return None
     with channel_run(channel=channel, kind=SyncRun.Kind.INVENTORY) as tally:
+        listings_push_claim(channel_id=channel.pk, run_id=tally.run.pk)
         plan = listings_push_plan(channel_id=channel.pk, full=full)
         connector = channel_connector(channel=channel)
         for batch in chunks(plan, connector.max_batch_size):
@@ -52,6 +58,6 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
                 listings_record_rejected(rejected=[(push.listing_id, message) for push, message in rejected])
             tally.processed += len(accepted)
             tally.errors.extend(RecordError(push.channel_sku, message) for push, message in rejected)
-        listings_pending_settle(channel_id=channel.pk)
+        listings_pending_settle(channel_id=channel.pk, run_id=tally.run.pk)
         Channel.objects.filter(pk=channel.pk).update(last_inventory_sync=timezone.now())
     return tally.run

@@ -7,7 +7,7 @@ from django_celery_beat.models import PeriodicTask
 
 from channels.models import Channel, ChannelListing
 from channels.services import channel_create
-from tests.channels.factories import ChannelFactory, ChannelListingFactory
+from tests.channels.factories import ChannelFactory, ChannelListingFactory, waiting_for_push
 from tests.security.conftest import change_form_data
 
 pytestmark = pytest.mark.django_db
@@ -27,14 +27,11 @@ def channel():
 
 
 def pending(listing) -> bool:
-    listing.refresh_from_db()
-    return listing.push_pending
+    return waiting_for_push(listing)
 
 
 def settled_listings(channel, count: int = 2) -> list[ChannelListing]:
-    listings = [ChannelListingFactory(channel=channel) for _ in range(count)]
-    ChannelListing.objects.filter(channel=channel).update(push_pending=False)
-    return listings
+    return [ChannelListingFactory(channel=channel, push_pending=False) for _ in range(count)]
 
 
 def beat(channel, key: str) -> PeriodicTask:

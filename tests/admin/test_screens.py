@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from channels.connectors.base import ChannelAuthError, ConnectionResult
-from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.models import Channel, OrderStatusMapping, ShippingMapping, SyncRun
 from orders.models import Order
 from tests.channels.factories import (
     ChannelFactory,
@@ -21,6 +21,7 @@ from tests.channels.factories import (
     RakutenChannelFactory,
     ShippingMappingFactory,
     SyncRunFactory,
+    waiting_for_push,
 )
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory, PostalServiceFactory
@@ -195,7 +196,7 @@ def test_listing_filters_and_auto_link_by_sku(admin_client):
 
     assert any("1 listing(s) linked by SKU" in m for m in messages_of(response))
     unlinked.refresh_from_db()
-    assert unlinked.stock_item == item and unlinked.push_pending
+    assert unlinked.stock_item == item and waiting_for_push(unlinked)
 
 
 def test_stock_item_page_shows_levels_listings_with_explanation_and_ledger(admin_client):
@@ -237,7 +238,7 @@ def test_dashboard_shows_runs_errors_oversold_and_chart(admin_client):
     channel = ChannelFactory(name="EKM shop")
     SyncRunFactory(channel=channel, kind=SyncRun.Kind.INVENTORY, status=SyncRun.Status.FAILED, error="boom",
                    processed=7)
-    ChannelListingFactory(channel=channel, push_pending=True)
+    waiting = ChannelListingFactory(channel=channel, push_pending=True)
     oversold = StockLevelFactory(quantity=1, in_open_orders=3)
     OrderFactory(channel=channel)
 
@@ -246,4 +247,6 @@ def test_dashboard_shows_runs_errors_oversold_and_chart(admin_client):
     assert "EKM shop" in page and "boom" in page and oversold.stock_item.sku in page
     assert "<svg" in page and "7 quantities pushed" in page and "1 order downloaded" in page
     assert reverse("admin:channels_channel_dashboard") in admin_client.get(reverse("admin:index")).content.decode()
-    assert ChannelListing.objects.filter(push_pending=True).count() == 1
+    assert "<th>Pending push</th><td><a" in page and ">1</a>" in page
+    waiting_list = admin_client.get(reverse("admin:channels_channellisting_changelist") + "?waiting=yes")
+    assert list(waiting_list.context["cl"].result_list) == [waiting]

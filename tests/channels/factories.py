@@ -1,6 +1,26 @@
 import factory
 
-from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.models import (
+    Channel,
+    ChannelListing,
+    ListingPushMark,
+    ListingPushState,
+    OrderStatusMapping,
+    ShippingMapping,
+    SyncRun,
+)
+
+STATE_FIELDS = (
+    "last_pushed_quantity", "last_pushed_latency", "last_pushed_price", "last_pushed_at", "is_ended", "push_error",
+)
+
+
+def waiting_for_push(listing: ChannelListing) -> bool:
+    return ListingPushMark.objects.filter(listing_id=listing.pk).exists()
+
+
+def last_push(listing: ChannelListing) -> ListingPushState | None:
+    return ListingPushState.objects.filter(listing_id=listing.pk).first()
 
 
 class ChannelFactory(factory.django.DjangoModelFactory):
@@ -37,6 +57,22 @@ class ChannelListingFactory(factory.django.DjangoModelFactory):
     channel_sku = factory.LazyAttribute(lambda o: o.stock_item.sku if o.stock_item else f"CH-{o.channel.pk}")
     external_id = factory.Sequence(lambda n: f"L{n}")
     title = "Listing"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """`push_pending` and the last pushed values are the push bookkeeping's rows, not the listing's.
+
+        Unless told, a linked merchant listing is waiting for a push, as listing_create leaves it."""
+        pending = kwargs.pop("push_pending", None)
+        state = {name: kwargs.pop(name) for name in STATE_FIELDS if name in kwargs}
+        listing = super()._create(model_class, *args, **kwargs)
+        if pending is None:
+            pending = listing.stock_item_id is not None and not listing.fulfilled_by_channel
+        if pending:
+            ListingPushMark.objects.create(listing=listing, channel_id=listing.channel_id)
+        if state:
+            ListingPushState.objects.create(listing=listing, **state)
+        return listing
 
 
 class OrderStatusMappingFactory(factory.django.DjangoModelFactory):

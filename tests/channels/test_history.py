@@ -87,14 +87,14 @@ def test_a_listing_override_edit_is_recorded_but_not_its_sync_state(staff_client
     url = reverse("admin:channels_channellisting_change", args=(listing.pk,))
 
     response = staff_client.post(url, change_form_data(staff_client, url, end_when_quantity=3))
-    ChannelListing.objects.filter(pk=listing.pk).update(last_pushed_quantity=7, channel_quantity=7)
+    ChannelListing.objects.filter(pk=listing.pk).update(channel_quantity=7)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     latest = listing.history.latest()
     assert (latest.end_when_quantity, latest.history_user) == (3, staff_client.user)
     assert latest.prev_record.end_when_quantity is None
     assert listing.history.count() == 2  # created, then the edit; pushes and downloads add none
-    assert not hasattr(latest, "last_pushed_quantity")
+    assert not hasattr(latest, "channel_quantity")
     page = staff_client.get(reverse("admin:channels_channellisting_history", args=(listing.pk,))).content.decode()
     assert "End when quantity:</strong>" in page and "alex" in page
 

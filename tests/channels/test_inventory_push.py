@@ -7,7 +7,7 @@ import pytest
 from channels.connectors.base import ChannelTransientError, PushResult
 from channels.models import ChannelListing, SyncRun
 from channels.sync.inventory_push import inventory_push
-from tests.channels.factories import ChannelFactory, ChannelListingFactory, SyncRunFactory
+from tests.channels.factories import ChannelFactory, ChannelListingFactory, SyncRunFactory, waiting_for_push
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,10 +66,10 @@ def test_every_changed_listing_is_sent_in_batches_and_recorded(shop, connector):
     assert [len(batch) for batch in fake.batches] == [2, 1]
     assert sent(fake) == {"SKU-0": (5, 2), "SKU-1": (0, 2), "SKU-2": (12, 2)}
     assert (run.status, run.processed, run.failed) == (SyncRun.Status.SUCCESS, 3, 0)
-    pushed = {li.channel_sku: li for li in ChannelListing.objects.all()}
-    assert pushed["SKU-2"].last_pushed_quantity == 12 and pushed["SKU-2"].last_pushed_at
-    assert pushed["SKU-1"].is_ended
-    assert not any(li.push_pending for li in pushed.values())
+    pushed = {li.channel_sku: li for li in ChannelListing.objects.select_related("push_state")}
+    assert pushed["SKU-2"].last_push.last_pushed_quantity == 12 and pushed["SKU-2"].last_push.last_pushed_at
+    assert pushed["SKU-1"].last_push.is_ended
+    assert not any(waiting_for_push(li) for li in pushed.values())
     channel.refresh_from_db()
     assert channel.last_inventory_sync is not None
 
@@ -92,8 +92,8 @@ def test_a_listing_the_channel_rejects_stays_pending_with_its_message(shop, conn
     run = inventory_push(channel_id=channel.pk)
 
     rejected = ChannelListing.objects.get(channel_sku="SKU-2")
-    assert rejected.push_pending and rejected.last_pushed_quantity is None
-    assert "suppressed" in rejected.push_error
+    assert waiting_for_push(rejected) and rejected.last_push.last_pushed_quantity is None
+    assert "suppressed" in rejected.last_push.push_error
     assert run.status == SyncRun.Status.PARTIAL and run.errors[0]["record_id"] == "SKU-2"
     retry = connector()
     inventory_push(channel_id=channel.pk)

@@ -1,25 +1,34 @@
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from channels.models import ChannelListing
+from channels.models import ChannelListing, ListingPushMark
 from channels.selectors import listings_push_plan
 from channels.services import (
     channel_listings_mark_all,
     listings_mark_for_push,
     listings_pending_settle,
+    listings_push_claim,
     listings_record_pushed,
     listings_record_rejected,
 )
 from inventory.models import StockLevel
 from inventory.services import stock_reserve
-from tests.channels.factories import AmazonChannelFactory, ChannelFactory, ChannelListingFactory
+from tests.channels.factories import (
+    AmazonChannelFactory,
+    ChannelFactory,
+    ChannelListingFactory,
+    last_push,
+    waiting_for_push,
+)
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
 pytestmark = pytest.mark.django_db
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+RUN_IDS = itertools.count(1)
 
 
 @pytest.fixture
@@ -34,7 +43,11 @@ def linked(channel, warehouse, quantity=10, **fields) -> ChannelListing:
 
 
 def push_everything(channel) -> None:
+    """As a push run does: claim the marks, plan, record what the channel accepted, settle."""
+    run_id = next(RUN_IDS)
+    listings_push_claim(channel_id=channel.pk, run_id=run_id)
     listings_record_pushed(pushes=listings_push_plan(channel_id=channel.pk), at=AT)
+    listings_pending_settle(channel_id=channel.pk, run_id=run_id)
 
 
 def plan_ids(channel, **kwargs) -> set[int]:
@@ -58,8 +71,8 @@ def test_recording_a_push_remembers_it_and_then_nothing_is_planned(warehouse):
 
     push_everything(channel)
 
-    listing.refresh_from_db()
-    assert (listing.last_pushed_quantity, listing.last_pushed_at, listing.push_pending, listing.is_ended) == (
+    pushed = last_push(listing)
+    assert (pushed.last_pushed_quantity, pushed.last_pushed_at, waiting_for_push(listing), pushed.is_ended) == (
         7, AT, False, False
     )
     assert listings_push_plan(channel_id=channel.pk) == []
@@ -72,9 +85,10 @@ def test_a_marked_listing_whose_values_did_not_change_is_not_planned(warehouse):
 
     listings_mark_for_push(stock_item_ids=[listing.stock_item_id])
 
+    listings_push_claim(channel_id=channel.pk, run_id=99)
     assert listings_push_plan(channel_id=channel.pk) == []
-    assert listings_pending_settle(channel_id=channel.pk) == 0
-    assert not ChannelListing.objects.filter(push_pending=True).exists()
+    assert listings_pending_settle(channel_id=channel.pk, run_id=99) == 0
+    assert not ListingPushMark.objects.exists()
 
 
 def test_a_reservation_plans_exactly_that_items_listings(warehouse):
@@ -130,8 +144,7 @@ def test_price_is_planned_only_when_the_channel_sends_prices(warehouse):
     assert plan_ids(quiet) == set()
     [push] = listings_push_plan(channel_id=priced.pk)
     assert (push.listing_id, push.price) == (on_priced.pk, Decimal("6.00"))
-    on_quiet.refresh_from_db()
-    assert on_quiet.last_pushed_price is None
+    assert last_push(on_quiet).last_pushed_price is None
 
 
 def test_a_latency_change_is_planned(warehouse):
@@ -162,29 +175,52 @@ def test_ending_is_planned_even_when_the_quantity_was_already_zero(warehouse):
 def test_a_change_during_the_push_keeps_the_listing_marked(warehouse):
     channel = ChannelFactory()
     listing = linked(channel, warehouse, quantity=5)
+    listings_push_claim(channel_id=channel.pk, run_id=1)
     plan = listings_push_plan(channel_id=channel.pk)
 
     # An order arrives while the plan is being sent: the hub now has 4, the channel was sent 5.
     stock_reserve(lines=[(listing.stock_item_id, warehouse.pk, 1)])
     listings_mark_for_push(stock_item_ids=[listing.stock_item_id])
     listings_record_pushed(pushes=plan, at=AT)
+    listings_pending_settle(channel_id=channel.pk, run_id=1)
 
-    listing.refresh_from_db()
-    assert (listing.last_pushed_quantity, listing.push_pending) == (5, True)
+    assert (last_push(listing).last_pushed_quantity, waiting_for_push(listing)) == (5, True)
     assert [(p.listing_id, p.quantity) for p in listings_push_plan(channel_id=channel.pk)] == [(listing.pk, 4)]
+
+
+def test_a_push_removes_only_the_marks_it_claimed(warehouse):
+    channel = ChannelFactory()
+    claimed, later = linked(channel, warehouse), linked(channel, warehouse, push_pending=False)
+    listings_push_claim(channel_id=channel.pk, run_id=1)
+    listings_mark_for_push(stock_item_ids=[later.stock_item_id])  # marked after the claim
+
+    assert listings_pending_settle(channel_id=channel.pk, run_id=1) == 1
+    assert (waiting_for_push(claimed), waiting_for_push(later)) == (False, True)
 
 
 def test_a_rejected_listing_stays_marked_with_the_reason_until_accepted(warehouse):
     channel = ChannelFactory()
     listing = linked(channel, warehouse)
+    listings_push_claim(channel_id=channel.pk, run_id=1)
 
     listings_record_rejected(rejected=[(listing.pk, "SKU not found on the channel")])
+    listings_pending_settle(channel_id=channel.pk, run_id=1)
 
-    listing.refresh_from_db()
-    assert (listing.push_pending, listing.push_error) == (True, "SKU not found on the channel")
+    assert (waiting_for_push(listing), last_push(listing).push_error) == (True, "SKU not found on the channel")
+    assert last_push(listing).last_pushed_at is None, "a refusal is not a push"
     push_everything(channel)
-    listing.refresh_from_db()
-    assert (listing.push_pending, listing.push_error) == (False, "")
+    assert (waiting_for_push(listing), last_push(listing).push_error) == (False, "")
+
+
+def test_recording_skips_a_listing_deleted_since_the_plan(warehouse):
+    channel = ChannelFactory()
+    kept, deleted = linked(channel, warehouse), linked(channel, warehouse)
+    plan = listings_push_plan(channel_id=channel.pk)
+    deleted.delete()
+
+    listings_record_pushed(pushes=plan, at=AT)
+
+    assert last_push(kept).last_pushed_at == AT
 
 
 def test_mark_for_push_returns_only_channels_that_sync_inventory(warehouse):
@@ -193,8 +229,9 @@ def test_mark_for_push_returns_only_channels_that_sync_inventory(warehouse):
     for channel in (syncing, off, disabled):
         ChannelListingFactory(channel=channel, stock_item=item)
 
+    ListingPushMark.objects.all().delete()
     assert listings_mark_for_push(stock_item_ids=[item.pk]) == {syncing.pk}
-    assert ChannelListing.objects.filter(push_pending=True).count() == 3
+    assert ListingPushMark.objects.count() == 3
 
 
 def test_mark_all_marks_only_linked_merchant_listings(warehouse):
@@ -202,10 +239,10 @@ def test_mark_all_marks_only_linked_merchant_listings(warehouse):
     merchant = linked(channel, warehouse)
     linked(channel, warehouse, fulfilled_by_channel=True)
     ChannelListingFactory(channel=channel, stock_item=None, channel_sku="UNLINKED")
-    ChannelListing.objects.update(push_pending=False)
+    ListingPushMark.objects.all().delete()
 
     assert channel_listings_mark_all(channel_id=channel.pk) == 1
-    assert list(ChannelListing.objects.filter(push_pending=True).values_list("pk", flat=True)) == [merchant.pk]
+    assert list(ListingPushMark.objects.values_list("listing_id", flat=True)) == [merchant.pk]
 
 
 @pytest.mark.parametrize("listings", [3, 30])
@@ -216,7 +253,24 @@ def test_planning_takes_a_fixed_number_of_queries(warehouse, django_assert_max_n
 
     with django_assert_max_num_queries(6):
         plan = listings_push_plan(channel_id=channel.pk)
-    with django_assert_max_num_queries(12):
+    # Recording and settling recompute nothing: an update and an insert (in a savepoint), then a delete
+    # and a count, whatever the number of listings.
+    with django_assert_max_num_queries(4):
         listings_record_pushed(pushes=plan, at=AT)
+    with django_assert_max_num_queries(2):
+        listings_pending_settle(channel_id=channel.pk, run_id=1)
 
     assert len(plan) == listings
+
+
+def test_a_plan_over_most_of_the_channel_sends_what_the_per_listing_plan_sends(warehouse, monkeypatch):
+    channel = AmazonChannelFactory(max_listed_quantity=6, end_when_quantity=1, latency_days=2)
+    listings = [linked(channel, warehouse, quantity=quantity) for quantity in (0, 1, 4, 9, 30)]
+    ChannelListingFactory(channel=channel, stock_item=listings[0].stock_item, channel_sku="OTHER", push_pending=False)
+    per_listing = sorted(listings_push_plan(channel_id=channel.pk), key=lambda push: push.listing_id)
+
+    monkeypatch.setattr("channels.selectors.FEW_MARKS", 1)
+    grouped = sorted(listings_push_plan(channel_id=channel.pk), key=lambda push: push.listing_id)
+
+    assert grouped == per_listing
+    assert [push.quantity for push in grouped] == [0, 0, 4, 6, 6]

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels.connectors.base import ExternalListing
-from channels.models import Channel, ChannelListing
+from channels.models import Channel, ChannelListing, ListingPushMark
 from channels.services import (
     channel_location_mapping_save,
     channel_settings_update,
@@ -24,7 +24,7 @@ from channels.services import (
 )
 from channels.sync.listings_download import listings_store_page
 from inventory.services import stock_item_price_set, stock_level_adjust, stock_reserve
-from tests.channels.factories import ChannelFactory, ChannelListingFactory
+from tests.channels.factories import ChannelFactory, ChannelListingFactory, waiting_for_push
 from tests.inventory.factories import LocationFactory, StockItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +38,11 @@ def queued(monkeypatch):
 
 
 def settled(*listings) -> None:
-    ChannelListing.objects.filter(pk__in=[listing.pk for listing in listings]).update(push_pending=False)
+    ListingPushMark.objects.filter(listing_id__in=[listing.pk for listing in listings]).delete()
 
 
 def pending(listing) -> bool:
-    listing.refresh_from_db()
-    return listing.push_pending
+    return waiting_for_push(listing)
 
 
 def fresh(listing) -> ChannelListing:
@@ -198,8 +197,7 @@ def test_changing_a_channel_rule_marks_all_its_listings_and_queues_one_push_on_c
 
 def test_switching_inventory_sync_back_on_queues_a_push_for_what_waited(queued, django_capture_on_commit_callbacks):
     channel = ChannelFactory(inventory_sync=False)
-    waiting = ChannelListingFactory(channel=channel)
-    ChannelListing.objects.filter(pk=waiting.pk).update(push_pending=True)
+    waiting = ChannelListingFactory(channel=channel, push_pending=True)
 
     with django_capture_on_commit_callbacks(execute=True):
         channel.inventory_sync = True
@@ -305,8 +303,8 @@ def test_a_listing_download_links_a_known_sku_and_queues_its_push(queued, django
     StockItemFactory(sku="TEAPOT")
     channel = ChannelFactory()
     # Pushed once, then unlinked by staff: the download links it again and it must be sent again.
-    relinked = ChannelListingFactory(channel=channel, stock_item=None, channel_sku="MUG", last_pushed_quantity=0)
-    ChannelListing.objects.filter(pk=relinked.pk).update(last_pushed_at=timezone.now())
+    ChannelListingFactory(channel=channel, stock_item=None, channel_sku="MUG", last_pushed_quantity=0,
+                          last_pushed_at=timezone.now())
     page = (
         ExternalListing(channel_sku="MUG", external_id="1", title="Mug", quantity=0),
         ExternalListing(channel_sku="TEAPOT", external_id="2", title="Teapot", quantity=5, fulfilled_by_channel=True),
@@ -317,9 +315,9 @@ def test_a_listing_download_links_a_known_sku_and_queues_its_push(queued, django
         listings_store_page(channel_id=channel.pk, listings=page)
 
     by_sku = {listing.channel_sku: listing for listing in ChannelListing.objects.filter(channel=channel)}
-    assert by_sku["MUG"].stock_item == item and by_sku["MUG"].push_pending
-    assert by_sku["TEAPOT"].stock_item is not None and not by_sku["TEAPOT"].push_pending  # Amazon's stock
-    assert by_sku["UNKNOWN"].stock_item is None and not by_sku["UNKNOWN"].push_pending
+    assert by_sku["MUG"].stock_item == item and pending(by_sku["MUG"])
+    assert by_sku["TEAPOT"].stock_item is not None and not pending(by_sku["TEAPOT"])  # Amazon's stock
+    assert by_sku["UNKNOWN"].stock_item is None and not pending(by_sku["UNKNOWN"])
     assert queued == [channel.pk]
 
 

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from channels.models import Channel, ChannelListing
+from channels.models import Channel, ListingPushMark
 from channels.selectors import listing_quantities
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
@@ -124,7 +124,7 @@ def assert_channels_show_the_hubs_quantities(sandbox, channels: dict[str, Channe
         wanted = {q.channel_sku: q.quantity for q in listing_quantities(channel_id=channel.pk)}
         shown = {sku: stock.get(sku, {}).get("quantity") for sku in wanted}
         assert shown == wanted, f"{kind}: the channel shows {shown}, the hub computes {wanted}"
-        assert not ChannelListing.objects.filter(channel=channel, push_pending=True).exists()
+        assert not ListingPushMark.objects.filter(channel=channel).exists()
 
 
 def assert_converged(sandbox, channels: dict[str, Channel]) -> None:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from channels.models import ChannelListing, SyncRun
+from channels.models import ListingPushMark, SyncRun
 from channels.services import RUN_INTERRUPTED
 from channels.sync.listings_download import listings_download
 from channels.tasks import inventory_push_task
@@ -152,7 +152,7 @@ def test_a_worker_killed_during_an_order_download_runs_it_again_and_nothing_doub
 
 
 def channel_pushes_pending() -> bool:
-    return ChannelListing.objects.filter(push_pending=True).exists()
+    return ListingPushMark.objects.exists()
 
 
 def test_a_worker_killed_during_a_push_runs_it_again_and_the_channel_converges(
@@ -172,7 +172,7 @@ def test_a_worker_killed_during_a_push_runs_it_again_and_the_channel_converges(
     wait_for(lambda: lock_held("push", channel.pk), timeout=30, what="the EKM push to start", every=0.02)
     time.sleep(1)
     kill_pool_process(worker)
-    assert ChannelListing.objects.filter(channel=channel, push_pending=True).exists(), "the kill came too late"
+    assert ListingPushMark.objects.filter(channel=channel).exists(), "the kill came too late"
 
     wait_for(lambda: not channel_pushes_pending(), timeout=120, what="every push after the restart")
     assert_converged(sandbox, shop)

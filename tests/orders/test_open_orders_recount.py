@@ -5,12 +5,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_celery_beat.models import PeriodicTask
 
-from channels.models import ChannelListing
 from config.celery import app
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.tasks import orders_open_orders_recount_task
-from tests.channels.factories import ChannelListingFactory
+from tests.channels.factories import ChannelListingFactory, waiting_for_push
 from tests.inventory.factories import LocationFactory, StockItemFactory
 from tests.orders.factories import OrderFactory, OrderItemFactory
 
@@ -50,7 +49,7 @@ def test_the_recount_corrects_every_level_and_the_channels_get_a_push(drifted, c
     out = capsys.readouterr().out
     assert "MUG at Main: in open orders was 5, open orders hold 2 (corrected)" in out
     assert "3 stock level(s) corrected" in out
-    assert ChannelListing.objects.get(pk=drifted.pk).push_pending
+    assert waiting_for_push(drifted)
 
     call_command("recount_open_orders", "--check")
     assert "matches the open orders everywhere" in capsys.readouterr().out

@@ -21,7 +21,15 @@ from django.db import connection, reset_queries
 from django.test import Client, RequestFactory
 from django.urls import resolve, reverse
 
-from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
+from channels.models import (
+    Channel,
+    ChannelListing,
+    ListingPushMark,
+    ListingPushState,
+    OrderStatusMapping,
+    ShippingMapping,
+    SyncRun,
+)
 from devtools.management.commands.bench_inventory import Command as InventoryBench
 from devtools.management.commands.bench_inventory import _insert_select
 from inventory.models import Location, StockItem, StockLevel, StockMovement
@@ -101,9 +109,16 @@ class Command(BaseCommand):
                 ChannelListing,
                 {"channel_id": str(channel.pk), "channel_sku": "i.sku", "external_id": "'L' || i.id",
                  "title": "i.title", "stock_item_id": "CASE WHEN i.id %% 20 = 0 THEN NULL ELSE i.id END",
-                 "channel_quantity": "i.id %% 30", "last_pushed_quantity": "i.id %% 29",
-                 "push_pending": "i.id %% 7 = 0"},
+                 "channel_quantity": "i.id %% 30"},
                 f"FROM {StockItem._meta.db_table} AS i",
+            )
+            _insert_select(
+                ListingPushState, {"listing_id": "l.id", "last_pushed_quantity": "l.id %% 29"},
+                f"FROM {ChannelListing._meta.db_table} AS l WHERE l.channel_id = %s", [channel.pk],
+            )
+            _insert_select(
+                ListingPushMark, {"listing_id": "l.id", "channel_id": "l.channel_id"},
+                f"FROM {ChannelListing._meta.db_table} AS l WHERE l.channel_id = %s AND l.id %% 7 = 0", [channel.pk],
             )
             _insert_select(
                 SyncRun,

@@ -8,6 +8,7 @@ dropped at the end.
 
 from __future__ import annotations
 
+import itertools
 import resource
 import statistics
 import time
@@ -22,9 +23,14 @@ from django.db.models import Model
 from django.utils import timezone
 
 from channels import scheduling
-from channels.models import Channel, ChannelListing
-from channels.selectors import listings_push_plan
-from channels.services import channel_listings_mark_all, listings_pending_settle, listings_record_pushed
+from channels.models import Channel, ChannelListing, ListingPushState
+from channels.selectors import LATENCY_PATTERN, MAX_LATENCY, listing_quantities, listings_push_plan
+from channels.services import (
+    channel_listings_mark_all,
+    listings_pending_settle,
+    listings_push_claim,
+    listings_record_pushed,
+)
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk, stock_reserve
 from orders.models import Order, OrderItem
@@ -46,7 +52,7 @@ def _insert_select(model: type[Model], exprs: dict[str, str], tail: str, params:
     columns, values, defaults = [], [], []
     now = timezone.now()
     for field in model._meta.concrete_fields:
-        if field.primary_key:
+        if field.primary_key and field.column not in exprs:
             continue
         columns.append(field.column)
         if field.column in exprs:
@@ -63,6 +69,7 @@ def _insert_select(model: type[Model], exprs: dict[str, str], tail: str, params:
 
 class Command(BaseCommand):
     help = "Benchmark quantity computation and push planning on a large catalogue (PostgreSQL only)."
+    _run_ids = itertools.count(1)
 
     def add_arguments(self, parser):
         parser.add_argument("--skus", type=int, default=100_000)
@@ -200,7 +207,7 @@ class Command(BaseCommand):
         # Start steady: every listing pushed once (a full resync), nothing pending.
         started = time.perf_counter()
         for channel_id in self._channel_ids():
-            listings_record_pushed(pushes=listings_push_plan(channel_id=channel_id, full=True), at=timezone.now())
+            self._push_recorded(channel_id, full=True)
         self.stdout.write(f"initial full resync planned and recorded in {time.perf_counter() - started:.1f} s")
         with connection.cursor() as cursor:
             # What autovacuum does after such a bulk load; not timed.
@@ -214,10 +221,16 @@ class Command(BaseCommand):
     def _plan_all(self) -> int:
         return sum(len(listings_push_plan(channel_id=channel_id)) for channel_id in self._channel_ids())
 
+    def _push_recorded(self, channel_id: int, *, full: bool = False) -> None:
+        """What a push run does around the channel's answer: claim, plan, record all accepted, settle."""
+        run_id = next(self._run_ids)
+        listings_push_claim(channel_id=channel_id, run_id=run_id)
+        listings_record_pushed(pushes=listings_push_plan(channel_id=channel_id, full=full), at=timezone.now())
+        listings_pending_settle(channel_id=channel_id, run_id=run_id)
+
     def _settle(self) -> None:
         for channel_id in self._channel_ids():
-            listings_record_pushed(pushes=listings_push_plan(channel_id=channel_id), at=timezone.now())
-            listings_pending_settle(channel_id=channel_id)
+            self._push_recorded(channel_id)
 
     def _timed(self, label: str, runs: int, prepare: Callable[[int], None], run: Callable[[], int]) -> None:
         times, sizes = [], []
@@ -286,5 +299,171 @@ class Command(BaseCommand):
             lambda: sum(len(listings_push_plan(channel_id=c, full=True)) for c in channel_ids),
         )
 
+        self._floor(runs=runs, mark=mark_everything_and_move_some_stock)
+        self._bookkeeping(runs=runs)
+
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(f"peak memory (process maximum resident set): {peak_mb:.0f} MB")
+
+    # --- the floor: one hand-written statement for every listing of every channel ---------------
+
+    def _floor_sql(self, *, diff: bool) -> str:
+        """Quantity, ended, latency and price of every linked merchant listing of every channel, written
+        by hand for these tables as one statement: available over all warehouses once per item, and per
+        channel only for the channels that count their own locations."""
+        channel, listing = Channel._meta.db_table, ChannelListing._meta.db_table
+        level, location = StockLevel._meta.db_table, Location._meta.db_table
+        mapped = Channel.inventory_locations.through._meta.db_table
+        state, item = ListingPushState._meta.db_table, StockItem._meta.db_table
+        warehouse = Location.Kind.WAREHOUSE
+        sql = f"""
+            WITH everywhere AS (
+                SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
+                FROM {level} AS sl JOIN {location} AS w ON w.id = sl.location_id AND w.kind = '{warehouse}'
+                GROUP BY sl.stock_item_id
+            ), chosen AS (
+                SELECT m.channel_id, sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
+                FROM {mapped} AS m
+                JOIN {channel} AS c ON c.id = m.channel_id AND c.update_inventory_from_locations
+                JOIN {location} AS w ON w.id = m.location_id AND w.kind = '{warehouse}'
+                JOIN {level} AS sl ON sl.location_id = m.location_id
+                GROUP BY m.channel_id, sl.stock_item_id
+            ), figures AS (
+                SELECT l.id AS listing_id, c.price_change,
+                       CASE WHEN c.update_inventory_from_locations THEN COALESCE(ch.available, 0)
+                            ELSE COALESCE(e.available, 0) END AS available,
+                       COALESCE(l.end_when_quantity, c.end_when_quantity) AS end_when,
+                       COALESCE(l.max_listed_quantity, c.max_listed_quantity) AS max_listed,
+                       COALESCE(l.max_listed_percentage, c.max_listed_percentage) AS percentage,
+                       NULLIF(COALESCE(l.latency_days,
+                           CASE WHEN c.product_based_latency AND p.value ~ '{LATENCY_PATTERN}'
+                                     AND CAST(TRIM(p.value) AS integer) <= {MAX_LATENCY}
+                                THEN CAST(TRIM(p.value) AS integer) END,
+                           c.latency_days), 0) AS latency,
+                       CASE WHEN c.price_change THEN COALESCE(l.price_override, si.retail_price) END AS price,
+                       ps.last_pushed_quantity, ps.last_pushed_latency, ps.last_pushed_price, ps.last_pushed_at,
+                       COALESCE(ps.is_ended, false) AS was_ended
+                FROM {listing} AS l
+                JOIN {channel} AS c ON c.id = l.channel_id
+                JOIN {item} AS si ON si.id = l.stock_item_id
+                LEFT JOIN everywhere AS e ON e.stock_item_id = l.stock_item_id AND NOT c.update_inventory_from_locations
+                LEFT JOIN chosen AS ch ON ch.channel_id = l.channel_id AND ch.stock_item_id = l.stock_item_id
+                LEFT JOIN inventory_stockitemproperty AS p
+                       ON c.product_based_latency AND p.stock_item_id = l.stock_item_id
+                          AND p.name = c.latency_property_name
+                LEFT JOIN {state} AS ps ON ps.listing_id = l.id
+                WHERE NOT l.fulfilled_by_channel
+            ), sent AS (
+                SELECT f.*, CASE WHEN f.available <= f.end_when THEN 0
+                                 ELSE LEAST(f.available, COALESCE(f.max_listed, f.available))
+                                      * COALESCE(f.percentage, 100) / 100 END AS quantity,
+                            f.available <= f.end_when AS ended
+                FROM figures AS f
+            )
+            SELECT listing_id, quantity, ended, latency, price FROM sent
+        """
+        if diff:
+            sql += """WHERE last_pushed_at IS NULL OR last_pushed_quantity IS NULL OR quantity <> last_pushed_quantity
+                      OR ended <> was_ended OR COALESCE(latency, -1) <> COALESCE(last_pushed_latency, -1)
+                      OR (price_change AND COALESCE(price, -1) <> COALESCE(last_pushed_price, -1))"""
+        return sql
+
+    def _floor_check(self) -> int:
+        """The floor gives every listing the quantity, ended flag and latency the product computes (and
+        the price where Price Change sends it); returns how many listings were compared."""
+        with connection.cursor() as cursor:
+            cursor.execute(self._floor_sql(diff=False))
+            floor = {row[0]: row[1:] for row in cursor.fetchall()}
+        compared = 0
+        for channel_id in self._channel_ids():
+            price_change = Channel.objects.get(pk=channel_id).price_change
+            for row in listing_quantities(channel_id=channel_id):
+                quantity, ended, latency, price = floor.pop(row.listing_id)
+                ours = (row.quantity, row.is_ended, row.latency_days, row.price if price_change else None)
+                if ours != (quantity, ended, latency, price):
+                    raise CommandError(f"listing {row.listing_id}: the product computes {ours}, the floor "
+                                       f"{(quantity, ended, latency, price)}")
+                compared += 1
+        if floor:
+            raise CommandError(f"the floor computes {len(floor)} listings the product does not")
+        return compared
+
+    def _floor(self, *, runs: int, mark: Callable[[int], None]) -> None:
+        compared = self._floor_check()
+        product, floor = [], []
+        for n in range(runs):
+            mark(n)
+            started = time.perf_counter()
+            planned = self._plan_all()
+            product.append(time.perf_counter() - started)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+                started = time.perf_counter()
+                cursor.execute(self._floor_sql(diff=True))
+                differing = len(cursor.fetchall())
+                floor.append(time.perf_counter() - started)
+            if differing != planned:
+                raise CommandError(f"the floor finds {differing} listings to push, the product plans {planned}")
+            self._settle()
+        ours, best = statistics.median(product), statistics.median(floor)
+        self.stdout.write(
+            f"recompute-and-diff against the floor: product median {ours * 1000:.0f} ms, hand-written statement "
+            f"median {best * 1000:.0f} ms over {runs} runs: {ours / best:.2f}x the floor "
+            f"(same values for all {compared} listings, same {planned} listings to push)"
+        )
+
+    # --- push bookkeeping on the first channel ----------------------------------------------------
+
+    def _bookkeeping(self, *, runs: int) -> None:
+        channel_id = self._channel_ids()[0]
+        size = ChannelListing.objects.filter(channel_id=channel_id).count()
+        state = ListingPushState._meta.db_table
+        figures: dict[str, list[float]] = {}
+        planned: list[int] = []
+
+        def timed(label: str, body: Callable[[], object]) -> object:
+            started = time.perf_counter()
+            result = body()
+            figures.setdefault(label, []).append(time.perf_counter() - started)
+            return result
+
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = '{state}'")
+            updates_before, hot_before = cursor.fetchone()
+        for n in range(runs):
+            # 6% of the channel's items move, as after a busy hour; every listing of the channel marked.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 17 = %s",
+                    [n % 17],
+                )
+            run_id = next(self._run_ids)
+            timed("marking every listing of the channel (a rule change)",
+                  lambda: channel_listings_mark_all(channel_id=channel_id))
+            listings_push_claim(channel_id=channel_id, run_id=run_id)
+            plan = timed("planning the push", lambda: listings_push_plan(channel_id=channel_id))
+            planned.append(len(plan))
+            timed("recording the planned pushes",
+                  lambda plan=plan: listings_record_pushed(pushes=plan, at=timezone.now()))
+            timed("settling after the push",
+                  lambda run_id=run_id: listings_pending_settle(channel_id=channel_id, run_id=run_id))
+            full = listings_push_plan(channel_id=channel_id, full=True)
+            timed(f"recording a full push ({len(full)} listings)",
+                  lambda full=full: listings_record_pushed(pushes=full, at=timezone.now()))
+        # The statistics collector reports asynchronously; wait for what this process sent.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+        time.sleep(1)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = '{state}'")
+            updates_after, hot_after = cursor.fetchone()
+        self.stdout.write(f"push bookkeeping on one channel of {size} listings, median of {runs} runs "
+                          f"({statistics.median(planned):.0f} listings planned each time):")
+        for label, times in figures.items():
+            median = statistics.median(times)
+            shown = f"{median * 1000:.1f} ms" if median < 1 else f"{median:.2f} s"
+            self.stdout.write(f"  {label}: {shown}")
+        updates = updates_after - updates_before
+        hot = hot_after - hot_before
+        self.stdout.write(f"  push state updates in place (heap-only): {hot} of {updates}"
+                          f" ({hot / max(updates, 1):.0%})")

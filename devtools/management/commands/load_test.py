@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Sum
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.models import Channel, ChannelListing
+from channels.models import Channel, ListingPushMark
 from channels.scheduling import channel_beat_schedule_update
 from channels.selectors import listing_quantities
 from channels.sync.inventory_push import inventory_push
@@ -184,7 +184,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         load = Order.objects.filter(channel__name__startswith="load-")
         while time.monotonic() < deadline:
-            pending = ChannelListing.objects.filter(channel__name__startswith="load-", push_pending=True).exists()
+            pending = ListingPushMark.objects.filter(channel__name__startswith="load-").exists()
             if load.count() >= len(injected) and not pending:
                 break
             time.sleep(1)
