@@ -24,6 +24,7 @@ from channels.models import (
 )
 from inventory.models import StockLevel
 from orders.models import Order
+from orders.selectors import orders_channel_not_told_by_channel
 
 CHART_DAYS = 30
 # The statuses that mean a run left something for staff to look at.
@@ -91,6 +92,8 @@ class ChannelSummary:
     open_orders: int
     recent_runs: list[SyncRun]
     secret_warning: str = ""
+    # Orders whose despatch or cancellation the channel refused, or never heard of.
+    orders_not_told: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class DayPoint:
 
 
 def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
-    """Per channel: health, listing counts, open orders and its latest runs (four queries in all)."""
+    """Per channel: health, listing counts, open orders and its latest runs (five queries in all)."""
     open_statuses = list(Order.OPEN_STATUSES)
     channels = list(
         channels_with_last_runs(Channel.objects.all()).order_by("name")
@@ -114,6 +117,7 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
             errors=Count("pk", filter=Q(push_state__isnull=False) & ~Q(push_state__push_error="")),
         )
     }
+    not_told = orders_channel_not_told_by_channel()
     waiting_push = dict(
         ListingPushMark.objects.values("channel_id").annotate(n=Count("pk")).values_list("channel_id", "n")
     )
@@ -142,6 +146,7 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
             pending_push=waiting_push.get(channel.pk, 0),
             push_errors=listing_counts.get(channel.pk, {}).get("errors", 0),
             open_orders=open_orders.get(channel.pk, 0),
+            orders_not_told=not_told.get(channel.pk, 0),
             recent_runs=runs.get(channel.pk, []),
             secret_warning=client_secret_warning(channel),
         )

@@ -155,16 +155,17 @@ def _computed_sql(
     if stock_item_ids is not None:
         scope.append(f"l.stock_item_id IN ({_placeholders(stock_item_ids) or 'NULL'})")
         scope_params += list(stock_item_ids)
-    if pending_only:
+    if pending_only and not grouped:
         # The marks of one channel are few after an order: the plan reads those, not the channel's listings.
         scope.append(f"l.id IN (SELECT m.listing_id FROM {mark} AS m WHERE m.channel_id = %s)")
         scope_params.append(rules.channel_id)
     where = " AND ".join(scope)
 
-    # For the whole channel, or most of it (`grouped`), one grouped scan of the levels is cheapest. For a
-    # subset (marked listings, some items) each listing looks its levels up by the (item, location) unique
-    # index, which holds whatever the planner's estimate of the subset's size: marks come and go faster
-    # than statistics.
+    # For the whole channel one grouped scan of the levels is cheapest; so it is when most of it is marked
+    # (`grouped`), and then the plan reads every listing rather than join marks whose statistics lag (the
+    # diff leaves out the unchanged ones either way). For a subset (marked listings, some items) each
+    # listing looks its levels up by the (item, location) unique index, which holds whatever the planner's
+    # estimate of the subset's size: marks come and go faster than statistics.
     in_locations = f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"
     location_params = list(rules.location_ids)
     select_params: list = []

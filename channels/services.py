@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
@@ -151,26 +152,26 @@ def listings_push_claim(*, channel_id: int, run_id: int) -> None:
     ListingPushMark.objects.filter(channel_id=channel_id).update(claimed_by_run=run_id)
 
 
-# The push state columns a write names: (column, its PostgreSQL type).
-PUSHED_COLUMNS = (
-    ("last_pushed_quantity", "integer"), ("last_pushed_latency", "integer"), ("last_pushed_price", "numeric"),
-    ("is_ended", "boolean"),
-)
+# The PostgreSQL type of each push state column a write sends.
+PUSH_STATE_TYPES = {
+    "listing_id": "integer", "last_pushed_quantity": "integer", "last_pushed_latency": "integer",
+    "last_pushed_price": "numeric", "is_ended": "boolean", "push_error": "text",
+}
 # Listings per statement: VALUES rows on SQLite (bound parameters), array elements on PostgreSQL.
 ARRAY_BATCH = 100_000
 
 
-def _push_states_write(*, rows: Sequence[tuple], columns: Sequence[tuple[str, str]], update: Mapping[str, str],
+def _push_states_write(*, columns: Mapping[str, Sequence], update: Mapping[str, str],
                        constants: Mapping[str, object]) -> None:
-    """Write push state rows (listing id first, then `columns`), updating a listing's row in place when it
-    has one and adding it otherwise; `update` gives each column's new value over `v` (the row written) and
-    `s` (the stored one); `constants` are columns with one value for every row.
+    """Write push state rows given column by column (`listing_id` first), updating a listing's row in place
+    when it has one and adding it otherwise; `update` gives each column's new value over `v` (the row
+    written) and `s` (the stored one); `constants` are columns with one value for every row.
 
-    A listing deleted since the plan is skipped. On PostgreSQL the rows travel as one array per column
-    (unnest), which binds in a fraction of the time 100k rows of parameters take."""
+    A listing deleted since the plan is skipped. On PostgreSQL each column travels as one array literal
+    (unnest), and the insert runs only when the update missed some listings (their first push)."""
     listing = ChannelListing._meta.db_table
     state = ListingPushState._meta.db_table
-    names = ["listing_id", *(name for name, _ in columns)]
+    names = list(columns)
     constant_names = list(constants)
     constant_values = [
         connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
@@ -181,32 +182,50 @@ def _push_states_write(*, rows: Sequence[tuple], columns: Sequence[tuple[str, st
         + [f"{name} = %s" for name in constant_names]
     )
     inserted = ", ".join(names + constant_names)
+    selected = ", ".join([f"v.{name}" for name in names] + ["%s"] * len(constant_names))
+    total = len(columns["listing_id"])
     postgresql = connection.vendor == "postgresql"
-    types = ["integer", *(kind for _, kind in columns)]
-    for chunk in chunks(rows, ARRAY_BATCH if postgresql else BATCH):
+    batch = ARRAY_BATCH if postgresql else BATCH
+    for start in range(0, total, batch):
+        chunk = {name: values[start:start + batch] for name, values in columns.items()}
         if postgresql:
-            source = "unnest({}) AS v({})".format(", ".join(f"%s::{kind}[]" for kind in types), ", ".join(names))
-            values = [list(column) for column in zip(*chunk, strict=True)]
+            source = "unnest({}) AS v({})".format(
+                ", ".join(f"%s::{PUSH_STATE_TYPES[name]}[]" for name in names), ", ".join(names)
+            )
+            values = [_array(chunk[name], PUSH_STATE_TYPES[name]) for name in names]
         else:
             # SQLite names the columns of VALUES column1, column2...: a subquery gives them their names.
             row_sql = "(" + ", ".join(["%s"] * len(names)) + ")"
             source = "(SELECT {} FROM (VALUES {})) AS v".format(
                 ", ".join(f"column{n + 1} AS {name}" for n, name in enumerate(names)),
-                ", ".join([row_sql] * len(chunk)),
+                ", ".join([row_sql] * len(chunk["listing_id"])),
             )
-            values = [value for row in chunk for value in row]
+            values = [value for row in zip(*chunk.values(), strict=True) for value in row]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {state} AS s SET {assignments} FROM {source} WHERE s.listing_id = v.listing_id",
                 [*constant_values, *values],
             )
+            if cursor.rowcount == len(chunk["listing_id"]):
+                continue
             cursor.execute(
-                f"INSERT INTO {state} ({inserted}) "
-                f"SELECT v.{', v.'.join(names)}{''.join(', %s' for _ in constant_names)} FROM {source} "
+                f"INSERT INTO {state} ({inserted}) SELECT {selected} FROM {source} "
                 f"JOIN {listing} AS l ON l.id = v.listing_id "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {state} AS s WHERE s.listing_id = v.listing_id)",
                 [*constant_values, *values],
             )
+
+
+def _array(values: Sequence, kind: str):
+    """A PostgreSQL array literal for numbers and booleans, written in one join: the driver adapts a list
+    element by element, which took most of the time of recording a full push. Text goes as a list."""
+    if kind == "text":
+        return list(values)
+    if kind == "boolean":
+        return "{" + ",".join(["t" if value else "f" for value in values]) + "}"
+    if None not in values:
+        return "{" + ",".join(map(str, values)) + "}"
+    return "{" + ",".join(["NULL" if value is None else str(value) for value in values]) + "}"
 
 
 @transaction.atomic
@@ -219,12 +238,15 @@ def listings_record_pushed(*, pushes: Sequence[PlannedPush], at: datetime) -> No
     """
     if not pushes:
         return
+    ordered = sorted(pushes, key=attrgetter("listing_id"))
     _push_states_write(
-        rows=[
-            (push.listing_id, push.quantity, push.latency_days, push.price, push.is_ended)
-            for push in sorted(pushes, key=lambda push: push.listing_id)
-        ],
-        columns=PUSHED_COLUMNS,
+        columns={
+            "listing_id": [push.listing_id for push in ordered],
+            "last_pushed_quantity": [push.quantity for push in ordered],
+            "last_pushed_latency": [push.latency_days for push in ordered],
+            "last_pushed_price": [push.price for push in ordered],
+            "is_ended": [push.is_ended for push in ordered],
+        },
         update={
             "last_pushed_quantity": "v.last_pushed_quantity", "last_pushed_latency": "v.last_pushed_latency",
             "last_pushed_price": "COALESCE(v.last_pushed_price, s.last_pushed_price)", "is_ended": "v.is_ended",
@@ -240,7 +262,8 @@ def listings_record_rejected(*, rejected: Sequence[tuple[int, str]]) -> None:
         return
     ordered = sorted(rejected)
     _push_states_write(
-        rows=ordered, columns=(("push_error", "text"),), update={"push_error": "v.push_error"}, constants={}
+        columns={"listing_id": [listing_id for listing_id, _ in ordered], "push_error": [why for _, why in ordered]},
+        update={"push_error": "v.push_error"}, constants={},
     )
     listings_mark(listing_ids=[listing_id for listing_id, _ in ordered])
 

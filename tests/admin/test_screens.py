@@ -241,12 +241,18 @@ def test_dashboard_shows_runs_errors_oversold_and_chart(admin_client):
     waiting = ChannelListingFactory(channel=channel, push_pending=True)
     oversold = StockLevelFactory(quantity=1, in_open_orders=3)
     OrderFactory(channel=channel)
+    refused = OrderFactory(channel=channel, status=Order.Status.PROCESSED, channel_told=Order.ChannelTold.REFUSED,
+                           despatch_error="No tracking number")
 
     page = admin_client.get(reverse("admin:channels_channel_dashboard")).content.decode()
 
     assert "EKM shop" in page and "boom" in page and oversold.stock_item.sku in page
-    assert "<svg" in page and "7 quantities pushed" in page and "1 order downloaded" in page
+    assert "<svg" in page and "7 quantities pushed" in page and "2 orders downloaded" in page
     assert reverse("admin:channels_channel_dashboard") in admin_client.get(reverse("admin:index")).content.decode()
     assert "<th>Pending push</th><td><a" in page and ">1</a>" in page
     waiting_list = admin_client.get(reverse("admin:channels_channellisting_changelist") + "?waiting=yes")
     assert list(waiting_list.context["cl"].result_list) == [waiting]
+    assert "<th>Channel not told</th>" in page
+    not_told = admin_client.get(reverse("admin:orders_order_changelist")
+                                + f"?channel__id__exact={channel.pk}&channel_told=not_told")
+    assert list(not_told.context["cl"].result_list) == [refused]

@@ -266,7 +266,9 @@ def test_planning_takes_a_fixed_number_of_queries(warehouse, django_assert_max_n
 def test_a_plan_over_most_of_the_channel_sends_what_the_per_listing_plan_sends(warehouse, monkeypatch):
     channel = AmazonChannelFactory(max_listed_quantity=6, end_when_quantity=1, latency_days=2)
     listings = [linked(channel, warehouse, quantity=quantity) for quantity in (0, 1, 4, 9, 30)]
-    ChannelListingFactory(channel=channel, stock_item=listings[0].stock_item, channel_sku="OTHER", push_pending=False)
+    # Not marked and unchanged since its push: neither plan sends it.
+    ChannelListingFactory(channel=channel, stock_item=listings[0].stock_item, channel_sku="OTHER", push_pending=False,
+                          last_pushed_quantity=0, is_ended=True, last_pushed_latency=2, last_pushed_at=AT)
     per_listing = sorted(listings_push_plan(channel_id=channel.pk), key=lambda push: push.listing_id)
 
     monkeypatch.setattr("channels.selectors.FEW_MARKS", 1)
