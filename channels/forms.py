@@ -3,11 +3,9 @@ from django.utils import timezone
 
 from channels.connectors import connector_class
 from channels.endpoints import channel_endpoint_fields
-from channels.models import Channel, OrderStatusMapping
+from channels.models import CREDENTIAL_PREFIX, Channel, OrderStatusMapping
 from inventory.models import Location
 from orders.models import Order, PostalService
-
-CREDENTIAL_PREFIX = "credential_"
 
 
 def credential_fields(kind: str) -> tuple[tuple[str, str], ...]:

@@ -48,6 +48,8 @@ LATENCY_HELP = (
 )
 
 
+# The channel form names the field of each credential key with this prefix (the services read which changed).
+CREDENTIAL_PREFIX = "credential_"
 # Written by the sync engine as it runs, not by staff: kept out of the channel's history.
 CHANNEL_STATE_FIELDS = [
     "last_inventory_sync", "listing_download_in_progress", "listing_download_started_at",

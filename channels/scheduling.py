@@ -20,6 +20,8 @@ from channels.models import Channel
 PUSH_TASK = "channels.tasks.inventory_push_task"
 ORDERS_TASK = "channels.tasks.orders_download_task"
 FBA_SUBMIT_TASK = "channels.tasks.despatch_fba_submit_task"
+RULES_CHANGED_TASK = "channels.tasks.inventory_rules_changed_task"
+WEBHOOKS_FOLLOW_TASK = "channels.tasks.channel_webhooks_follow_task"
 PUSH_QUEUED_KEY = "stockline:push-queued:{channel_id}"
 FOLLOW_UP_QUEUED_KEY = "stockline:orders-follow-up-queued:{channel_id}"
 # Bursts of changes (an order page, a stock import) coalesce into one push per channel.
@@ -71,6 +73,17 @@ def order_download_schedule(*, channel: Channel) -> IntervalSchedule:
     """The default order download interval of the channel's kind: the fastest its quota sustains."""
     seconds = channel.connector_class.order_download_interval()
     return IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
+
+
+def channel_rules_changed_queue(*, channel_id: int) -> None:
+    """Queue the marking of every listing of a channel whose rules changed (then its push): a worker's job,
+    not the admin request's."""
+    current_app.tasks[RULES_CHANGED_TASK].delay(channel_id)
+
+
+def channel_webhooks_follow_queue(*, channel_id: int) -> None:
+    """Queue the subscription (or unsubscription) of the channel's order webhooks: the task calls the channel."""
+    current_app.tasks[WEBHOOKS_FOLLOW_TASK].delay(channel_id)
 
 
 def fba_submission_queue(*, order_id: int) -> None:

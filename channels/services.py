@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
@@ -26,6 +27,7 @@ from channels import scheduling
 from channels.fulfilment import fba_location_ensure
 from channels.history import listings_history_record
 from channels.models import (
+    CREDENTIAL_PREFIX,
     Channel,
     ChannelListing,
     ListingPushMark,
@@ -51,6 +53,8 @@ CHANNEL_RULE_FIELDS = frozenset({
     "update_inventory_from_locations", "max_listed_quantity", "max_listed_percentage", "end_when_quantity",
     "latency_days", "product_based_latency", "latency_property_name", "price_change",
 })
+# What the channel's order webhook subscriptions depend on, besides its credentials.
+WEBHOOK_FIELDS = frozenset({"enabled", "api_base_url", "auth_base_url"})
 # Switches that, turned on, let the pending changes through.
 CHANNEL_SWITCHES = frozenset({"enabled", "inventory_sync", "update_inventory"})
 
@@ -136,10 +140,19 @@ def listings_stock_changed(*, stock_item_ids: Iterable[int], price_changed: bool
     _push_schedule_on_commit(listings_mark_for_push(stock_item_ids=stock_item_ids, price_changed=price_changed))
 
 
-def _channel_listings_push_due(*, channel: Channel) -> None:
-    channel_listings_mark_all(channel_id=channel.pk)
-    if channel.syncs_inventory:
-        _push_schedule_on_commit([channel.pk])
+@transaction.atomic
+def channel_rules_changed(*, channel_id: int) -> int:
+    """Mark every listing of a channel whose rules or location mapping changed and schedule its push on
+    commit; returns how many were marked. Run by a worker once the edit committed (channel_rules_changed_queue)."""
+    marked = channel_listings_mark_all(channel_id=channel_id)
+    if _syncing_channel_ids(channel_ids=[channel_id]):
+        _push_schedule_on_commit([channel_id])
+    return marked
+
+
+def _channel_rules_changed_on_commit(*, channel_id: int) -> None:
+    # Marking a 200k-listing channel takes most of a second: after the save, in a worker, not in the request.
+    transaction.on_commit(lambda: scheduling.channel_rules_changed_queue(channel_id=channel_id))
 
 
 @transaction.atomic
@@ -287,7 +300,15 @@ def channel_create(*, channel: Channel) -> Channel:
     channel.save()
     scheduling.channel_beat_schedule_update(channel=channel)
     _fba_location_follow(channel=channel)
+    _webhooks_follow_on_commit(channel=channel)
     return channel
+
+
+def _webhooks_follow_on_commit(*, channel: Channel) -> None:
+    # Without a public URL the hub takes no webhooks: nothing to subscribe (channel_webhooks_follow, the
+    # command, removes what an earlier address left).
+    if settings.STOCKLINE_PUBLIC_URL and channel.connector_class.receives_order_webhooks:
+        transaction.on_commit(lambda: scheduling.channel_webhooks_follow_queue(channel_id=channel.pk))
 
 
 def _fba_location_follow(*, channel: Channel) -> None:
@@ -299,21 +320,24 @@ def _fba_location_follow(*, channel: Channel) -> None:
 @transaction.atomic
 def channel_settings_update(*, channel: Channel, changed_fields: Iterable[str]) -> Channel:
     """Save staff's edit of a channel; `changed_fields` names the fields the edit changed (a form's
-    changed_data). New rules mark every listing of the channel and schedule a push on commit; a switch
-    turned on schedules one to send what waited; the periodic tasks follow the switches; FBA turned on
-    gives the channel its FBA location. An edit that changes none of these costs nothing beyond the save."""
+    changed_data). New rules have a worker mark every listing of the channel and schedule its push once the
+    edit commits; a switch turned on schedules a push to send what waited; the periodic tasks follow the
+    switches; the order webhooks follow the switch, the endpoints and the credentials; FBA turned on gives
+    the channel its FBA location. An edit that changes none of these costs nothing beyond the save."""
     changed = set(changed_fields)
     channel.save()
     rules_changed = bool(changed & CHANNEL_RULE_FIELDS)
     switched_on = any(getattr(channel, name) for name in changed & CHANNEL_SWITCHES)
     if rules_changed:
-        channel_listings_mark_all(channel_id=channel.pk)
-    if (rules_changed or switched_on) and channel.syncs_inventory:
+        _channel_rules_changed_on_commit(channel_id=channel.pk)
+    elif switched_on and channel.syncs_inventory:
         _push_schedule_on_commit([channel.pk])
     if changed & scheduling.CHANNEL_SCHEDULE_FIELDS:
         scheduling.channel_beat_schedule_update(channel=channel)
     if "fba_enabled" in changed:
         _fba_location_follow(channel=channel)
+    if changed & WEBHOOK_FIELDS or any(name.startswith(CREDENTIAL_PREFIX) for name in changed):
+        _webhooks_follow_on_commit(channel=channel)
     return channel
 
 
@@ -373,7 +397,7 @@ def channel_location_mapping_save(*, channel_id: int, from_locations: bool, loca
             changed = True
     # Another set of warehouses, or all of them instead of some: every listing may get another number.
     if changed:
-        _channel_listings_push_due(channel=channel)
+        _channel_rules_changed_on_commit(channel_id=channel.pk)
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
 from channels.models import Channel, SyncRun
 from channels.scheduling import PUSH_QUEUED_KEY, orders_follow_up_clear
+from channels.services import channel_rules_changed
 from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
 from channels.sync.fba.outbound import fba_outbound_follow, fba_outbound_submit
 from channels.sync.fba.stock import fba_inventory_sync
@@ -109,6 +110,13 @@ def inventory_push_task(self, channel_id: int, full: bool = False) -> str:
         # Another push for this channel is running; it may have planned before our change, so go again soon.
         raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
     return run.status if run else "inventory sync off"
+
+
+@shared_task(**RETRY)
+def inventory_rules_changed_task(self, channel_id: int) -> str:
+    """A channel's rules or location mapping changed, and the change committed: mark every listing of the
+    channel and queue its push. Marking twice is harmless, so a second delivery needs no lock."""
+    return f"{channel_rules_changed(channel_id=channel_id)} listing(s) marked"
 
 
 @shared_task(**RETRY)

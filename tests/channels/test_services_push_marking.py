@@ -347,3 +347,42 @@ def test_no_model_signal_of_ours_reacts_to_channel_or_listing_saves():
             ours.append(f"{name}: {module}.{getattr(function, '__qualname__', function)}")
 
     assert ours == []
+
+
+def test_a_rule_change_marks_the_listings_after_the_save_commits_not_during_it(
+    queued, django_capture_on_commit_callbacks
+):
+    channel = ChannelFactory()
+    listing = ChannelListingFactory(channel=channel)
+    settled(listing)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        channel.max_listed_quantity = 4
+        channel_settings_update(channel=channel, changed_fields=["max_listed_quantity"])
+    assert not pending(listing), "marked inside the request"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+
+    assert pending(listing)
+    assert queued == [channel.pk]
+
+
+def test_the_order_webhooks_follow_a_channel_switched_on_when_the_hub_has_a_public_url(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    followed = []
+    monkeypatch.setattr("channels.tasks.channel_webhooks_follow_task.delay", followed.append)
+    channel = ChannelFactory(enabled=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        channel.enabled = True
+        channel_settings_update(channel=channel, changed_fields=["enabled"])
+    settings.STOCKLINE_PUBLIC_URL = "https://hub.example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        channel.enabled = False
+        channel_settings_update(channel=channel, changed_fields=["enabled"])
+        channel_settings_update(channel=channel, changed_fields=["title_unrelated"])
+
+    assert followed == [channel.pk], "only the switch, and only with a public URL"
