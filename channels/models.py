@@ -192,9 +192,11 @@ class Channel(models.Model):
 
     # Who changed which setting and when. The secrets are never copied into history: a replacement is
     # recorded as the change reason "Credentials replaced: <which>". Sync progress changes by .update()
-    # and is left out, so history holds what staff set.
+    # and is left out, so history holds what staff set. So is the order watermark: every download moves
+    # it, and history would show the move as part of the next staff edit; staff's own edit of it stays
+    # in the admin's change log ("Changed Last order sync").
     history = HistoricalRecords(
-        excluded_fields=["credentials", *CHANNEL_STATE_FIELDS], m2m_fields=[inventory_locations]
+        excluded_fields=["credentials", "last_order_sync", *CHANNEL_STATE_FIELDS], m2m_fields=[inventory_locations]
     )
 
     class Meta:

@@ -460,12 +460,14 @@ def _price_step(listing: ChannelListing, channel: Channel) -> ExplainStep:
 
 
 def listings_with_drift(listings: QuerySet[ChannelListing] | None = None) -> QuerySet[ChannelListing]:
-    """The listings (of `listings`, else all) whose quantity on the channel is not what the hub last sent:
-    changed there, or lost."""
+    """The listings (of `listings`, else all) whose quantity on the channel, read after the hub's last push,
+    is not what that push sent: changed there, or lost. A quantity read before the push (or before any
+    push) says nothing about the channel since."""
     listings = ChannelListing.objects.all() if listings is None else listings
-    return listings.filter(channel_quantity__isnull=False, push_state__last_pushed_quantity__isnull=False).exclude(
-        channel_quantity=F("push_state__last_pushed_quantity")
-    )
+    return listings.filter(
+        channel_quantity__isnull=False, push_state__last_pushed_quantity__isnull=False,
+        downloaded_at__gt=F("push_state__last_pushed_at"),
+    ).exclude(channel_quantity=F("push_state__last_pushed_quantity"))
 
 
 def listings_download_summary(*, run: SyncRun) -> str:
@@ -491,6 +493,11 @@ def listing_drift(*, listing: ChannelListing) -> bool | None:
     """The rule of `listings_with_drift` for one listing: None until both quantities are known."""
     last_push = listing.last_push
     if listing.channel_quantity is None or last_push is None or last_push.last_pushed_quantity is None:
+        return None
+    read_before_push = last_push.last_pushed_at is None or listing.downloaded_at is None or (
+        listing.downloaded_at <= last_push.last_pushed_at
+    )
+    if read_before_push:
         return None
     return listing.channel_quantity != last_push.last_pushed_quantity
 

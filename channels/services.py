@@ -400,6 +400,14 @@ def channel_location_mapping_save(*, channel_id: int, from_locations: bool, loca
         _channel_rules_changed_on_commit(channel_id=channel.pk)
 
 
+def channel_status_mappings_add(*, channel_id: int, statuses: Iterable[str]) -> None:
+    """Statuses seen on the channel's orders or offered by it: stored Unmapped unless already known."""
+    OrderStatusMapping.objects.bulk_create(
+        [OrderStatusMapping(channel_id=channel_id, channel_status=status) for status in sorted(set(statuses))],
+        ignore_conflicts=True,
+    )
+
+
 @transaction.atomic
 def channel_status_mappings_save(*, channel_id: int, mapping: dict[str, str]) -> list[str]:
     """Order Status Mapping: the hub status for each channel status (seen on orders or offered by the

@@ -33,9 +33,13 @@ from channels.connectors.base import (
 )
 from channels.connectors.ratelimit import RedisLimiter, in_process_limiter
 from channels.endpoints import channel_allowed_hosts
-from channels.models import Channel
+from channels.models import Channel, OrderStatusMapping
+from channels.services import channel_status_mappings_add
 from channels.sync.locks import channel_lock
 from channels.sync.runs import channel_clear_reauthorisation, channel_flag_reauthorisation, reauthorisation_flagged
+from channels.sync.text import is_storable
+
+MAX_STATUS_LENGTH = OrderStatusMapping._meta.get_field("channel_status").max_length
 
 logger = logging.getLogger(__name__)
 
@@ -142,10 +146,15 @@ def _connection_attempt(*, channel_id: int, attempt) -> ConnectionResult:
 
 
 def channel_order_statuses(*, channel: Channel) -> list[str]:
-    """The order statuses the channel offers, for the Order Status Mapping page. A refused credential flags the
-    channel for reauthorisation like any other call; ChannelError is raised for the page to say why."""
+    """The order statuses the channel offers, for the Order Status Mapping page; those new to the hub are
+    stored as Unmapped, as the order download stores those it sees, so the config page's summary counts
+    what the mapping page shows. A refused credential flags the channel for reauthorisation like any other
+    call; ChannelError is raised for the page to say why."""
     with reauthorisation_flagged(channel_id=channel.pk):
-        return list(channel_connector(channel=channel).order_statuses())
+        offered = list(channel_connector(channel=channel).order_statuses())
+    storable = [status for status in offered if 0 < len(status) <= MAX_STATUS_LENGTH and is_storable(status)]
+    channel_status_mappings_add(channel_id=channel.pk, statuses=storable)
+    return offered
 
 
 def channel_test(*, channel_id: int) -> ConnectionResult:

@@ -58,6 +58,7 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
                 listings_record_rejected(rejected=[(push.listing_id, message) for push, message in rejected])
             tally.processed += len(accepted)
             tally.errors.extend(RecordError(push.channel_sku, message) for push, message in rejected)
+            tally.progress_show()
         listings_pending_settle(channel_id=channel.pk, run_id=tally.run.pk)
         Channel.objects.filter(pk=channel.pk).update(last_inventory_sync=timezone.now())
     return tally.run

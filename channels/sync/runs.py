@@ -31,6 +31,12 @@ class RunTally:
     skipped: int = 0
     errors: list[RecordError] = field(default_factory=list)
 
+    def progress_show(self) -> None:
+        """Write the counts so far on the running run, for staff watching a long run page by page."""
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            processed=self.processed, skipped=self.skipped, failed=len(self.errors)
+        )
+
     def refused(self, record_id: str, exc: ChannelError) -> None:
         """The channel refused one record: that record's error, and a refused credential flags the channel."""
         if isinstance(exc, ChannelAuthError):

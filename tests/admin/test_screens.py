@@ -1,6 +1,7 @@
 """The staff's screens: Channel Integration list, Test before Save, mapping pages, listings, orders, dashboard."""
 
 import json
+from datetime import timedelta
 from unittest import mock
 from urllib.parse import parse_qs
 
@@ -129,6 +130,16 @@ def test_status_mapping_offers_seen_and_connector_statuses(admin_client):
     assert "CLOSED → Processed (shipped)" in LogEntry.objects.get(object_id=str(channel.pk)).get_change_message()
 
 
+def test_the_config_page_counts_the_statuses_the_mapping_page_shows(admin_client):
+    channel = RakutenChannelFactory()
+    OrderStatusMappingFactory(channel=channel, channel_status="ACCEPTED", hub_status=Order.Status.PAID)
+    shown = admin_client.get(reverse("admin:channels_channel_status_mapping", args=(channel.pk,))).context["form"]
+
+    config = admin_client.get(reverse("admin:channels_channel_change", args=(channel.pk,))).content.decode()
+
+    assert f"{len(shown.statuses)} statuses, {len(shown.statuses) - 1} unmapped." in config
+
+
 def test_status_mapping_when_the_channel_refuses_the_credentials_shows_the_seen_statuses_and_flags_it(
     admin_client, monkeypatch
 ):
@@ -186,7 +197,12 @@ def test_listing_filters_and_auto_link_by_sku(admin_client):
     item = StockItemFactory(sku="MUG")
     unlinked = ChannelListingFactory(channel=channel, stock_item=None, channel_sku="MUG")
     ChannelListingFactory(channel=channel, stock_item=None, channel_sku="NO-SUCH-ITEM")
-    drifting = ChannelListingFactory(channel=channel, channel_quantity=5, last_pushed_quantity=3)
+    pushed_at = timezone.now() - timedelta(hours=1)
+    drifting = ChannelListingFactory(channel=channel, channel_quantity=5, downloaded_at=timezone.now(),
+                                     last_pushed_quantity=3, last_pushed_at=pushed_at)
+    # Read from the channel before the hub's push: the push since is what the channel holds, no drift.
+    ChannelListingFactory(channel=channel, channel_quantity=5, downloaded_at=pushed_at - timedelta(minutes=1),
+                          last_pushed_quantity=3, last_pushed_at=pushed_at)
     url = reverse("admin:channels_channellisting_changelist")
 
     assert list(admin_client.get(url + "?drift=yes").context["cl"].result_list) == [drifting]

@@ -149,7 +149,8 @@ def test_listing_download_upserts_links_by_sku_and_keeps_staff_settings():
     other = StockItemFactory(sku="SOMETHING-ELSE")
     # Linked by hand to a different item, with an override: both must survive the download.
     kept = ChannelListingFactory(channel=channel, channel_sku="MUG-RED", stock_item=other, max_listed_quantity=3,
-                                 last_pushed_quantity=5, external_id="old", title="old")
+                                 last_pushed_quantity=5, last_pushed_at=timezone.now() - timedelta(hours=1),
+                                 external_id="old", title="old")
     ekm_token_endpoint()
     ekm_products([fixture_json("ekm_products_page1.json"), fixture_json("ekm_products_page2.json")])
     run = listings_download(channel_id=channel.pk)

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils import timezone
 
 from channels.models import Channel, ChannelListing, OrderStatusMapping, ShippingMapping
 from channels.services import listings_link_by_sku
@@ -46,6 +47,20 @@ def test_sync_progress_written_by_the_engine_adds_no_history():
 
     assert channel.history.count() == before
     assert not hasattr(channel.history.model, "listing_download_done")
+
+
+def test_an_order_download_moving_the_watermark_is_not_shown_as_the_next_staff_change(staff_client):
+    channel = ChannelFactory(max_listed_quantity=None)
+    # What every download does to the watermark, by .update().
+    Channel.objects.filter(pk=channel.pk).update(last_order_sync=timezone.now())
+    url = reverse("admin:channels_channel_change", args=(channel.pk,))
+
+    staff_client.post(url, change_form_data(staff_client, url, max_listed_quantity=10))
+
+    latest = channel.history.latest()
+    assert [change.field for change in latest.diff_against(latest.prev_record).changes] == ["max_listed_quantity"]
+    page = staff_client.get(reverse("admin:channels_channel_history", args=(channel.pk,))).content.decode()
+    assert "Last order sync" not in page
 
 
 def test_location_mapping_changes_are_in_the_channel_history(staff_client):

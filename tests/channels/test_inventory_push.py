@@ -152,3 +152,20 @@ def test_a_run_left_running_by_a_killed_worker_is_closed_by_the_next_push(shop, 
     for other in (downloading, elsewhere):
         other.refresh_from_db()
         assert other.status == SyncRun.Status.RUNNING
+
+
+def test_a_running_push_shows_how_many_listings_it_has_sent_so_far(shop, connector):
+    channel, _ = shop
+    fake = connector()
+    seen = []
+    answer = fake.push_listings
+
+    def push_listings(updates):
+        seen.append(SyncRun.objects.get(channel=channel, kind=SyncRun.Kind.INVENTORY).processed)
+        return answer(updates)
+
+    fake.push_listings = push_listings
+
+    inventory_push(channel_id=channel.pk)
+
+    assert seen == [0, 2], "the second batch goes out with the first one's two listings counted"
