@@ -1,32 +1,43 @@
-"""End-to-end sync latency: orders in on one channel, new quantities out on the others, through a live worker.
+"""End-to-end sync latency: from an order placed on one channel to the other channels holding the new quantity.
 
-Builds a scratch shop (SKUs `BENCH-…`, channels `bench-…`) against a sandbox started in this process,
-starts a Celery worker on the Redis broker, injects N orders (one distinct SKU each) across three
-channels, downloads them here, and watches the sandbox until every other channel has received each
-SKU's new quantity. Prints import throughput and the order-to-push latency; removes the scratch data.
+Builds a scratch shop (SKUs `BENCH-…`, channels `bench-…`) against a sandbox started in this process, starts a
+Celery worker and beat on the Redis broker, then places orders (one distinct SKU each) on the sandbox at a steady
+pace across the channels. Nothing here downloads them: beat polls each channel at its quota's interval (the
+follow-ups after activity at the quota's pace), or, with --webhooks, EKM tells a hub web server started here and
+the worker reads the order it names. Each latency runs from the sandbox's own time of the order to the time each
+other channel's account received the SKU's new quantity, both on the sandbox's clock in whole seconds.
+Prints p50 / p95 / max per channel ordered on and overall, beside each channel's target; removes the scratch data.
 """
 
-import os
-import statistics
-import subprocess
+import socket
 import sys
+import tempfile
 import time
 from datetime import datetime
 
-from celery import current_app
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
+from django_celery_beat.models import PeriodicTask
 
 from channels.models import Channel
+from channels.scheduling import channel_beat_schedule_update
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
-from channels.sync.order_download import orders_download
+from channels.sync.order_hints import channel_webhooks_follow
 from devtools.benchmarks import (
     add_quota_argument,
+    beat_command,
     connector_quotas,
     database_migrated_or_error,
+    hub_env,
+    hub_process_start,
+    hub_processes_stop,
     percentile,
     scratch_shop_delete,
+    worker_command,
+    workers_ready_or_error,
 )
 from inventory.models import Location, StockItem, StockMovement
 from inventory.services import stock_levels_set_bulk
@@ -35,94 +46,114 @@ from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_c
 from sandbox.testing import running_sandbox
 
 KINDS = ("amazon", "ekm", "rakuten")
-QUEUES = "default,orders,inventory,listings,despatch"
-# Generous limits: this measures the hub, not the marketplaces' published throttles.
+PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
+WEBHOOK_KIND = "ekm"
+# The sandbox's own throttles are lifted: the connectors keep to the quotas when --published-limits says so.
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 STOCK_PER_SKU = 5
+# The issue's targets: a webhook channel's p95, and what a polled channel may add to its poll interval.
+WEBHOOK_TARGET_SECONDS = 5
+POLLED_MARGIN_SECONDS = 5
+# Waited after the last order beyond the slowest channel's poll interval, for the pushes that follow it.
+PUSH_ALLOWANCE_SECONDS = 60
+WATCH_EVERY_SECONDS = 1
 
+
+def sandbox_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def figures(latencies: list[float]) -> str:
+    return (f"p50 {percentile(latencies, 0.5):.0f} s, p95 {percentile(latencies, 0.95):.0f} s, "
+            f"max {max(latencies, default=0):.0f} s")
 
 
 class Command(BaseCommand):
-    help = "Measure order import throughput and order-to-push latency across three channels with a live worker."
+    help = ("Measure how long an order placed on one channel takes to reach the other channels as a new quantity, "
+            "with a live worker and beat; --webhooks has EKM's orders arrive by webhook.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--orders", type=int, default=300, help="Orders to inject, split over three channels.")
-        parser.add_argument("--timeout", type=float, default=180, help="Seconds to wait for every push.")
+        parser.add_argument("--webhooks", action="store_true",
+                            help="EKM's orders arrive by webhook at a hub web server started here (its periodic "
+                                 "download is switched off for the run, so the figure is the webhook's); without "
+                                 "it every channel's orders are polled at its quota's interval.")
+        parser.add_argument("--duration", type=float, default=120, help="Seconds over which orders are placed.")
+        parser.add_argument("--every", type=float, default=1.5, help="Seconds between two orders (any channel).")
+        parser.add_argument("--place-on", default=",".join(KINDS), metavar="KINDS",
+                            help="The channels orders are placed on, comma-separated (all three by default); "
+                                 "every channel receives the new quantities.")
+        parser.add_argument("--timeout", type=float, default=None,
+                            help="Seconds to wait after the last order for every channel's new quantity; by "
+                                 f"default the slowest poll interval of the channels ordered on plus "
+                                 f"{PUSH_ALLOWANCE_SECONDS} s.")
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
         add_quota_argument(parser)
 
-    def handle(self, *args, published_limits, **options):
+    def handle(self, *args, published_limits, webhooks, duration, every, place_on, timeout, concurrency, **options):
+        origins = [kind.strip() for kind in place_on.split(",") if kind.strip()]
+        unknown = sorted(set(origins) - set(KINDS))
+        if unknown or not origins:
+            raise CommandError(f"--place-on takes channel kinds among {', '.join(KINDS)}: "
+                               f"{', '.join(unknown) or 'none given'}.")
+        if duration <= 0 or every <= 0 or every > duration:
+            raise CommandError("--duration and --every are seconds above 0, --every no longer than --duration.")
+        if timeout is not None and timeout <= 0:
+            raise CommandError("--timeout is seconds above 0.")
+        if concurrency < 1:
+            raise CommandError("--concurrency is at least 1 worker process.")
+        if webhooks and WEBHOOK_KIND not in origins:
+            raise CommandError(f"--webhooks measures {WEBHOOK_KIND}'s orders: include {WEBHOOK_KIND} in --place-on.")
+        if webhooks and not settings.DEBUG:
+            raise CommandError("--webhooks needs DEBUG on: the hub web server here listens on plain http.")
         database_migrated_or_error()
-        with connector_quotas(published=published_limits):
-            self._measure(**options)
-
-    def _measure(self, *, orders, timeout, concurrency, **options):
         if not settings.REDIS_URL:
             raise CommandError("bench_sync needs a live worker on Redis: set REDIS_URL (and DATABASE_URL).")
         if Channel.objects.filter(name__startswith="bench-").exists():
             raise CommandError("Scratch channels bench-… already exist: another run is going, or remove them.")
-        self.stdout.write(f"Connector rate limits: {settings.CHANNEL_RATE_LIMITS}")
-        worker = self._start_worker(concurrency)
-        try:
-            with running_sandbox() as sandbox_url:
-                self._run(sandbox_url=sandbox_url, orders=orders, timeout=timeout)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-            scratch_shop_delete(prefix="bench")
+        with connector_quotas(published=published_limits):
+            self.stdout.write(f"Connector rate limits: {settings.CHANNEL_RATE_LIMITS}")
+            try:
+                with running_sandbox() as sandbox_url:
+                    self._measure(sandbox_url=sandbox_url, webhooks=webhooks, origins=origins,
+                                  orders=max(1, int(duration / every)), every=every, timeout=timeout,
+                                  concurrency=concurrency)
+            finally:
+                scratch_shop_delete(prefix="bench")
 
-    def _start_worker(self, concurrency: int) -> subprocess.Popen:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "--concurrency", str(concurrency),
-             "--loglevel", "WARNING", "--hostname", "bench@%h"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "CHANNEL_RATE_LIMITS": settings.CHANNEL_RATE_LIMITS},
-        )
-        deadline = time.monotonic() + 60
-        while not current_app.control.ping(timeout=1, destination=None):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                worker.terminate()
-                raise CommandError("The Celery worker did not start within 60 s.")
-        return worker
-
-    def _run(self, *, sandbox_url: str, orders: int, timeout: float) -> None:
+    def _measure(self, *, sandbox_url, webhooks, origins, orders, every, timeout, concurrency) -> None:
         control = SandboxControl(sandbox_url)
         skus = [f"BENCH-{n:05d}" for n in range(orders)]
-        channels = self._shop(control=control, sandbox_url=sandbox_url, skus=skus)
+        # The shop is built with the quotas lifted: its baseline push is set-up, not what is measured.
+        with connector_quotas(published=False):
+            channels = self._shop(control=control, skus=skus)
+        arrival = self._schedule(channels=channels, webhooks=webhooks)
         self.stdout.write(f"Shop ready: {len(skus)} SKUs listed on {len(channels)} channels, baseline pushed.")
+        if timeout is None:
+            timeout = max(arrival[f"bench-{kind}"][1] for kind in origins) + PUSH_ALLOWANCE_SECONDS
+        processes = []
+        # Everything started here is stopped before the sandbox is, so no task meets it closed.
+        try:
+            with tempfile.TemporaryDirectory(prefix="bench-beat-") as scratch:
+                env = hub_env()
+                if webhooks:
+                    hub_url = self._web_server_start(processes)
+                    env = hub_env(STOCKLINE_PUBLIC_URL=hub_url)
+                    with override_settings(STOCKLINE_PUBLIC_URL=hub_url):
+                        done = channel_webhooks_follow(channel_id=channels[f"bench-{WEBHOOK_KIND}"].pk)
+                    self.stdout.write(f"Hub web server at {hub_url}; bench-{WEBHOOK_KIND}: {done}.")
+                processes.append(hub_process_start(worker_command(hostname="bench", concurrency=concurrency),
+                                                   env=env))
+                workers_ready_or_error(processes)
+                processes.append(hub_process_start(beat_command(scratch=scratch), env=env))
+                self.stdout.write(f"Placing {orders} orders, one every {every:g} s, on {', '.join(origins)}; "
+                                  f"then waiting up to {timeout:.0f} s for the last quantities.")
+                placed = self._place(control=control, channels=channels, origins=origins, skus=skus, every=every)
+                received = self._watch(control=control, channels=channels, placed=placed, timeout=timeout)
+        finally:
+            hub_processes_stop(processes)
+        self._report(channels=channels, origins=origins, arrival=arrival, placed=placed, received=received)
 
-        for index, sku in enumerate(skus):
-            kind = KINDS[index % len(KINDS)]
-            control.orders(kind, f"bench-{kind}", [{"items": [{"sku": sku, "quantity": 1, "price": "9.99"}]}])
-
-        started = time.monotonic()
-        for name, channel in channels.items():
-            channel_started = time.monotonic()
-            run = orders_download(channel_id=channel.pk)
-            seconds = time.monotonic() - channel_started
-            self.stdout.write(f"  {name}: {run.processed} orders in {seconds:.2f} s = {run.processed / seconds:.0f}/s")
-        import_seconds = time.monotonic() - started
-        imported = Order.objects.filter(channel__name__startswith="bench-").count()
-
-        ordered_at = {
-            sku: (channel_name, created)
-            for sku, channel_name, created in Order.objects.filter(channel__name__startswith="bench-")
-            .values_list("items__channel_sku", "channel__name", "created_at")
-        }
-        latencies = self._watch(control=control, channels=channels, ordered_at=ordered_at, timeout=timeout)
-
-        self.stdout.write(f"Orders imported: {imported} of {orders} in {import_seconds:.2f} s "
-                          f"= {imported / import_seconds:.0f} orders/s (one process, sandbox pages of 100)")
-        if not latencies:
-            raise CommandError("No push reached the sandbox: is the worker consuming the inventory queue?")
-        expected = imported * (len(channels) - 1)
-        self.stdout.write(
-            f"Order to push on the other channels ({len(latencies)} of {expected} pushes seen): "
-            f"p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
-            f"max {max(latencies):.2f} s"
-        )
-
-    def _shop(self, *, control: SandboxControl, sandbox_url: str, skus: list[str]) -> dict[str, Channel]:
+    def _shop(self, *, control: SandboxControl, skus: list[str]) -> dict[str, Channel]:
         location = Location.objects.filter(is_default=True).first()
         if location is None:
             location = Location.objects.create(name="bench-warehouse", is_default=True)
@@ -145,28 +176,111 @@ class Command(BaseCommand):
                    "credentials": {k: v for k, v in credentials.items() if k != "login"},
                    "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else ""},
             )
-            channel.status_mappings.create(
-                channel_status={"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}[kind], hub_status="paid"
-            )
+            channel.status_mappings.create(channel_status=PAID[kind], hub_status="paid")
             listings_download(channel_id=channel.pk)
             inventory_push(channel_id=channel.pk, full=True)
             channels[account] = channel
         return channels
 
-    def _watch(self, *, control, channels, ordered_at: dict[str, tuple[str, datetime]], timeout: float) -> list[float]:
-        """Seconds from each order's import to each other channel receiving that SKU's new quantity."""
+    def _schedule(self, *, channels: dict[str, Channel], webhooks: bool) -> dict[str, tuple[str, float]]:
+        """Each channel's beat rows as a new channel gets them; per channel, how its orders arrive and the
+        interval its target allows (the beat row's, or 0 for the webhook)."""
+        arrival = {}
+        for name, channel in channels.items():
+            channel_beat_schedule_update(channel=channel)
+            row = PeriodicTask.objects.select_related("interval").get(name=f"channel-{channel.pk}-orders")
+            if webhooks and channel.kind == WEBHOOK_KIND:
+                # Its 1-second poll would otherwise race the webhook, and the figure would be the poll's.
+                PeriodicTask.objects.filter(pk=row.pk).update(enabled=False)
+                arrival[name] = ("by webhook (its periodic download off for this run)", 0)
+                continue
+            interval = row.interval.schedule.run_every.total_seconds()
+            pace = channel.connector_class.order_download_quota_seconds()
+            arrival[name] = (f"polled every {interval:.0f} s (every {pace} s while orders come)", interval)
+        return arrival
+
+    def _web_server_start(self, processes: list) -> str:
+        """The hub's web server on a free port of this machine, where the sandbox delivers EKM's webhooks."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        hub_url = f"http://127.0.0.1:{port}"
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        server = hub_process_start([*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                                   env=hub_env(STOCKLINE_PUBLIC_URL=hub_url))
+        processes.append(server)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{hub_url}/admin/login/", timeout=2)
+                return hub_url
+            except requests.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise CommandError(f"The hub web server did not start on port {port}.") from None
+                time.sleep(0.3)
+
+    def _place(self, *, control, channels, origins: list[str], skus: list[str], every: float) -> dict[str, tuple]:
+        """Place one order per SKU, one every `every` s, round the channels; per SKU, its channel's name and the
+        sandbox's time of the order."""
+        started = time.monotonic()
+        ids: dict[str, dict[str, str]] = {f"bench-{kind}": {} for kind in origins}
+        for index, sku in enumerate(skus):
+            kind = origins[index % len(origins)]
+            [order_id] = control.orders(kind, f"bench-{kind}", [{"items": [{"sku": sku, "quantity": 1,
+                                                                             "price": "9.99"}]}])
+            ids[f"bench-{kind}"][str(order_id)] = sku
+            time.sleep(max(0.0, started + (index + 1) * every - time.monotonic()))
+        placed = {}
+        for name, ordered in ids.items():
+            for order in control.orders(channels[name].kind, name):
+                if order["order_id"] in ordered:
+                    placed[ordered[order["order_id"]]] = (name, sandbox_time(order["created_at"]))
+        return placed
+
+    def _watch(self, *, control, channels, placed: dict[str, tuple], timeout: float) -> dict[tuple, float]:
+        """Seconds from each order's placement to each other channel's account holding that SKU's new quantity,
+        by (SKU, channel name); what has not arrived by the deadline is missing."""
         wanted = STOCK_PER_SKU - 1
-        latencies: dict[tuple[str, str], float] = {}
+        received: dict[tuple[str, str], float] = {}
+        expected = len(placed) * (len(channels) - 1)
         deadline = time.monotonic() + timeout
-        expected = len(ordered_at) * (len(channels) - 1)
-        while len(latencies) < expected and time.monotonic() < deadline:
+        while len(received) < expected and time.monotonic() < deadline:
             for name, channel in channels.items():
                 stock = control.received(channel.kind, name)["stock"]
-                for sku, (origin, created) in ordered_at.items():
+                for sku, (origin, ordered_at) in placed.items():
                     seen = stock.get(sku)
-                    if origin == name or (sku, name) in latencies or not seen or seen["quantity"] != wanted:
+                    if origin == name or (sku, name) in received or not seen or seen["quantity"] != wanted:
                         continue
-                    received = datetime.fromisoformat(seen["updated_at"].replace("Z", "+00:00"))
-                    latencies[(sku, name)] = (received - created).total_seconds()
-            time.sleep(0.2)
-        return list(latencies.values())
+                    received[(sku, name)] = (sandbox_time(seen["updated_at"]) - ordered_at).total_seconds()
+            time.sleep(WATCH_EVERY_SECONDS)
+        return received
+
+    def _report(self, *, channels, origins, arrival, placed, received) -> None:
+        imported = dict(Order.objects.filter(channel__name__startswith="bench-")
+                        .values_list("items__channel_sku", "created_at"))
+        expected = len(placed) * (len(channels) - 1)
+        self.stdout.write(f"From placement on the sandbox to each other channel holding the new quantity "
+                          f"({len(received)} of {expected} seen; sandbox clock, whole seconds):")
+        for kind in origins:
+            origin = f"bench-{kind}"
+            skus = {sku for sku, (name, _) in placed.items() if name == origin}
+            to: dict[str, list[float]] = {name: [] for name in channels if name != origin}
+            for (sku, name), seconds in received.items():
+                if sku in skus:
+                    to[name].append(seconds)
+            latencies = [seconds for each in to.values() for seconds in each]
+            in_hub = [(imported[sku] - placed[sku][1]).total_seconds() for sku in skus if sku in imported]
+            how, interval = arrival[origin]
+            target = interval + POLLED_MARGIN_SECONDS if interval else WEBHOOK_TARGET_SECONDS
+            met = "met" if latencies and percentile(latencies, 0.95) <= target else "not met"
+            per_channel = "; ".join(f"{name} p95 {percentile(each, 0.95):.0f} s" for name, each in to.items())
+            self.stdout.write(
+                f"  {origin}: {len(skus)} orders, {how}\n"
+                f"    in the hub: {len(in_hub)} orders, {figures(in_hub)}\n"
+                f"    on the other channels: {len(latencies)} quantities, {figures(latencies)} ({per_channel})\n"
+                f"    target p95 <= {target:.0f} s: {met}"
+            )
+        self.stdout.write(f"  All channels: {figures(list(received.values()))}")
+        if len(received) < expected:
+            raise CommandError(f"{expected - len(received)} new quantities did not reach their channel in time: "
+                               "see the figures above (a longer --timeout, or is the worker consuming?).")
