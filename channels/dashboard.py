@@ -6,6 +6,7 @@ Integration list and the dashboard stay fast with a real catalogue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -18,6 +19,7 @@ from channels.models import (
     STALE_DOWNLOAD_AFTER,
     Channel,
     ChannelListing,
+    ChannelPushMark,
     ListingPushMark,
     OrderStatusMapping,
     SyncRun,
@@ -118,9 +120,7 @@ def dashboard_channels(*, runs_per_channel: int = 5) -> list[ChannelSummary]:
         )
     }
     not_told = orders_channel_not_told_by_channel()
-    waiting_push = dict(
-        ListingPushMark.objects.values("channel_id").annotate(n=Count("pk")).values_list("channel_id", "n")
-    )
+    waiting_push = listings_waiting_count()
     open_orders = dict(
         Order.objects.filter(status__in=open_statuses).values("channel_id").annotate(n=Count("pk"))
         .values_list("channel_id", "n")
@@ -301,3 +301,19 @@ def channel_shipping_mapping_counts(*, channel: Channel) -> MappingCounts:
         total=Count("pk"), unmapped=Count("pk", filter=Q(postal_service__isnull=True)),
     )
     return MappingCounts(**counts)
+
+
+def listings_waiting_count(*, channel_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """How many listings wait for a push, per channel id (channels with none left out): a channel marked as
+    a whole counts every linked merchant listing; otherwise its marks. Two grouped queries."""
+    whole = set(ChannelPushMark.objects.values_list("channel_id", flat=True))
+    marks = ListingPushMark.objects.all()
+    linked = ChannelListing.objects.filter(channel_id__in=whole, stock_item__isnull=False, fulfilled_by_channel=False)
+    if channel_ids is not None:
+        ids = set(channel_ids)
+        marks, whole = marks.filter(channel_id__in=ids), whole & ids
+        linked = linked.filter(channel_id__in=ids)
+    counts = dict(marks.values("channel_id").annotate(n=Count("pk")).values_list("channel_id", "n"))
+    if whole:
+        counts.update(linked.values("channel_id").annotate(n=Count("pk")).values_list("channel_id", "n"))
+    return counts

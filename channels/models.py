@@ -395,9 +395,12 @@ class ChannelListing(models.Model):
 
     @property
     def waiting_for_push(self) -> bool:
-        # Annotated by channels.selectors.listings_with_push_state; one query otherwise.
+        # Annotated by channels.selectors.listings_with_push_state; two queries otherwise.
         if hasattr(self, "is_waiting_for_push"):
             return self.is_waiting_for_push
+        linked = self.stock_item_id is not None and not self.fulfilled_by_channel
+        if linked and ChannelPushMark.objects.filter(channel_id=self.channel_id).exists():
+            return True
         return ListingPushMark.objects.filter(listing_id=self.pk).exists()
 
 
@@ -452,6 +455,21 @@ class ListingPushMark(models.Model):
 
     def __str__(self) -> str:
         return f"push mark of listing {self.listing_id}"
+
+
+class ChannelPushMark(models.Model):
+    """Every listing of the channel may have changed (its rules or location mapping did): one row stands for
+    a mark on each of them, so a rule change costs one write whatever the size of the catalogue. Claimed
+    and settled by a push like a listing's mark; the push recomputes the whole channel."""
+
+    channel = models.OneToOneField(Channel, primary_key=True, on_delete=models.CASCADE, related_name="push_mark")
+    claimed_by_run = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "channel waiting for a full recompute"
+
+    def __str__(self) -> str:
+        return f"push mark of channel {self.channel_id}"
 
 
 class SyncRun(models.Model):

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 
-from channels.models import Channel, ChannelListing, ListingPushMark, ListingPushState, SyncRun
+from channels.models import Channel, ChannelListing, ChannelPushMark, ListingPushMark, ListingPushState, SyncRun
 from config.batching import chunks, id_batch_size
 from inventory.models import Location, StockItem, StockItemProperty, StockLevel
 
@@ -316,8 +316,10 @@ FEW_MARKS = 1000
 
 
 def _most_listings_marked(*, channel_id: int) -> bool:
-    """A fifth or more of the channel's listings are marked (a rule change, a large import): one grouped
-    scan of the levels then costs less than a lookup per listing."""
+    """The whole channel is marked (a rule change), or a fifth or more of its listings (a large import):
+    one grouped scan of the levels then costs less than a lookup per listing."""
+    if ChannelPushMark.objects.filter(channel_id=channel_id).exists():
+        return True
     marked = ListingPushMark.objects.filter(channel_id=channel_id).count()
     if marked < FEW_MARKS:
         return False
@@ -511,13 +513,22 @@ def stock_item_listings(*, stock_item_id: int) -> QuerySet[ChannelListing]:
     )
 
 
+def _waiting_for_push() -> Q:
+    """A listing waits for a push: marked itself, or linked and sent from the warehouses on a channel marked
+    as a whole."""
+    own = Exists(ListingPushMark.objects.filter(listing_id=OuterRef("pk")))
+    channel = Exists(ChannelPushMark.objects.filter(channel_id=OuterRef("channel_id")))
+    return Q(own) | (Q(channel) & Q(stock_item__isnull=False, fulfilled_by_channel=False))
+
+
 def listings_with_push_state(listings: QuerySet[ChannelListing]) -> QuerySet[ChannelListing]:
     """The listings with what was last pushed (`last_push`) and whether one waits (`waiting_for_push`)
     read in the same query."""
-    waiting = ListingPushMark.objects.filter(listing_id=OuterRef("pk"))
-    return listings.select_related("push_state").annotate(is_waiting_for_push=Exists(waiting))
+    return listings.select_related("push_state").annotate(
+        is_waiting_for_push=ExpressionWrapper(_waiting_for_push(), output_field=BooleanField())
+    )
 
 
 def listings_waiting_for_push(listings: QuerySet[ChannelListing], *, waiting: bool = True) -> QuerySet[ChannelListing]:
-    marked = Exists(ListingPushMark.objects.filter(listing_id=OuterRef("pk")))
-    return listings.filter(marked if waiting else ~marked)
+    return listings.filter(_waiting_for_push() if waiting else ~_waiting_for_push())
+

@@ -24,12 +24,14 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from channels import scheduling
+from channels.dashboard import listings_waiting_count
 from channels.fulfilment import fba_location_ensure
 from channels.history import listings_history_record
 from channels.models import (
     CREDENTIAL_PREFIX,
     Channel,
     ChannelListing,
+    ChannelPushMark,
     ListingPushMark,
     ListingPushState,
     OrderStatusMapping,
@@ -115,9 +117,16 @@ def listings_mark_for_push(*, stock_item_ids: Iterable[int], price_changed: bool
     return channel_ids
 
 
-def channel_listings_mark_all(*, channel_id: int) -> int:
-    """The channel's rules or location mapping changed: every linked listing may get another number."""
-    return _listings_mark(where="l.channel_id = %s", params=[channel_id])
+def channel_listings_mark_all(*, channel_id: int) -> None:
+    """The channel's rules or location mapping changed: every linked listing may get another number. One
+    channel mark stands for them all (a claim in flight is cleared, as marking a listing clears its own)."""
+    mark = ChannelPushMark._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {mark} (channel_id, claimed_by_run) VALUES (%s, NULL) "
+            "ON CONFLICT (channel_id) DO UPDATE SET claimed_by_run = NULL",
+            [channel_id],
+        )
 
 
 def _push_schedule_on_commit(channel_ids: Iterable[int]) -> None:
@@ -143,11 +152,12 @@ def listings_stock_changed(*, stock_item_ids: Iterable[int], price_changed: bool
 @transaction.atomic
 def channel_rules_changed(*, channel_id: int) -> int:
     """Mark every listing of a channel whose rules or location mapping changed and schedule its push on
-    commit; returns how many were marked. Run by a worker once the edit committed (channel_rules_changed_queue)."""
-    marked = channel_listings_mark_all(channel_id=channel_id)
+    commit; returns how many listings wait. Run by a worker once the edit committed
+    (channel_rules_changed_queue)."""
+    channel_listings_mark_all(channel_id=channel_id)
     if _syncing_channel_ids(channel_ids=[channel_id]):
         _push_schedule_on_commit([channel_id])
-    return marked
+    return listings_waiting_count(channel_ids=[channel_id]).get(channel_id, 0)
 
 
 def _channel_rules_changed_on_commit(*, channel_id: int) -> None:
@@ -162,6 +172,7 @@ def listings_push_claim(*, channel_id: int, run_id: int) -> None:
     Commits before the plan reads anything (callers are outside any transaction): a change committed
     after the claim re-marks its listing, which clears the claim, so the run's settle leaves it.
     """
+    ChannelPushMark.objects.filter(channel_id=channel_id).update(claimed_by_run=run_id)
     ListingPushMark.objects.filter(channel_id=channel_id).update(claimed_by_run=run_id)
 
 
@@ -285,9 +296,10 @@ def listings_pending_settle(*, channel_id: int, run_id: int) -> int:
     """The run is done: remove the marks it claimed. A listing it pushed is recorded, one whose values
     turned out unchanged (a stock change at a location the channel does not count, a price change on a
     channel without Price Change) needs nothing, and one refused or marked again since lost the claim.
-    Returns how many marks stay on the channel."""
+    Returns how many of the channel's listings still wait for a push."""
+    ChannelPushMark.objects.filter(channel_id=channel_id, claimed_by_run=run_id).delete()
     ListingPushMark.objects.filter(channel_id=channel_id, claimed_by_run=run_id).delete()
-    return ListingPushMark.objects.filter(channel_id=channel_id).count()
+    return listings_waiting_count(channel_ids=[channel_id]).get(channel_id, 0)
 
 
 # --- What staff edit: channels and listings (called by the admin, the commands and the tasks) -------

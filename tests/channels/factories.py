@@ -16,7 +16,7 @@ STATE_FIELDS = (
 
 
 def waiting_for_push(listing: ChannelListing) -> bool:
-    return ListingPushMark.objects.filter(listing_id=listing.pk).exists()
+    return ChannelListing.objects.get(pk=listing.pk).waiting_for_push
 
 
 def last_push(listing: ChannelListing) -> ListingPushState | None:

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from channels.models import ChannelListing, ListingPushMark
-from channels.selectors import listings_push_plan
+from channels.dashboard import listings_waiting_count
+from channels.models import ChannelListing, ChannelPushMark, ListingPushMark
+from channels.selectors import listings_push_plan, listings_waiting_for_push
 from channels.services import (
     channel_listings_mark_all,
     listings_mark_for_push,
@@ -241,8 +242,31 @@ def test_mark_all_marks_only_linked_merchant_listings(warehouse):
     ChannelListingFactory(channel=channel, stock_item=None, channel_sku="UNLINKED")
     ListingPushMark.objects.all().delete()
 
-    assert channel_listings_mark_all(channel_id=channel.pk) == 1
-    assert list(ListingPushMark.objects.values_list("listing_id", flat=True)) == [merchant.pk]
+    channel_listings_mark_all(channel_id=channel.pk)
+
+    waiting = listings_waiting_for_push(ChannelListing.objects.filter(channel=channel))
+    assert list(waiting.values_list("pk", flat=True)) == [merchant.pk]
+    assert listings_waiting_count(channel_ids=[channel.pk]) == {channel.pk: 1}
+
+
+def test_a_rule_change_is_one_mark_for_the_channel_settled_by_the_push_that_claimed_it(warehouse):
+    channel = ChannelFactory()
+    listing = linked(channel, warehouse, quantity=4)
+    push_everything(channel)
+    channel.max_listed_quantity = 2
+    channel.save()
+
+    channel_listings_mark_all(channel_id=channel.pk)
+    assert ChannelPushMark.objects.count() == 1 and not ListingPushMark.objects.exists()
+    listings_push_claim(channel_id=channel.pk, run_id=7)
+    channel_listings_mark_all(channel_id=channel.pk)  # changed again while the push runs
+    assert [(push.listing_id, push.quantity) for push in listings_push_plan(channel_id=channel.pk)] == [
+        (listing.pk, 2)
+    ]
+    assert listings_pending_settle(channel_id=channel.pk, run_id=7) == 1, "the second change still waits"
+
+    push_everything(channel)
+    assert not ChannelPushMark.objects.exists() and not waiting_for_push(listing)
 
 
 @pytest.mark.parametrize("listings", [3, 30])
@@ -251,13 +275,14 @@ def test_planning_takes_a_fixed_number_of_queries(warehouse, django_assert_max_n
     for _ in range(listings):
         linked(channel, warehouse)
 
-    with django_assert_max_num_queries(6):
+    # The rules, whether the whole channel or most of it is marked, the statement (in a transaction).
+    with django_assert_max_num_queries(7):
         plan = listings_push_plan(channel_id=channel.pk)
-    # Recording and settling recompute nothing: an update and an insert (in a savepoint), then a delete
-    # and a count, whatever the number of listings.
+    # Recording and settling recompute nothing: an update and an insert (in a savepoint), then two deletes
+    # and the counts of what still waits, whatever the number of listings.
     with django_assert_max_num_queries(4):
         listings_record_pushed(pushes=plan, at=AT)
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(4):
         listings_pending_settle(channel_id=channel.pk, run_id=1)
 
     assert len(plan) == listings

@@ -27,6 +27,7 @@ from channels.models import Channel, ChannelListing, ListingPushState
 from channels.selectors import LATENCY_PATTERN, MAX_LATENCY, listing_quantities, listings_push_plan
 from channels.services import (
     channel_listings_mark_all,
+    listings_mark_for_push,
     listings_pending_settle,
     listings_push_claim,
     listings_record_pushed,
@@ -420,6 +421,7 @@ class Command(BaseCommand):
         state = ListingPushState._meta.db_table
         figures: dict[str, list[float]] = {}
         planned: list[int] = []
+        item_ids = list(ChannelListing.objects.filter(channel_id=channel_id).values_list("stock_item_id", flat=True))
 
         def timed(label: str, body: Callable[[], object]) -> object:
             started = time.perf_counter()
@@ -438,8 +440,10 @@ class Command(BaseCommand):
                     [n % 17],
                 )
             run_id = next(self._run_ids)
-            timed("marking every listing of the channel (a rule change)",
+            timed("marking every listing of the channel (a rule change: one channel mark)",
                   lambda: channel_listings_mark_all(channel_id=channel_id))
+            timed("marking every listing of the channel one by one (a stock change on every item)",
+                  lambda: listings_mark_for_push(stock_item_ids=item_ids))
             listings_push_claim(channel_id=channel_id, run_id=run_id)
             plan = timed("planning the push", lambda: listings_push_plan(channel_id=channel_id))
             planned.append(len(plan))
