@@ -232,10 +232,11 @@ def _push_states_write(*, columns: Mapping[str, Sequence], update: Mapping[str, 
             )
             if cursor.rowcount == len(chunk["listing_id"]):
                 continue
+            # The key decides what is new: a NOT EXISTS over the table being filled would rescan its growing
+            # heap for every row (40 s for a first push of 200k listings).
             cursor.execute(
                 f"INSERT INTO {state} ({inserted}) SELECT {selected} FROM {source} "
-                f"JOIN {listing} AS l ON l.id = v.listing_id "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {state} AS s WHERE s.listing_id = v.listing_id)",
+                f"JOIN {listing} AS l ON l.id = v.listing_id WHERE true ON CONFLICT (listing_id) DO NOTHING",
                 [*constant_values, *values],
             )
 
