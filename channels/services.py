@@ -101,20 +101,26 @@ def listings_mark_for_push(*, stock_item_ids: Iterable[int], price_changed: bool
     channel's Price Change is on, and the others drop out of the plan unchanged.
     """
     ids = sorted(set(stock_item_ids))
-    channel_ids: set[int] = set()
     if not ids:
-        return channel_ids
-    for chunk in chunks(ids, id_batch_size()):
-        _listings_mark(where=f"l.stock_item_id IN ({_placeholders(chunk)})", params=chunk)
-        channel_ids.update(
-            Channel.objects.filter(
-                enabled=True, inventory_sync=True, update_inventory=True,
-                listings__stock_item_id__in=chunk, listings__fulfilled_by_channel=False,
+        return set()
+    listing = ChannelListing._meta.db_table
+    holding: set[int] = set()
+    # PostgreSQL takes the ids as one array literal (binding 200k parameters one by one cost seconds);
+    # SQLite, which caps parameters, in batches.
+    batches = [_array(ids, "integer")] if connection.vendor == "postgresql" else chunks(ids, id_batch_size())
+    for batch in batches:
+        if isinstance(batch, str):
+            where, params = "l.stock_item_id = ANY(%s::integer[])", [batch]
+        else:
+            where, params = f"l.stock_item_id IN ({_placeholders(batch)})", batch
+        _listings_mark(where=where, params=params)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT l.channel_id FROM {listing} AS l WHERE NOT l.fulfilled_by_channel AND {where}",
+                params,
             )
-            .values_list("pk", flat=True)
-            .distinct()
-        )
-    return channel_ids
+            holding.update(row[0] for row in cursor.fetchall())
+    return _syncing_channel_ids(channel_ids=holding)
 
 
 def channel_listings_mark_all(*, channel_id: int) -> None:
