@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from operator import attrgetter
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -269,14 +268,15 @@ def listings_record_pushed(*, pushes: Sequence[PlannedPush], at: datetime) -> No
     """
     if not pushes:
         return
-    ordered = sorted(pushes, key=attrgetter("listing_id"))
+    # In the plan's order: the rows are the push's own (one push per channel at a time), nothing to lock in
+    # a common order against.
     _push_states_write(
         columns={
-            "listing_id": [push.listing_id for push in ordered],
-            "last_pushed_quantity": [push.quantity for push in ordered],
-            "last_pushed_latency": [push.latency_days for push in ordered],
-            "last_pushed_price": [push.price for push in ordered],
-            "is_ended": [push.is_ended for push in ordered],
+            "listing_id": [push.listing_id for push in pushes],
+            "last_pushed_quantity": [push.quantity for push in pushes],
+            "last_pushed_latency": [push.latency_days for push in pushes],
+            "last_pushed_price": [push.price for push in pushes],
+            "is_ended": [push.is_ended for push in pushes],
         },
         update={
             "last_pushed_quantity": "v.last_pushed_quantity", "last_pushed_latency": "v.last_pushed_latency",
