@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import RowNumber, TruncDate
@@ -175,10 +175,10 @@ def oversold_levels(*, limit: int = 20) -> QuerySet[StockLevel]:
 
 
 def activity_by_day(*, days: int = CHART_DAYS) -> list[DayPoint]:
-    """Orders downloaded and listing quantities pushed per day (UTC) over the last `days` days."""
-    today = timezone.now().date()
-    first = today - timedelta(days=days - 1)
-    since = timezone.now() - timedelta(days=days)
+    """Orders downloaded and listing quantities pushed per day over the last `days` days, the days being the
+    staff's (TIME_ZONE): TruncDate cuts in the current time zone, so the first day starts at its midnight."""
+    first = timezone.localdate() - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
     orders = dict(
         Order.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
         .values("day").annotate(n=Count("pk")).values_list("day", "n")

@@ -9,6 +9,7 @@ import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -155,7 +156,16 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "UTC"
+# The one zone every time shown to staff is in (pages, the dashboard's days); stored times stay UTC.
+# UTC by default until the channel page shows Last Order Sync in UTC: its 0001-01-01 00:00 UTC default is
+# before year 1 in Europe/London's 1st-century offset, and rendering it there fails.
+TIME_ZONE = env.str("STOCKLINE_TIME_ZONE", default="UTC").strip()
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"STOCKLINE_TIME_ZONE must be an IANA time zone such as Europe/London, not {TIME_ZONE!r}."
+    ) from None
 USE_I18N = True
 USE_TZ = True
 

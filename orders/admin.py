@@ -1,9 +1,13 @@
+from datetime import timedelta
+from datetime import timezone as fixed_offset
+
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from orders.external_fulfilment import order_stock_can_move
@@ -111,7 +115,7 @@ class OrderAdmin(admin.ModelAdmin):
     # Status with the channel's own beneath it, and total with its currency: the list fits a laptop's
     # width with the filters beside it; what the channel was told sits beside the status.
     list_display = [
-        "channel_order_id", "channel", "status_on_both_sides", "channel_confirmation", "is_paid", "received_at",
+        "channel_order_id", "channel", "status_on_both_sides", "channel_confirmation", "is_paid", "received",
         "items_count", "unlinked", "total_in_currency", "fulfilment_location", "postal_service",
     ]
     list_filter = [OpenFilter, ChannelToldFilter, "status", "channel", "is_paid", "has_unlinked_items",
@@ -119,7 +123,7 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["channel_order_id", "buyer_name", "buyer_email", "ship_postcode", "tracking_number"]
     search_help_text = "Order number, buyer's name or email, postcode or tracking number."
     # Sorts backed by an index; the filters narrow by channel, paid, location and the rest.
-    sortable_by = ["channel_order_id", "status_on_both_sides", "received_at"]
+    sortable_by = ["channel_order_id", "status_on_both_sides", "received"]
     list_select_related = ["channel", "fulfilment_location", "postal_service"]
     date_hierarchy = "received_at"
     inlines = [OrderItemInline]
@@ -130,14 +134,15 @@ class OrderAdmin(admin.ModelAdmin):
     change_list_template = "admin/orders/order/change_list.html"
     readonly_fields = [
         "channel", "channel_order_id", "status", "channel_status", "is_paid", "fulfilled_by_channel",
-        "received_at", "channel_updated_at", "processed_at", "cancelled_at", "channel_confirmation",
-        "despatch_sent_at", "despatch_error", "cancellation_sent_at", "cancellation_reason", "cancellation_error",
-        "has_unlinked_items", "created_at", "updated_at",
+        "received_at", "received_channel_time", "channel_updated_at", "processed_at", "cancelled_at",
+        "channel_confirmation", "despatch_sent_at", "despatch_error", "cancellation_sent_at", "cancellation_reason",
+        "cancellation_error", "has_unlinked_items", "created_at", "updated_at",
     ]
     fieldsets = [
         (None, {"fields": [
             ("channel", "channel_order_id"), ("status", "channel_status", "is_paid"),
-            ("received_at", "channel_updated_at"), "fulfilled_by_channel", "has_unlinked_items",
+            ("received_at", "received_channel_time", "channel_updated_at"), "fulfilled_by_channel",
+            "has_unlinked_items",
         ]}),
         ("Buyer and delivery", {"fields": [
             ("buyer_name", "buyer_email"), "ship_name", "ship_line1", "ship_line2",
@@ -239,6 +244,22 @@ class OrderAdmin(admin.ModelAdmin):
             return obj.get_status_display()
         return format_html('{}<br><span class="quiet">{} on the channel</span>', obj.get_status_display(),
                            obj.channel_status)
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj: Order) -> str:
+        # Sorted on the instant, shown in the staff's zone; the channel's own clock beneath when it reads
+        # otherwise (an Amazon order at its UTC offset 1, say), as the status shows the channel's beneath.
+        shown = timezone.localtime(obj.received_at)
+        if shown.utcoffset() == obj.channel.utc_offset:
+            return formats.localize(shown)
+        return format_html('{}<br><span class="quiet">{} channel time</span>', formats.localize(shown),
+                           self.received_channel_time(obj))
+
+    @admin.display(description="received (channel time)")
+    def received_channel_time(self, obj: Order) -> str:
+        """When the order was received on the channel's clock: the instant at the channel's UTC offset setting."""
+        offset = obj.channel.utc_offset
+        return f"{formats.localize(obj.received_at.astimezone(fixed_offset(offset)))} ({_utc_offset_label(offset)})"
 
     @admin.display(description="total")
     def total_in_currency(self, obj: Order) -> str:
@@ -360,6 +381,12 @@ class OrderAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form,
                    "title": "Process with tracking numbers"}
         return TemplateResponse(request, "admin/orders/order/tracking_lines.html", context)
+
+
+def _utc_offset_label(offset: timedelta) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'−' if minutes < 0 else '+'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def _pk(instance) -> int | None:

@@ -7,6 +7,7 @@ admin is re-registered as a subclass with a read-only "What each channel gets" s
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from channels.selectors import channel_quantity_explain, stock_item_listings
@@ -29,7 +30,8 @@ class StockItemWithChannelsAdmin(StockItemAdmin):
             )
             last_push = listing.last_push
             pushed = (
-                f"last pushed {last_push.last_pushed_quantity} at {last_push.last_pushed_at:%Y-%m-%d %H:%M}"
+                f"last pushed {last_push.last_pushed_quantity} at "
+                f"{timezone.localtime(last_push.last_pushed_at):%Y-%m-%d %H:%M}"
                 if last_push and last_push.last_pushed_at else "never pushed"
             )
             state = "; push pending" if listing.waiting_for_push else ""

@@ -2,7 +2,9 @@
 mappings, become the hub's order data. No query here: the download reads the context once per page.
 
 The channel's settings apply as the seeds describe them: unpaid orders downloaded or skipped, the Order Status
-and Shipping Mappings, the hub's tax or the channel's, the default email, the received time's UTC offset.
+and Shipping Mappings, the hub's tax or the channel's, the default email. The received time is kept as the
+instant the buyer ordered: the channel's UTC offset says which clock staff read it on (the order's "received
+(channel time)"), so orders of every channel sort, and the download's watermark moves, on one timeline.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def order_data_from_external(*, context: MappingContext, external: ExternalOrder
         status=status,
         channel_status=external.channel_status,
         is_paid=external.is_paid,
-        received_at=external.created_at + channel.utc_offset,
+        received_at=external.created_at,
         channel_updated_at=external.updated_at,
         currency=currency,
         lines=tuple(lines),

@@ -77,7 +77,7 @@ def test_orders_are_found_by_number_buyer_postcode_or_tracking(admin_client):
 
 @pytest.mark.parametrize(("name", "sortable"), [
     (LISTINGS, {"channel_sku"}),
-    ("admin:orders_order_changelist", {"channel_order_id", "status_on_both_sides", "received_at"}),
+    ("admin:orders_order_changelist", {"channel_order_id", "status_on_both_sides", "received"}),
     ("admin:inventory_stockmovement_changelist", {"created_at"}),
     ("admin:inventory_stockitem_changelist", {"sku", "title", "barcode", "retail_price"}),
 ])

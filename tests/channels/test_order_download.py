@@ -206,13 +206,14 @@ def test_channel_tax_or_the_hubs_rate_by_destination_country(channel, mug, setti
     assert Order.objects.get(channel_order_id="3").tax == Decimal("2.80")
 
 
-def test_received_time_is_shifted_by_the_channels_utc_offset(channel, mug):
+def test_received_time_is_the_instant_the_buyer_ordered_whatever_the_channels_utc_offset(channel, mug):
+    # The offset is the clock staff read the order on (its "received (channel time)"), not a shift of the instant.
     channel.utc_offset_hours = Decimal("-5")
     channel.save()
 
     store(channel, external("1"))
 
-    assert Order.objects.get().received_at == T0 - timedelta(hours=5)
+    assert Order.objects.get().received_at == T0
 
 
 def test_a_withheld_amazon_email_becomes_the_default_or_not_disclosed(warehouse, mug):
