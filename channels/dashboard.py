@@ -234,6 +234,8 @@ def activity_totals(points: list[DayPoint]) -> tuple[int, int]:
 @dataclass(frozen=True)
 class ListingDownloadProgress:
     running: bool
+    # Asked for (the Download listings button) and not yet claimed by a worker: the new run, at 0 %.
+    starting: bool
     done: int
     total: int
     percent: int
@@ -251,17 +253,31 @@ def channel_listing_download_running(*, channel: Channel) -> bool:
     )
 
 
+def channel_listing_download_starting(*, channel: Channel) -> bool:
+    """Asked for since the last download completed, and no worker has claimed it yet: the click stamps the start
+    time without the in-progress flag, which the claim sets. One asked for longer ago than STALE_DOWNLOAD_AFTER
+    never started (its task was lost), and the bar shows the last download again."""
+    started, completed = channel.listing_download_started_at, channel.listing_download_completed_at
+    return (
+        not channel.listing_download_in_progress and started is not None
+        and (completed is None or started > completed) and timezone.now() - started < STALE_DOWNLOAD_AFTER
+    )
+
+
 def channel_listing_download_progress(*, channel: Channel) -> ListingDownloadProgress:
-    """How far the channel's listing download is: while it runs, the share of pages done; after, 100%
-    once one has completed."""
+    """How far the channel's listing download is: while it runs, the share of pages done; asked for and not yet
+    started, 0; after, 100% once one has completed."""
     running = channel_listing_download_running(channel=channel)
+    starting = not running and channel_listing_download_starting(channel=channel)
     done, total = channel.listing_download_done, channel.listing_download_total
     if running:
         percent = min(100, done * 100 // total) if total else 0
+    elif starting:
+        percent = 0
     else:
         percent = 100 if channel.listing_download_completed_at else 0
     return ListingDownloadProgress(
-        running=running, done=done, total=total, percent=percent,
+        running=running, starting=starting, done=done, total=total, percent=percent,
         started_at=channel.listing_download_started_at,
         estimated_completion=channel.listing_download_estimated_completion,
         completed_at=channel.listing_download_completed_at,

@@ -4,7 +4,7 @@ bar and the mapping summaries. HTML only; the figures come from channels.dashboa
 from __future__ import annotations
 
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from channels.dashboard import (
@@ -60,27 +60,39 @@ def channel_buttons(channel: Channel, *, test: bool, reauthorise: bool) -> str:
     return format_html_join(" ", "{}", ((button,) for button in buttons))
 
 
+def _stamp(value) -> str:
+    # As the admin shows the channel's own download fields, so the page's script can refresh them in place.
+    return formats.localize(timezone.localtime(value)) if value else ""
+
+
 def download_state(channel: Channel) -> dict:
-    """What the progress bar shows; the JSON the page polls while a download runs."""
+    """What the progress bar shows: the JSON the page polls every second while a download is starting or runs."""
     progress = channel_listing_download_progress(channel=channel)
-    stamp = lambda value: timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""  # noqa: E731
+    started, estimate, completed = (_stamp(progress.started_at), _stamp(progress.estimated_completion),
+                                    _stamp(progress.completed_at))
+    if progress.running:
+        text = (f"{progress.done} of {progress.total or '?'} listings, started {started}"
+                + (f", estimated completion {estimate}" if estimate else ""))
+    elif progress.starting:
+        text = f"starting (asked for at {started})"
+    else:
+        text = f"last download completed {completed}" if completed else "no download yet"
     return {
-        "running": progress.running, "done": progress.done, "total": progress.total, "percent": progress.percent,
-        "started": stamp(progress.started_at),
-        "estimated_completion": stamp(progress.estimated_completion),
-        "completed": stamp(progress.completed_at),
+        "running": progress.running, "starting": progress.starting, "done": progress.done, "total": progress.total,
+        "percent": progress.percent, "text": text, "in_progress": channel.listing_download_in_progress,
+        "started": started, "estimated_completion": estimate, "completed": completed,
     }
 
 
 def progress_bar(channel: Channel) -> str:
-    """The listing download's progress; the page's script polls the status view while it runs."""
+    """The listing download's progress as it is now; the page's script follows it while it is starting or runs."""
     state = download_state(channel)
     return format_html(
-        '<div class="download-progress" data-status-url="{}" data-running="{}">'
+        '<div class="download-progress" data-status-url="{}" data-following="{}">'
         '<progress max="100" value="{}"></progress> <span class="download-percent">{}%</span> '
-        '<span class="download-text"></span></div>',
+        '<span class="download-text">{}</span></div>',
         reverse("admin:channels_channel_download_status", args=(channel.pk,)),
-        "1" if state["running"] else "0", state["percent"], state["percent"],
+        "1" if state["running"] or state["starting"] else "0", state["percent"], state["percent"], state["text"],
     )
 
 
