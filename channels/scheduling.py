@@ -57,11 +57,20 @@ def inventory_push_schedule(*, channel_ids: Iterable[int]) -> list[int]:
 
 def orders_follow_up_schedule(*, channel_id: int, countdown: int) -> bool:
     """Queue one follow-up order download in `countdown` s unless one is already queued; True if queued."""
+    if current_app.conf.task_always_eager:
+        # Run inline a countdown cannot wait: each follow-up would follow the last at once, for as long as the
+        # channel is active. The periodic download stands in for it.
+        return False
     # The key outlives the countdown a little, so a worker busy for a while does not let a second one in.
     if not cache.add(FOLLOW_UP_QUEUED_KEY.format(channel_id=channel_id), 1, timeout=countdown + 300):
         return False
     current_app.tasks[ORDERS_TASK].apply_async(args=(channel_id,), kwargs={"follow_up": True}, countdown=countdown)
     return True
+
+
+def orders_follow_up_pending(*, channel_id: int) -> bool:
+    """A follow-up order download is queued for the channel."""
+    return cache.get(FOLLOW_UP_QUEUED_KEY.format(channel_id=channel_id)) is not None
 
 
 def orders_follow_up_clear(*, channel_id: int) -> None:

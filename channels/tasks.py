@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 
 from channels.connectors.base import ChannelAuthError, ChannelRateLimited, ChannelTransientError
 from channels.models import Channel, SyncRun
-from channels.scheduling import PUSH_QUEUED_KEY, orders_follow_up_clear
+from channels.scheduling import PUSH_QUEUED_KEY, orders_follow_up_clear, orders_follow_up_pending
 from channels.services import channel_rules_changed
 from channels.sync.despatch import order_cancellation_confirm, order_despatch_confirm
 from channels.sync.fba.outbound import fba_outbound_follow, fba_outbound_submit
@@ -28,7 +28,7 @@ from channels.sync.fba.stock import fba_inventory_sync
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import ListingDownloadRunning, listings_download
 from channels.sync.locks import LOCK_TTL, LockHeldByItself, channel_lock, order_lock
-from channels.sync.now import order_download_wait, orders_follow_up
+from channels.sync.now import orders_follow_up
 from channels.sync.order_download import orders_download
 from channels.sync.order_hints import channel_webhooks_follow, order_hint_import
 
@@ -76,17 +76,17 @@ def retry_outside_locks(body):
 @shared_task(**RETRY)
 @retry_outside_locks
 def orders_download_task(self, channel_id: int, follow_up: bool = False, paced: bool = True) -> str:
-    """`paced` (beat, follow-ups): skipped when the channel's quota would not allow it yet; staff's Download
-    orders now is not. `follow_up`: queued after activity (sync.now.orders_follow_up)."""
+    """`paced` (beat): yields to a follow-up queued after activity, which comes at the quota's own pace; staff's
+    Download orders now and a retry, which carries on the same download, do not. `follow_up`: that follow-up
+    (sync.now.orders_follow_up)."""
     if follow_up:
         orders_follow_up_clear(channel_id=channel_id)
+    elif paced and not self.request.retries and orders_follow_up_pending(channel_id=channel_id):
+        return "skipped: a follow-up download is queued at the channel's quota"
     try:
         with channel_lock(channel_id=channel_id, purpose="orders", owner=self.request.id or "") as held:
             if not held:
                 return "another order download is running for this channel"
-            wait = order_download_wait(channel_id=channel_id) if paced else 0
-            if wait:
-                return f"skipped: the channel's quota allows the next download in {wait} s"
             run = orders_download(channel_id=channel_id)
     except Channel.DoesNotExist:
         return "channel deleted"

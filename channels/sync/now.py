@@ -5,14 +5,13 @@ beat and the commands, refused with a reason while a run of that kind is going o
 
 Orders are polled at the kind's quota (`Connector.order_download_interval`, the beat row's default). For a while
 after orders of the channel were placed or changed, each download queues a follow-up at the quota's own pace
-(`Connector.order_download_quota_seconds`); a periodic or follow-up download that would start sooner than that
-pace after the last completed one is skipped, so together they never ask more often than the quota sustains.
+(`Connector.order_download_quota_seconds`), one at a time, and the periodic download yields to a queued
+follow-up: together they never ask more often than the quota sustains.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,8 +27,6 @@ ACTIVE_WINDOW = timedelta(minutes=15)
 # Orders changed lately were, nearly always, placed in the last weeks: bounding by placement keeps the activity
 # check on the (channel, received_at) index however many orders the channel has.
 ACTIVE_ORDERS_PLACED_WITHIN = timedelta(days=60)
-# Downloads that spent the channel's quota: a failed or interrupted one is retried, not held back.
-COMPLETED = (SyncRun.Status.SUCCESS, SyncRun.Status.PARTIAL)
 
 
 class SyncNow(enum.Enum):
@@ -69,19 +66,6 @@ def sync_now_refusal(*, channel: Channel, what: SyncNow) -> str:
     if running is not None:
         return f"the last {what.value} is still running (started {timezone.localtime(running.started_at):%H:%M:%S})"
     return ""
-
-
-def order_download_wait(*, channel_id: int) -> int:
-    """Whole seconds until the quota allows the channel's next paced order download; 0: now.
-    Raises Channel.DoesNotExist for a channel deleted meanwhile."""
-    pace = Channel.objects.only("kind").get(pk=channel_id).connector_class.order_download_quota_seconds()
-    last = (
-        SyncRun.objects.filter(channel_id=channel_id, kind=SyncRun.Kind.ORDERS, status__in=COMPLETED)
-        .order_by("-started_at").values_list("started_at", flat=True).first()
-    )
-    if last is None:
-        return 0
-    return max(0, math.ceil(pace - (timezone.now() - last).total_seconds()))
 
 
 def orders_recently_active(*, channel_id: int) -> bool:

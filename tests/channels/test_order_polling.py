@@ -5,11 +5,12 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from celery import current_app
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from channels.connectors import connector_class
-from channels.models import Channel, SyncRun
+from channels.models import Channel
 from channels.services import channel_create, channel_settings_update
 from channels.sync.now import ACTIVE_WINDOW
 from channels.tasks import orders_download_task
@@ -74,6 +75,14 @@ def amazon(sandbox):
     return channel
 
 
+@pytest.fixture
+def queued_for_a_worker():
+    """Tasks go to the broker, as in production, instead of running inline where no countdown can wait."""
+    current_app.conf.task_always_eager = False
+    yield
+    current_app.conf.task_always_eager = True
+
+
 def place_order(sandbox, sku="MUG"):
     sandbox.orders("amazon", "amazon-shop", [{"items": [{"sku": sku, "quantity": 1, "price": "9.99"}]}])
 
@@ -84,13 +93,7 @@ def download(channel, **options):
     return outcome, queued
 
 
-def last_download_moved_back(channel, seconds):
-    """As if the latest download had started `seconds` ago."""
-    SyncRun.objects.filter(channel=channel, kind=SyncRun.Kind.ORDERS).update(
-        started_at=timezone.now() - timedelta(seconds=seconds))
-
-
-def test_after_new_orders_the_next_download_comes_at_the_quotas_pace(sandbox, amazon):
+def test_after_new_orders_the_next_download_comes_at_the_quotas_pace(sandbox, amazon, queued_for_a_worker):
     place_order(sandbox)
 
     outcome, queued = download(amazon)
@@ -103,14 +106,34 @@ def test_after_new_orders_the_next_download_comes_at_the_quotas_pace(sandbox, am
     assert pace < quota_interval("amazon") and pace * rate >= 1
 
 
-def test_a_quiet_channel_gets_no_follow_up(sandbox, amazon):
+def test_a_quiet_channel_gets_no_follow_up(sandbox, amazon, queued_for_a_worker):
     outcome, queued = download(amazon)
 
     assert outcome == "success"
     queued.assert_not_called()
 
 
-def test_one_follow_up_is_queued_at_a_time(sandbox, amazon):
+def test_run_inline_no_follow_up_is_queued_the_periodic_download_stands_in(sandbox, amazon):
+    place_order(sandbox)
+
+    outcome, queued = download(amazon)
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
+    queued.assert_not_called()
+
+
+def test_a_retry_carries_on_the_download_though_a_follow_up_is_queued(sandbox, amazon, queued_for_a_worker):
+    place_order(sandbox, "MUG")
+    download(amazon)
+    place_order(sandbox, "LAMP")
+
+    with mock.patch.object(orders_download_task, "apply_async"):
+        outcome = orders_download_task.apply(args=(amazon.pk,), retries=1).get()
+
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 2
+
+
+def test_one_follow_up_is_queued_at_a_time(sandbox, amazon, queued_for_a_worker):
     place_order(sandbox, "MUG")
     _, first = download(amazon)
     place_order(sandbox, "LAMP")
@@ -121,23 +144,35 @@ def test_one_follow_up_is_queued_at_a_time(sandbox, amazon):
     assert first.call_count == 1 and second.call_count == 0
 
 
-def test_a_periodic_download_sooner_than_the_quota_allows_is_skipped_and_staffs_is_not(sandbox, amazon):
+def test_the_periodic_download_yields_to_a_queued_follow_up_and_staffs_does_not(sandbox, amazon, queued_for_a_worker):
+    place_order(sandbox, "MUG")
+    download(amazon)
+    place_order(sandbox, "LAMP")
+
+    outcome, _ = download(amazon)
+    assert outcome == "skipped: a follow-up download is queued at the channel's quota"
+    assert Order.objects.filter(channel=amazon).count() == 1
+
+    outcome, _ = download(amazon, paced=False)
+    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 2
+
+
+def test_back_to_back_periodic_downloads_both_run_when_no_follow_up_is_queued(sandbox, amazon):
+    """Inline no follow-up is queued: the periodic download is not held back (the rate limiter still counts)."""
     download(amazon)
     place_order(sandbox)
 
     outcome, _ = download(amazon)
-    assert outcome.startswith("skipped: the channel's quota allows the next download in")
-    assert not Order.objects.filter(channel=amazon).exists()
 
-    outcome, _ = download(amazon, paced=False)
     assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
 
 
-def test_the_follow_up_downloads_once_the_quota_allows_and_keeps_going_while_orders_come(sandbox, amazon):
+def test_the_follow_up_downloads_and_queues_the_next_while_orders_come(
+    sandbox, amazon, queued_for_a_worker
+):
     place_order(sandbox, "MUG")
     download(amazon)
     pace = amazon.connector_class.order_download_quota_seconds()
-    last_download_moved_back(amazon, pace)
     place_order(sandbox, "LAMP")
 
     outcome, queued = download(amazon, follow_up=True)
@@ -146,24 +181,12 @@ def test_the_follow_up_downloads_once_the_quota_allows_and_keeps_going_while_ord
     queued.assert_called_once_with(args=(amazon.pk,), kwargs={"follow_up": True}, countdown=pace)
 
 
-def test_follow_ups_stop_once_no_order_came_or_changed_for_a_while(sandbox, amazon):
+def test_follow_ups_stop_once_no_order_came_or_changed_for_a_while(sandbox, amazon, queued_for_a_worker):
     place_order(sandbox)
     download(amazon)
     Order.objects.filter(channel=amazon).update(updated_at=timezone.now() - ACTIVE_WINDOW - timedelta(minutes=1))
-    last_download_moved_back(amazon, amazon.connector_class.order_download_quota_seconds())
 
     outcome, queued = download(amazon, follow_up=True)
 
     assert outcome == "success"
     queued.assert_not_called()
-
-
-def test_a_failed_download_is_retried_without_waiting_for_the_quotas_pace(sandbox, amazon):
-    """Only a download that went through spends the pace: a failed one is tried again."""
-    SyncRun.objects.create(channel=amazon, kind=SyncRun.Kind.ORDERS, status=SyncRun.Status.FAILED,
-                           error="ChannelTransientError: Amazon answered 503")
-    place_order(sandbox)
-
-    outcome, _ = download(amazon)
-
-    assert outcome == "success" and Order.objects.filter(channel=amazon).count() == 1
