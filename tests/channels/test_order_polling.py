@@ -1,16 +1,20 @@
 """Orders are polled at each channel's quota, sooner for a while after activity, never faster than the quota."""
 
+import importlib
+import json
 import math
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from celery import current_app
+from django.apps import apps
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from channels.connectors import connector_class
 from channels.models import Channel
+from channels.scheduling import ORDERS_TASK
 from channels.services import channel_create, channel_settings_update
 from channels.sync.now import ACTIVE_WINDOW
 from channels.tasks import orders_download_task
@@ -19,6 +23,8 @@ from sandbox.control import default_credentials
 from tests.channels.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
+
+MIGRATION = "0014_order_download_at_channel_quota"
 
 
 def quota_interval(kind: str) -> int:
@@ -190,3 +196,28 @@ def test_follow_ups_stop_once_no_order_came_or_changed_for_a_while(sandbox, amaz
 
     assert outcome == "success"
     queued.assert_not_called()
+
+
+def test_existing_channels_move_from_the_old_five_minutes_to_their_quota_and_a_staff_choice_stays():
+    migration = importlib.import_module(f"channels.migrations.{MIGRATION}")
+    five, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
+    thirty, _ = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.MINUTES)
+    amazon = ChannelFactory(name="Amazon UK", kind=Channel.Kind.AMAZON)
+    rakuten = ChannelFactory(name="Rakuten FR", kind=Channel.Kind.RAKUTEN)
+    chosen = ChannelFactory(name="Amazon DE", kind=Channel.Kind.AMAZON)
+    for channel, interval in ((amazon, five), (rakuten, five), (chosen, thirty)):
+        PeriodicTask.objects.create(name=f"channel-{channel.pk}-orders", task=ORDERS_TASK, interval=interval,
+                                    args=json.dumps([channel.pk]))
+    before = timezone.now()
+
+    migration.to_quota_interval(apps, None)
+
+    for channel in (amazon, rakuten):
+        interval = orders_row(channel).interval
+        assert (interval.every, interval.period) == (quota_interval(channel.kind), IntervalSchedule.SECONDS)
+    assert (orders_row(chosen).interval.every, orders_row(chosen).interval.period) == (30, IntervalSchedule.MINUTES)
+    # Beat reloads its schedule only when told.
+    assert PeriodicTasks.objects.get(ident=1).last_update >= before
+
+    migration.to_five_minutes(apps, None)
+    assert (orders_row(amazon).interval.every, orders_row(amazon).interval.period) == (5, IntervalSchedule.MINUTES)
