@@ -1,4 +1,7 @@
+from datetime import UTC
+
 from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.utils import timezone
 
 from channels.connectors import connector_class
@@ -13,6 +16,21 @@ def credential_fields(kind: str) -> tuple[tuple[str, str], ...]:
     return connector_class(kind).credential_fields if kind else ()
 
 
+class UtcAdminSplitDateTime(AdminSplitDateTime):
+    def decompress(self, value):
+        with timezone.override(UTC):
+            return super().decompress(value)
+
+
+class UtcSplitDateTimeField(forms.SplitDateTimeField):
+    """Shown and typed in UTC whatever the staff's time zone, as the seeds name Last Order Sync (its 0001-01-01
+    00:00 UTC default is before year 1 in a zone behind UTC, and cannot be shown there)."""
+
+    def compress(self, data_list):
+        with timezone.override(UTC):
+            return super().compress(data_list)
+
+
 class ChannelForm(forms.ModelForm):
     """The channel's config form. Secrets are replace-only: they are never rendered back."""
 
@@ -23,6 +41,8 @@ class ChannelForm(forms.ModelForm):
     class Meta:
         model = Channel
         fields = "__all__"  # noqa: DJ007 - the admin narrows the fields per kind from its fieldsets
+        field_classes = {"last_order_sync": UtcSplitDateTimeField}
+        widgets = {"last_order_sync": UtcAdminSplitDateTime}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

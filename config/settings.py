@@ -159,7 +159,7 @@ LANGUAGE_CODE = "en-gb"
 # The one zone every time shown to staff is in (pages, the dashboard's days); stored times stay UTC.
 # UTC by default until the channel page shows Last Order Sync in UTC: its 0001-01-01 00:00 UTC default is
 # before year 1 in Europe/London's 1st-century offset, and rendering it there fails.
-TIME_ZONE = env.str("STOCKLINE_TIME_ZONE", default="UTC").strip()
+TIME_ZONE = env.str("STOCKLINE_TIME_ZONE", default="Europe/London").strip()
 try:
     ZoneInfo(TIME_ZONE)
 except (ZoneInfoNotFoundError, ValueError):

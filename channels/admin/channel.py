@@ -3,9 +3,12 @@ channel's config page, its fields shaped by the channel's kind and the user's ri
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -178,6 +181,9 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
         inventory += ["price_change", "last_inventory_sync"]
         orders = [name for name in ORDER_FIELDS if name != "send_despatch_notes"
                   or (connector is None or connector.supports_despatch_notes)]
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read only, it is shown in UTC as the form shows it.
+            orders = ["last_order_sync_utc" if name == "last_order_sync" else name for name in orders]
         fieldsets = [
             ("Account", {
                 "fields": account,
@@ -264,6 +270,10 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
     @admin.display(description="Shipping mapping")
     def shipping_mapping(self, obj: Channel) -> str:
         return shipping_mapping_summary(obj)
+
+    @admin.display(description="last order sync (UTC)")
+    def last_order_sync_utc(self, obj: Channel) -> str:
+        return formats.localize(obj.last_order_sync.astimezone(UTC))
 
     @admin.display(description="listing download")
     def listing_download_progress(self, obj: Channel) -> str:

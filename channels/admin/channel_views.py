@@ -49,6 +49,7 @@ from channels.sync.connections import (
     channel_test,
     channel_test_unsaved,
 )
+from channels.sync.listings_download import listings_download_asked
 from channels.sync.now import SyncNow, sync_now_refusal
 from channels.tasks import inventory_push_task, listings_download_task, orders_download_task
 
@@ -200,8 +201,13 @@ class ChannelViewsMixin:
         )
 
     def download_listings_view(self, request: HttpRequest, object_id: int):
+        def queue(channel_id: int) -> None:
+            # Stamped before it is queued: a worker that claims it at once then overwrites the stamp, not after.
+            listings_download_asked(channel_id=channel_id)
+            listings_download_task.delay(channel_id)
+
         return self._sync_now(
-            request, object_id, what=SyncNow.LISTINGS, queue=listings_download_task.delay,
+            request, object_id, what=SyncNow.LISTINGS, queue=queue,
             queued="listing download queued; its progress shows under Listings.",
         )
 

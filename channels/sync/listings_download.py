@@ -26,15 +26,29 @@ class ListingDownloadRunning(Exception):
     """A listing download for this channel is already under way."""
 
 
-def _download_claim(*, channel_id: int) -> bool:
-    """Set the in-progress flag unless another download holds it; one conditional UPDATE, so only one wins."""
-    now = timezone.now()
-    free = (
+def _download_free(now) -> Q:
+    return (
         Q(listing_download_in_progress=False)
         | Q(listing_download_started_at__isnull=True)
         | Q(listing_download_started_at__lt=now - STALE_DOWNLOAD_AFTER)
     )
-    return bool(Channel.objects.filter(free, pk=channel_id).update(
+
+
+def listings_download_asked(*, channel_id: int) -> None:
+    """The Download listings button was pressed: the bar shows the new download starting at once, not the last
+    one's 100 %, until a worker claims it. The start is stamped without the in-progress flag (the claim sets it);
+    the last completion time stays until then. A download running keeps its row."""
+    now = timezone.now()
+    Channel.objects.filter(_download_free(now), pk=channel_id).update(
+        listing_download_started_at=now, listing_download_estimated_completion=None,
+        listing_download_done=0, listing_download_total=0,
+    )
+
+
+def _download_claim(*, channel_id: int) -> bool:
+    """Set the in-progress flag unless another download holds it; one conditional UPDATE, so only one wins."""
+    now = timezone.now()
+    return bool(Channel.objects.filter(_download_free(now), pk=channel_id).update(
         listing_download_in_progress=True,
         listing_download_started_at=now,
         listing_download_completed_at=None,

@@ -101,3 +101,17 @@ def test_the_status_follows_the_run_page_by_page_to_its_end(admin_client, downlo
     end = status(admin_client, downloaded_yesterday)
     assert (end["running"], end["starting"], end["in_progress"], end["percent"]) == (False, False, False, 100)
     assert end["completed"] and end["text"] == f"last download completed {end['completed']}"
+
+
+def test_the_download_listings_button_shows_the_new_download_starting_at_once(
+    admin_client, downloaded_yesterday, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr("channels.admin.channel_views.listings_download_task.delay", queued.append)
+
+    admin_client.post(reverse("admin:channels_channel_download_listings", args=(downloaded_yesterday.pk,))
+                      + "?next=listings")
+
+    assert queued == [downloaded_yesterday.pk]
+    state = status(admin_client, downloaded_yesterday)
+    assert (state["starting"], state["percent"]) == (True, 0)
