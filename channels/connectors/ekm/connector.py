@@ -74,6 +74,9 @@ class EkmConnector(OAuthConnector):
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
     # Every call draws from the one bucket, an order download's pages too.
     order_download_operation = "api"
+    # EKM's one 2/s bucket also carries every push (a call per SKU) and each order's items: polling takes a
+    # twentieth of it (every 10 s); orders arrive by webhook where the hub has a public URL.
+    order_download_share = 0.05
     # order.created and order.updated, unsigned: the username is checked against the token's, then the order read.
     receives_order_webhooks = True
     client_class = EkmClient
