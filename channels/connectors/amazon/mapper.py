@@ -64,7 +64,7 @@ CANCELLATION_REASONS = {
     "ShippingAddressUndeliverable": "The delivery address cannot be delivered to",
     "CustomerExchange": "The buyer exchanged the item",
     "BuyerCanceled": "The buyer cancelled",
-    "GeneralAdjustment": "General adjustment",
+    "GeneralAdjustment": "Another reason",
     "CarrierCreditDecision": "Carrier credit decision",
     "RiskAssessmentInformationNotValid": "Risk assessment information not valid",
     "CarrierCoverageFailure": "The carrier does not cover the address",
