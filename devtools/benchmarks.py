@@ -97,21 +97,26 @@ def hub_process_start(command: list[str], *, env: dict[str, str]) -> subprocess.
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def hub_processes_stop(processes: list[subprocess.Popen], *, grace: float = 30) -> None:
-    """Stop them all and wait until each has exited: SIGTERM (a worker finishes its tasks, warm), then SIGKILL to
-    a group still running after `grace` s. Called while the sandbox still answers, so no task meets it closed."""
+def hub_processes_stop(processes: list[subprocess.Popen], *, grace: float = 30) -> int:
+    """Stop them all and wait until each has exited; returns how many had to be killed. SIGTERM to each leader
+    only: a worker then stops warm, its pool finishing the tasks it runs (SIGTERM to the whole group would end
+    them mid-call); SIGKILL to a group still running after `grace` s. Called while the sandbox still answers,
+    so no task meets it closed."""
     for process in processes:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            process.terminate()
     deadline = time.monotonic() + grace
+    killed = 0
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            killed += 1
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
     processes.clear()
+    return killed
 
 
 def workers_ready_or_error(processes: list[subprocess.Popen], *, timeout: float = 60) -> None:

@@ -150,7 +150,8 @@ class Command(BaseCommand):
                 placed = self._place(control=control, channels=channels, origins=origins, skus=skus, every=every)
                 received = self._watch(control=control, channels=channels, placed=placed, timeout=timeout)
         finally:
-            hub_processes_stop(processes)
+            if killed := hub_processes_stop(processes):
+                self.stderr.write(f"{killed} of the hub processes started here did not stop within 30 s: killed.")
         self._report(channels=channels, origins=origins, arrival=arrival, placed=placed, received=received)
 
     def _shop(self, *, control: SandboxControl, skus: list[str]) -> dict[str, Channel]:

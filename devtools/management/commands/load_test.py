@@ -102,7 +102,9 @@ class Command(BaseCommand):
                     self._run(control=control, channels=channels, skus=catalogue, orders=orders, minutes=minutes,
                               timeout=timeout)
                 finally:
-                    hub_processes_stop(processes)
+                    if killed := hub_processes_stop(processes):
+                        self.stderr.write(f"{killed} of the hub processes started here did not stop within 30 s: "
+                                          "killed.")
         finally:
             scratch_shop_delete(prefix="load")
 
