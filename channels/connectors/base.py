@@ -473,6 +473,18 @@ class Connector(abc.ABC):
         not have, or sends unreadable, is a RecordError of the page."""
         raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot read orders one by one")
 
+    # Consent. Optional: a channel whose seller authorises the hub on a page of the channel's own (Amazon's Seller
+    # Central, EKM's /connect/authorize) builds that page's address; the channel then sends the seller's browser
+    # back to `redirect_uri` with `state` echoed and the authorisation code in the query parameter
+    # `consent_code_parameter`, which the hub exchanges through `reauthorise(authorization_code=...)`.
+    consent_code_parameter: ClassVar[str] = ""
+
+    def consent_url(self, redirect_uri: str, state: str) -> str | None:
+        """The channel's consent page for this connection, sending the seller back to `redirect_uri` with `state`;
+        None: the kind has none (Rakuten: the seller copies a token from its back office) or the connection lacks
+        what the page needs. Builds an address only: no call to the channel, nothing secret in it."""
+        return None
+
 
 @dataclass(frozen=True)
 class WebhookHint:

@@ -180,14 +180,17 @@ class OAuthClient:
             **self._client_form(credentials), **self.refresh_form,
         })
 
-    def exchange_code(self, authorization_code: str) -> None:
-        """Replace the connection by the grant an authorization code stands for (it must bring a refresh token)."""
+    def exchange_code(self, authorization_code: str, redirect_uri: str = "") -> None:
+        """Replace the connection by the grant an authorization code stands for (it must bring a refresh token).
+
+        `redirect_uri` is the one the consent page was opened with, which OAuth2 wants again with its code
+        (RFC 6749 4.1.3); empty: a code typed by staff, sent with the stored one if any."""
         self.tokens.known_secrets.add(authorization_code)
 
         def exchange(credentials: dict[str, str]) -> TokenGrant:
             form = {"grant_type": "authorization_code", "code": authorization_code, **self._client_form(credentials)}
-            if credentials.get("redirect_uri"):
-                form["redirect_uri"] = credentials["redirect_uri"]
+            if redirect_uri or credentials.get("redirect_uri"):
+                form["redirect_uri"] = redirect_uri or credentials["redirect_uri"]
             grant = self.token_call(form)
             if not grant.refresh_token:
                 raise ChannelPayloadError(f"{self.service} token: the authorisation gave no refresh token")
@@ -215,10 +218,10 @@ class OAuthConnector(Connector):
         self.sleep = time.sleep
         self.client = self.client_class(config, credentials, self.limiter, sleep=lambda seconds: self.sleep(seconds))
 
-    def reauthorise(self, *, authorization_code: str = "") -> ConnectionResult:
+    def reauthorise(self, *, authorization_code: str = "", redirect_uri: str = "") -> ConnectionResult:
         service = self.client.service
         if authorization_code:
-            self.client.exchange_code(authorization_code)
+            self.client.exchange_code(authorization_code, redirect_uri)
             return ConnectionResult(True, f"Authorised: {service} gave a new refresh token, which is saved.")
         self.client.renew_token()
         # A single-use refresh token is replaced by each renewal, so the channel issued both tokens.

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
-from channels.connectors.amazon import mapper
+from channels.connectors.amazon import consent, mapper
 from channels.connectors.amazon.client import RATE_LIMITS, AmazonClient
 from channels.connectors.base import (
     Carrier,
@@ -232,3 +232,11 @@ class AmazonConnector(OAuthConnector):
     def fulfilment_order(self, fulfilment_order_id: str) -> FulfilmentState:
         body = self.client.call("getFulfillmentOrder", path_params={"sellerFulfillmentOrderId": fulfilment_order_id})
         return mapper.fulfilment_state_from_amazon(body)
+
+    # Consent: Seller Central's website authorisation workflow (consent.py, contract/auth.json `consent`)
+
+    consent_code_parameter = consent.CODE_PARAMETER
+
+    def consent_url(self, redirect_uri: str, state: str) -> str | None:
+        return consent.consent_url(self.config, self.credentials.load(), lwa_hosts=self.allowed_hosts["auth_base_url"],
+                                   redirect_uri=redirect_uri, state=state)

@@ -22,6 +22,7 @@ from channels.connectors.base import (
     WebhookHint,
     WebhookRefused,
 )
+from channels.connectors.ekm import consent
 from channels.connectors.ekm.client import RATE_LIMITS, EkmClient
 from channels.connectors.ekm.mapper import (
     ORDER_ID,
@@ -280,3 +281,10 @@ class EkmConnector(OAuthConnector):
     def _set_status(self, order: OrderRef, status: str) -> None:
         self.client.put(f"/api/v2/orders/{order.channel_order_id}/status", operation="Orders_UpdateStatus",
                         body={"status": status, "email_customer": True})
+
+    # Consent: EKM's /connect/authorize (consent.py, contract/connect.json `authorize`)
+
+    consent_code_parameter = consent.CODE_PARAMETER
+
+    def consent_url(self, redirect_uri: str, state: str) -> str | None:
+        return consent.consent_url(self.config, self.credentials.load(), redirect_uri=redirect_uri, state=state)
