@@ -15,10 +15,12 @@ import json
 import logging
 import math
 import re
+import secrets
 import threading
 import time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -274,6 +276,7 @@ class EkmApi(ChannelApi):
     def routes(self) -> None:
         add = self.router.add
         add("POST", "/connect/token", "token", self.token, authenticated=False, limited=False)
+        add("GET", "/connect/authorize", "authorize", self.authorize, authenticated=False, limited=False)
         add("GET", "/api/v1/settings/shop_information", "ShopInformation_Get", self.shop_information)
         add("GET", "/api/v1/settings/domains", "Domains_GetPrimaryDomain", self.domains)
         add("GET", "/api/v1/settings/currency", "Currency_GetCurrency", self.currency)
@@ -381,6 +384,27 @@ class EkmApi(ChannelApi):
             access = access_token_issue(db, account, grant_id, access_token_prefix(account, form["client_id"], scope))
         return Response.json({"access_token": access, "expires_in": account.token_lifetime, "token_type": "Bearer",
                               "refresh_token": refresh, "scope": scope})
+
+    def authorize(self, call: Call) -> Response:
+        """The consent page, the merchant consenting at once: back to redirect_uri with a code `token` takes once.
+
+        An unknown client, or a redirect URI the account's credentials do not register (`redirect_uris`, when
+        set), is refused on the page itself (OAuth2 never redirects to an unchecked URI); a response_type other
+        than `code` goes back with `unsupported_response_type`."""
+        arg = call.request.arg
+        if arg("client_id") != call.account.credentials["client_id"]:
+            return Response.json({"error": "invalid_client", "error_description": "Unknown client"}, 400)
+        redirect_uri = arg("redirect_uri") or ""
+        registered = list(call.account.credentials.get("redirect_uris") or [])
+        if registered and redirect_uri not in registered:
+            return Response.json({"error": "invalid_request", "error_description": "Invalid redirect_uri"}, 400)
+        if arg("response_type") != "code":
+            answer = {"error": "unsupported_response_type", "state": arg("state") or ""}
+        else:
+            answer = {"code": "ekmc_" + secrets.token_urlsafe(18), "scope": arg("scope") or DEFAULT_SCOPE,
+                      "state": arg("state") or ""}
+        back = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
+        return Response(302, b"", [("Location", back)])
 
     # Settings
 

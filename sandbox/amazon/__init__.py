@@ -21,6 +21,8 @@ class AmazonApi(AuthApi, OrdersApi, ListingsApi, FeedsApi, ReportsApi, FbaApi):
     def routes(self) -> None:
         add = self.router.add
         add("POST", "/auth/o2/token", "token", self.token, authenticated=False, limited=False)
+        # Seller Central's consent page (in real life on sellercentral, not on the token host): no token, no plan.
+        add("GET", "/apps/authorize/consent", "consent", self.consent, authenticated=False, limited=False)
         add("GET", "/sellers/v1/marketplaceParticipations", "getMarketplaceParticipations", self.participations)
         add("GET", "/orders/2026-01-01/orders", "searchOrders", self.search_orders)
         add("POST", "/orders/v0/orders/{order_id}/shipmentConfirmation", "confirmShipment", self.confirm_shipment)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from urllib.parse import urlencode
+
 from sandbox.amazon.common import AmazonBase, marketplace
 from sandbox.api import Call
 from sandbox.state.accounts import (
@@ -39,6 +42,26 @@ class AuthApi(AmazonBase):
             access = access_token_issue(db, account, grant_id, "Atza|")
         return Response.json({"access_token": access, "token_type": "bearer", "expires_in": account.token_lifetime,
                               "refresh_token": refresh})
+
+    def consent(self, call: Call) -> Response:
+        """Seller Central's consent page, confirmed at once: back to the redirect URI with a code `token` takes once.
+
+        The account's credentials may register the application: `application_id` (then another is refused) and
+        `redirect_uris` (then the redirect URI must be one of them, the first when none is sent, as on Amazon)."""
+        credentials = call.account.credentials
+        application_id = call.request.arg("application_id") or ""
+        if credentials.get("application_id") and application_id != credentials["application_id"]:
+            return Response.json({"error": "invalid_request",
+                                  "error_description": f"No application {application_id} is registered."}, 400)
+        registered = list(credentials.get("redirect_uris") or [])
+        redirect_uri = call.request.arg("redirect_uri") or (registered[0] if registered else "")
+        if not redirect_uri or (registered and redirect_uri not in registered):
+            return Response.json({"error": "invalid_request", "error_description":
+                                  f"The redirect URI {redirect_uri!r} is not registered for the application."}, 400)
+        answer = {"state": call.request.arg("state") or "", "selling_partner_id": call.account.seller_id,
+                  "spapi_oauth_code": "ANsandbox" + secrets.token_urlsafe(18)}
+        back = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
+        return Response(302, b"", [("Location", back)])
 
     def invalid_grant(self, description: str) -> Response:
         return Response.json({"error": "invalid_grant", "error_description": description}, 400)
