@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from channels.admin.oauth import consent_link
 from channels.admin.presentation import download_state
 from channels.connectors.base import ChannelError
 from channels.dashboard import (
@@ -163,7 +164,10 @@ class ChannelViewsMixin:
             )
             self._report(request, channel, result)
             return self._back(request, channel)
-        return self._page(request, channel, "Reauthorise", "admin/channels/channel/reauthorise.html", {"form": form})
+        # The channel's own consent page where it has one; the code field stays for a code copied by hand.
+        return self._page(request, channel, "Reauthorise", "admin/channels/channel/reauthorise.html", {
+            "form": form, "consent_url": consent_link(request, channel), "consent_label": channel.connector_class.label,
+        })
 
     def _sync_now(self, request: HttpRequest, object_id: int, *, what: SyncNow, queue: Callable[[int], object],
                   queued: str) -> HttpResponseRedirect:
