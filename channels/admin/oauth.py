@@ -83,6 +83,9 @@ def oauth_callback(request: HttpRequest) -> HttpResponseRedirect:
         why = f": {error[:200]}" if error else "."
         return _refused(request, f"{channel.name}: {connector_class.label} sent no authorisation code back{why}",
                         channel)
+    refusal = channel_connector(channel=channel).consent_refusal(request.GET.dict())
+    if refusal:
+        return _refused(request, f"{channel.name}: {refusal}", channel)
     result = channel_reauthorise(channel_id=channel.pk, authorization_code=code)
     if result.ok:
         messages.success(request, f"{channel.name}: Reauthorised on {connector_class.label}'s consent page. "

@@ -485,6 +485,11 @@ class Connector(abc.ABC):
         what the page needs. Builds an address only: no call to the channel, nothing secret in it."""
         return None
 
+    def consent_refusal(self, callback: Mapping[str, str]) -> str:
+        """Why the channel's answer to its consent page cannot be taken for this connection ("" when it can),
+        read from the callback's query before its code is exchanged: Amazon names the seller who consented."""
+        return ""
+
 
 @dataclass(frozen=True)
 class WebhookHint:

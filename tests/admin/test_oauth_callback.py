@@ -230,3 +230,14 @@ def test_amazon_without_an_application_id_keeps_the_code_field_alone(sandbox, ad
     page = reauthorise_page(admin_client, channel)
 
     assert page.context["consent_url"] is None and 'id="consent"' not in page.content.decode()
+
+
+def test_amazon_consent_by_another_seller_than_the_channels_is_refused(sandbox, admin_client):
+    channel = consented_channel(sandbox, "amazon")
+    Channel.objects.filter(pk=channel.pk).update(seller_id="AOTHERSELLER")
+    before = dict(channel.credentials)
+    back = consent(reauthorise_page(admin_client, channel).context["consent_url"])
+
+    response = admin_client.get(back)
+
+    _assert_refused(response, channel, before, "but this channel is seller AOTHERSELLER")

@@ -240,3 +240,6 @@ class AmazonConnector(OAuthConnector):
     def consent_url(self, redirect_uri: str, state: str) -> str | None:
         return consent.consent_url(self.config, self.credentials.load(), lwa_hosts=self.allowed_hosts["auth_base_url"],
                                    redirect_uri=redirect_uri, state=state)
+
+    def consent_refusal(self, callback: Mapping[str, str]) -> str:
+        return consent.consent_refusal(self.config, callback)

@@ -8,8 +8,9 @@ uses the first), signs in and confirms; Amazon then sends the browser to the red
 `selling_partner_id` and `spapi_oauth_code`, a code that lives five minutes and is exchanged at LWA's token
 endpoint (grant_type=authorization_code).
 
-The application id (amzn1.sp.solution...) is not the LWA client id: it is kept with the channel's credentials
-under `application_id`, and `application_draft` ("true") asks for the draft workflow.
+The application id (amzn1.sp.solution...) is not the LWA client id. It is an account setting `application_id`
+(with `application_draft`, true for the draft workflow) where the channel has one, else kept with the
+credentials under the same keys.
 """
 
 from __future__ import annotations
@@ -59,13 +60,26 @@ def consent_base(config: ConnectorConfig, lwa_hosts: Collection[str]) -> str:
     return config.auth_base_url.rstrip("/")
 
 
+def _setting(config: ConnectorConfig, credentials: Mapping[str, str], name: str) -> str:
+    return str(config.extra.get(name) or credentials.get(name) or "").strip()
+
+
 def consent_url(config: ConnectorConfig, credentials: Mapping[str, str], *, lwa_hosts: Collection[str],
                 redirect_uri: str, state: str) -> str | None:
     """The consent page for this channel's application; None without an application id."""
-    application_id = str(credentials.get("application_id") or "").strip()
+    application_id = _setting(config, credentials, "application_id")
     if not application_id:
         return None
     query = {"application_id": application_id, "state": state, "redirect_uri": redirect_uri}
-    if str(credentials.get("application_draft") or "").strip().lower() in ("true", "1", "yes"):
+    if _setting(config, credentials, "application_draft").lower() in ("true", "1", "yes"):
         query["version"] = "beta"
     return f"{consent_base(config, lwa_hosts)}{CONSENT_PATH}?{urlencode(query)}"
+
+
+def consent_refusal(config: ConnectorConfig, callback: Mapping[str, str]) -> str:
+    """Why the seller Amazon sent back cannot be this channel's: they signed in as another selling partner."""
+    partner = (callback.get("selling_partner_id") or "").strip()
+    if partner and config.seller_id and partner != config.seller_id:
+        return (f"Amazon sent back selling partner {partner[:40]}, but this channel is seller {config.seller_id}: "
+                f"sign in to Seller Central as {config.seller_id} and open the consent page again.")
+    return ""
