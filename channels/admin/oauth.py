@@ -86,7 +86,8 @@ def oauth_callback(request: HttpRequest) -> HttpResponseRedirect:
     refusal = channel_connector(channel=channel).consent_refusal(request.GET.dict())
     if refusal:
         return _refused(request, f"{channel.name}: {refusal}", channel)
-    result = channel_reauthorise(channel_id=channel.pk, authorization_code=code)
+    result = channel_reauthorise(channel_id=channel.pk, authorization_code=code,
+                                 redirect_uri=consent_redirect_uri(request))
     if result.ok:
         messages.success(request, f"{channel.name}: Reauthorised on {connector_class.label}'s consent page. "
                                   f"{result.message}")

@@ -162,7 +162,7 @@ def channel_test(*, channel_id: int) -> ConnectionResult:
     return _connection_attempt(channel_id=channel_id, attempt=lambda connector: connector.test_connection())
 
 
-def channel_reauthorise(*, channel_id: int, authorization_code: str = "") -> ConnectionResult:
+def channel_reauthorise(*, channel_id: int, authorization_code: str = "", redirect_uri: str = "") -> ConnectionResult:
     """Exchange a new authorisation (code or token) for stored credentials, or prove the stored ones work.
 
     New credentials are tried on a copy of the stored ones and saved only once the channel has not refused
@@ -177,7 +177,9 @@ def channel_reauthorise(*, channel_id: int, authorization_code: str = "") -> Con
     before = stored.load()
     trial = TransientCredentialStore(before)
     try:
-        result = channel_connector(channel=channel, credentials=trial).reauthorise(authorization_code=code)
+        # A code from the consent page is exchanged with the redirect URI it was sent to, as OAuth 2.0 asks.
+        consent = {"redirect_uri": redirect_uri} if redirect_uri else {}
+        result = channel_connector(channel=channel, credentials=trial).reauthorise(authorization_code=code, **consent)
     except ChannelAuthError as exc:
         logger.warning("channels.connection.reauthorisation_refused channel=%s", channel_id)
         return ConnectionResult(False, f"Authorisation failed: {exc} The stored credentials are unchanged.")
