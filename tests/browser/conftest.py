@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -72,3 +73,19 @@ def screenshot(page):
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+STAFF_PASSWORD = "browser-test-pw"
+
+
+@pytest.fixture
+def staff_admin(page, live_server):
+    """The admin's address, with the page signed in as a superuser named staff."""
+    User.objects.create_superuser("staff", "staff@example.com", STAFF_PASSWORD)
+    admin = f"{live_server.url}/admin"
+    page.goto(f"{admin}/login/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{admin}/")
+    return admin

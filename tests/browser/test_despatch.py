@@ -5,7 +5,6 @@ fixing the carrier, and a tracking file with a bad line that processes nothing.
 Tasks run inline (tests/conftest.py), so the despatch is sent within the request that processes the order."""
 
 import pytest
-from django.contrib.auth.models import User
 
 from orders.models import Order, PostalService
 from orders.services import order_process
@@ -13,19 +12,9 @@ from tests.orders.test_despatch_retry import downloaded_order, sandbox_channel, 
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-PASSWORD = "browser-test-pw"
-
-
 @pytest.fixture
-def staff_page(page, live_server):
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
-    admin = f"{live_server.url}/admin"
-    page.goto(f"{admin}/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{admin}/")
-    return page, admin
+def staff_page(page, staff_admin):
+    return page, staff_admin
 
 
 def test_processing_retrying_and_a_tracking_file_for_rakuten(staff_page, sandbox):

@@ -6,7 +6,6 @@ The worker is played by the test: it writes the channel row as the download does
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from channels.models import Channel
@@ -14,19 +13,9 @@ from tests.channels.factories import ChannelFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-PASSWORD = "browser-test-pw"
-
-
 @pytest.fixture
-def admin(page, live_server):
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
-    url = f"{live_server.url}/admin"
-    page.goto(f"{url}/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/")
-    return url
+def admin(staff_admin):
+    return staff_admin
 
 
 @pytest.fixture

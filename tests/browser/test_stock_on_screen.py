@@ -2,14 +2,10 @@
 an import whose bad lines are all shown before a good file is previewed and applied."""
 
 import pytest
-from django.contrib.auth.models import User
 
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-PASSWORD = "browser-test-pw"
-
 
 @pytest.fixture
 def warehouse():
@@ -17,7 +13,6 @@ def warehouse():
     for sku, quantity in (("MUG", 10), ("LAMP", 4)):
         StockLevel.objects.create(stock_item=StockItem.objects.create(sku=sku, title=sku.title()), location=leeds,
                                   quantity=quantity)
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
     return leeds
 
 
@@ -25,13 +20,8 @@ def on_hand(sku: str) -> int:
     return StockLevel.objects.get(stock_item__sku=sku).quantity
 
 
-def test_staff_change_count_and_import_stock_on_screen(page, live_server, warehouse, tmp_path):
-    admin = f"{live_server.url}/admin"
-    page.goto(f"{admin}/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{admin}/")
+def test_staff_change_count_and_import_stock_on_screen(page, staff_admin, warehouse, tmp_path):
+    admin = staff_admin
 
     # The mug's page: Change stock on the Leeds row, five found in returns.
     page.goto(f"{admin}/inventory/stockitem/{StockItem.objects.get(sku='MUG').pk}/change/")
