@@ -28,6 +28,8 @@ LATENCY_VALIDATORS = [
     MaxValueValidator(30, "Amazon accepts a latency of 1 to 30 days (0 means it is not sent)."),
 ]
 QUANTITY_VALIDATORS = [MinValueValidator(0, "A quantity cannot be negative.")]
+# A maximum of 0 would end every listing it caps: "no maximum" is an empty field.
+MAX_LISTED_VALIDATORS = [MinValueValidator(1, "A maximum of 0 would end every listing: leave empty for no maximum.")]
 
 MAX_LISTED_QUANTITY_HELP = (
     "The most that is ever sent to the channel, even when more is available. "
@@ -124,7 +126,7 @@ class Channel(models.Model):
         help_text="Shift order received times by this many hours (0 keeps UTC).",
     )
     default_email = models.EmailField(
-        blank=True, help_text="Used when the channel withholds the buyer's email (Amazon: “NOT DISCLOSED”)."
+        blank=True, help_text="Used for orders that arrive without the buyer's email."
     )
 
     # Inventory
@@ -139,7 +141,7 @@ class Channel(models.Model):
         "inventory.Location", blank=True, related_name="channels", verbose_name="location mapping"
     )
     max_listed_quantity = models.PositiveIntegerField(
-        "default max listed quantity", null=True, blank=True, validators=QUANTITY_VALIDATORS,
+        "default max listed quantity", null=True, blank=True, validators=MAX_LISTED_VALIDATORS,
         help_text=MAX_LISTED_QUANTITY_HELP,
     )
     max_listed_percentage = models.PositiveSmallIntegerField(
@@ -208,6 +210,11 @@ class Channel(models.Model):
                 condition=Q(max_listed_percentage__isnull=True) | Q(max_listed_percentage__lte=100),
                 name="channels_channel_percentage_range",
                 violation_error_message="A percentage must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_listed_quantity__isnull=True) | Q(max_listed_quantity__gte=1),
+                name="channels_channel_max_listed_not_zero",
+                violation_error_message=MAX_LISTED_VALIDATORS[0].message,
             ),
             models.CheckConstraint(
                 condition=Q(latency_days__lte=30), name="channels_channel_latency_range",
@@ -341,7 +348,8 @@ class ChannelListing(models.Model):
     )
 
     max_listed_quantity = models.PositiveIntegerField(
-        null=True, blank=True, validators=QUANTITY_VALIDATORS, help_text="Overrides the channel's default."
+        null=True, blank=True, validators=MAX_LISTED_VALIDATORS,
+        help_text="Overrides the channel's default. Leave empty to use it."
     )
     max_listed_percentage = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=PERCENTAGE_VALIDATORS, help_text="Overrides the channel's default."
@@ -372,6 +380,11 @@ class ChannelListing(models.Model):
                 condition=Q(max_listed_percentage__isnull=True) | Q(max_listed_percentage__lte=100),
                 name="channels_listing_percentage_range",
                 violation_error_message="A percentage must be between 0 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_listed_quantity__isnull=True) | Q(max_listed_quantity__gte=1),
+                name="channels_listing_max_listed_not_zero",
+                violation_error_message=MAX_LISTED_VALIDATORS[0].message,
             ),
             models.CheckConstraint(
                 condition=Q(latency_days__isnull=True) | Q(latency_days__lte=30),
