@@ -7,6 +7,7 @@ from django.utils import timezone
 from channels.connectors import connector_class
 from channels.endpoints import channel_endpoint_fields
 from channels.models import CREDENTIAL_PREFIX, Channel, OrderStatusMapping
+from channels.scheduling import channel_schedule_problems, channel_schedule_read
 from inventory.models import Location
 from orders.models import Order, PostalService
 
@@ -31,12 +32,28 @@ class UtcSplitDateTimeField(forms.SplitDateTimeField):
             return super().compress(data_list)
 
 
+SCHEDULE_FIELDS = ["orders_every", "inventory_every", "listings_every"]
+
+
 class ChannelForm(forms.ModelForm):
     """The channel's config form. Secrets are replace-only: they are never rendered back."""
 
     kind_for_form: str = ""
     # Set by the add page's Test button: the handle of the credentials that test rotated (EKM's are single-use).
     tested_credentials = forms.CharField(required=False, widget=forms.HiddenInput)
+    # The channel's periodic tasks (channels.scheduling.SCHEDULE_UNITS), on a saved channel's page.
+    orders_every = forms.IntegerField(
+        label="Download orders every (seconds)", required=False, min_value=1,
+        help_text="Never faster than the channel's quota allows. Orders also come down sooner after activity.",
+    )
+    inventory_every = forms.IntegerField(
+        label="Push waiting stock every (minutes)", required=False, min_value=1,
+        help_text="Stock changes are pushed as they happen; this sends anything still waiting.",
+    )
+    listings_every = forms.IntegerField(
+        label="Download listings every (minutes)", required=False, min_value=1,
+        help_text="Refreshes the channel's listings (Download listings does it now).",
+    )
 
     class Meta:
         model = Channel
@@ -55,6 +72,14 @@ class ChannelForm(forms.ModelForm):
                 field.help_text = "Not set yet."
         if "kind" in self.fields:
             self.fields["kind"].widget = forms.HiddenInput()
+        # A saved channel's kind from the row: staff without the credentials permission get a form without one.
+        kind = self.instance.kind if self.instance.pk else self.kind_for_form
+        for name, help_text in (connector_class(kind).setting_help if kind else {}).items():
+            if name in self.fields:
+                self.fields[name].help_text = help_text
+        if self.instance.pk:
+            for key, every in channel_schedule_read(channel=self.instance).items():
+                self.fields[f"{key}_every"].initial = every
 
     def clean(self):
         cleaned = super().clean()
@@ -74,7 +99,15 @@ class ChannelForm(forms.ModelForm):
                 "Tick the locations in Location Mapping first (saving there turns this on), or leave it off "
                 "to send stock from all warehouses.",
             )
+        if self.instance.pk:
+            for key, problem in channel_schedule_problems(channel=self.instance, every=self.schedule()).items():
+                self.add_error(f"{key}_every", problem)
         return cleaned
+
+    def schedule(self) -> dict[str, int]:
+        """The intervals this form changes, by task key."""
+        return {name.removesuffix("_every"): self.cleaned_data[name] for name in SCHEDULE_FIELDS
+                if name in self.changed_data and self.cleaned_data.get(name)}
 
     def endpoints_changed(self) -> list[str]:
         """The labels of the endpoint settings this form changes on a saved channel."""

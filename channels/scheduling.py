@@ -9,10 +9,12 @@ registered task, which runs eagerly too when the settings say so.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from celery import current_app
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from channels.models import Channel
@@ -138,3 +140,53 @@ def channel_beat_schedule_delete(*, channel_id: int) -> None:
     PeriodicTask.objects.filter(name__startswith=f"channel-{channel_id}-").delete()
 
 
+
+
+# The periodic tasks staff re-time on the channel's page, each in the unit it is set in.
+SCHEDULE_UNITS = {"orders": IntervalSchedule.SECONDS, "inventory": IntervalSchedule.MINUTES,
+                  "listings": IntervalSchedule.MINUTES}
+SECONDS_IN = {IntervalSchedule.SECONDS: 1, IntervalSchedule.MINUTES: 60, IntervalSchedule.HOURS: 3600,
+              IntervalSchedule.DAYS: 86400}
+
+
+def channel_schedule_read(*, channel: Channel) -> dict[str, int]:
+    """How often each of the channel's re-timeable tasks runs, in its unit (SCHEDULE_UNITS); a task the channel
+    does not have yet is left out."""
+    tasks = PeriodicTask.objects.filter(name__in=[f"channel-{channel.pk}-{key}" for key in SCHEDULE_UNITS])
+    every = {}
+    for task in tasks.select_related("interval"):
+        if task.interval is None:
+            continue
+        key = task.name.removeprefix(f"channel-{channel.pk}-")
+        seconds = task.interval.every * SECONDS_IN[task.interval.period]
+        every[key] = max(1, seconds // SECONDS_IN[SCHEDULE_UNITS[key]])
+    return every
+
+
+def channel_schedule_problems(*, channel: Channel, every: Mapping[str, int]) -> dict[str, str]:
+    """Why these intervals cannot be set, by task key: orders never faster than the channel's quota sustains."""
+    problems = {key: "Must be at least 1." for key, value in every.items() if value < 1}
+    quota = channel.connector_class.order_download_quota_seconds()
+    if "orders" in every and 1 <= every["orders"] < quota:
+        problems["orders"] = (f"{channel.connector_class.label}'s quota allows an order download every {quota} s "
+                              "at most: faster, its calls would be refused.")
+    return problems
+
+
+@transaction.atomic
+def channel_schedule_update(*, channel: Channel, every: Mapping[str, int]) -> list[str]:
+    """Set how often the channel's tasks run (each in its SCHEDULE_UNITS unit); returns the keys changed. The
+    intervals stay as set: channel_beat_schedule_update keeps an existing task's interval."""
+    if problems := channel_schedule_problems(channel=channel, every=every):
+        raise ValidationError(problems)
+    changed = []
+    for key, value in every.items():
+        interval, _ = IntervalSchedule.objects.get_or_create(every=value, period=SCHEDULE_UNITS[key])
+        task = PeriodicTask.objects.select_for_update().filter(name=f"channel-{channel.pk}-{key}").first()
+        if task is None or task.interval_id == interval.pk:
+            continue
+        task.interval = interval
+        # Saved one by one: beat reloads its schedule when a task is saved, not on a queryset update.
+        task.save(update_fields=["interval"])
+        changed.append(key)
+    return changed

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from channels.admin.channel_views import TESTED_CREDENTIALS_SESSION_KEY, ChannelViewsMixin, requested_kind
@@ -19,15 +19,17 @@ from channels.admin.presentation import (
     health_badge,
     listing_download_cell,
     location_mapping_summary,
+    row_buttons,
     run_cell,
     shipping_mapping_summary,
     status_mapping_summary,
 )
 from channels.dashboard import channels_with_last_runs
 from channels.endpoints import channel_endpoint_fields
-from channels.forms import CREDENTIAL_PREFIX, channel_form_for, credential_fields
+from channels.forms import CREDENTIAL_PREFIX, SCHEDULE_FIELDS, ChannelForm, channel_form_for, credential_fields
 from channels.models import Channel, SyncRun
 from channels.permissions import CREDENTIALS_PERMISSION
+from channels.scheduling import channel_schedule_update
 from channels.services import channel_create_tested, channel_settings_update, channels_delete
 from channels.sync.connections import tested_credentials_open
 
@@ -109,11 +111,11 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
     def health(self, obj: Channel) -> str:
         return health_badge(obj)
 
-    @admin.display(description="last order sync", ordering="last_orders_started_at")
+    @admin.display(description="orders synced", ordering="last_orders_started_at")
     def last_order_download(self, obj: Channel) -> str:
         return run_cell(obj, SyncRun.Kind.ORDERS)
 
-    @admin.display(description="last inventory sync", ordering="last_inventory_started_at")
+    @admin.display(description="stock synced", ordering="last_inventory_started_at")
     def last_inventory_push(self, obj: Channel) -> str:
         return run_cell(obj, SyncRun.Kind.INVENTORY)
 
@@ -130,15 +132,15 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
 
     @admin.display(description="")
     def buttons(self, obj: Channel) -> str:
-        return format_html("{} {}", channel_buttons(obj, test=True, reauthorise=True), sync_now_buttons(obj))
+        return row_buttons(channel_buttons(obj, test=True, reauthorise=True), sync_now_buttons(obj))
 
     @admin.display(description="")
     def config_and_test_buttons(self, obj: Channel) -> str:
-        return format_html("{} {}", channel_buttons(obj, test=True, reauthorise=False), sync_now_buttons(obj))
+        return row_buttons(channel_buttons(obj, test=True, reauthorise=False), sync_now_buttons(obj))
 
     @admin.display(description="")
     def config_button(self, obj: Channel) -> str:
-        return channel_buttons(obj, test=False, reauthorise=False)
+        return row_buttons(channel_buttons(obj, test=False, reauthorise=False))
 
     # --- the config page ------------------------------------------------------------------------
 
@@ -175,12 +177,12 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
             account += ["credentials_state", ("needs_reauthorisation", "reauthorisation_reason")]
             if connector and connector.client_secret_lifetime_days:
                 account.append("client_secret_replaced_at")
-        inventory = [*INVENTORY_FIELDS]
-        if connector and connector.supports_latency:
-            inventory += LATENCY_FIELDS
-        inventory += ["price_change", "last_inventory_sync"]
-        orders = [name for name in ORDER_FIELDS if name != "send_despatch_notes"
-                  or (connector is None or connector.supports_despatch_notes)]
+        def supported(names: list[str]) -> list[str]:
+            # Before the kind is chosen every setting may apply; after, only those that do something on it.
+            return [name for name in names if connector is None or connector.supports_setting(name)]
+
+        inventory = supported([*INVENTORY_FIELDS, *LATENCY_FIELDS, "price_change", "last_inventory_sync"])
+        orders = supported(ORDER_FIELDS)
         if obj is not None and not self.has_change_permission(request, obj):
             # Read only, it is shown in UTC as the form shows it.
             orders = ["last_order_sync_utc" if name == "last_order_sync" else name for name in orders]
@@ -209,9 +211,15 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
                 "services translate into the hub's.",
             }))
             fieldsets.append(("Listings", {"fields": LISTING_FIELDS}))
-        if connector and connector.has_fulfilment_network:
+        if obj is not None and self.has_change_permission(request, obj):
+            fieldsets.append(("Schedule", {
+                "fields": SCHEDULE_FIELDS,
+                "description": "How often the hub does each job for this channel by itself. An interval you set "
+                "here stays.",
+            }))
+        if connector and (fba := supported(FBA_FIELDS)):
             fieldsets.append(("FBA", {
-                "fields": FBA_FIELDS,
+                "fields": fba,
                 "description": "Fulfilled by Amazon: Amazon holds and ships this stock; it is never sent from "
                 "your warehouses.",
             }))
@@ -242,6 +250,9 @@ class ChannelAdmin(ChannelViewsMixin, SimpleHistoryAdmin):
         # The change form and the list's switches alike: the form says what staff changed.
         if change:
             channel_settings_update(channel=obj, changed_fields=form.changed_data)
+            # The list's switches have no schedule: only the config page's form does.
+            if isinstance(form, ChannelForm) and (every := form.schedule()):
+                channel_schedule_update(channel=obj, every=every)
             return
         typed = {key: form.cleaned_data.get(CREDENTIAL_PREFIX + key, "") for key, _ in credential_fields(obj.kind)}
         stash = request.session.pop(TESTED_CREDENTIALS_SESSION_KEY, {})

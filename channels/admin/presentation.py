@@ -39,7 +39,7 @@ def run_cell(channel: Channel, kind: str) -> str:
     processed, failed = getattr(channel, f"last_{kind}_processed"), getattr(channel, f"last_{kind}_failed")
     url = reverse("admin:channels_syncrun_changelist") + f"?channel__id__exact={channel.pk}&kind__exact={kind}"
     return format_html(
-        '<a href="{}">{}</a> <span style="color:{}">{}</span> ({} done{})',
+        '<a href="{}">{}</a><br><span style="color:{}">{}</span> ({} done{})',
         url, f"{timezone.localtime(started):%Y-%m-%d %H:%M}", RUN_COLOURS.get(status, "#333"),
         SyncRun.Status(status).label, processed, f", {failed} failed" if failed else "",
     )
@@ -58,6 +58,11 @@ def channel_buttons(channel: Channel, *, test: bool, reauthorise: bool) -> str:
         buttons.append(format_html('<a class="button" href="{}">Reauthorise</a>',
                                    reverse("admin:channels_channel_reauthorise", args=(channel.pk,))))
     return format_html_join(" ", "{}", ((button,) for button in buttons))
+
+
+def row_buttons(*groups: str) -> str:
+    """A list row's buttons, compact: one line per group (the channel's own, then its sync-now buttons)."""
+    return format_html_join("", '<div class="row-buttons">{}</div>', ((group,) for group in groups))
 
 
 def _stamp(value) -> str:

@@ -344,6 +344,25 @@ class Connector(abc.ABC):
     client_secret_lifetime_days: ClassVar[int | None] = None
     # What the channel puts in place of a buyer's email it withholds; the channel's default email replaces it.
     withheld_email_placeholder: ClassVar[str] = ""
+    # The Channel settings each capability above stands behind: without it they do nothing.
+    setting_capabilities: ClassVar[Mapping[str, str]] = {
+        "send_despatch_notes": "supports_despatch_notes", "price_change": "supports_price_push",
+        "latency_days": "supports_latency", "product_based_latency": "supports_latency",
+        "latency_property_name": "supports_latency", "fba_enabled": "has_fulfilment_network",
+        "fba_sync_inventory": "has_fulfilment_network", "fba_convert_currency": "has_fulfilment_network",
+    }
+    # The Channel settings that do nothing on this kind beyond those its capabilities rule out: its config
+    # page leaves them off.
+    unsupported_settings: ClassVar[frozenset[str]] = frozenset()
+    # The kind's own help texts for Channel settings, by field name, in its seller's words; the others keep
+    # the hub's.
+    setting_help: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def supports_setting(cls, name: str) -> bool:
+        """The Channel setting `name` does something on this kind, so its config page shows it."""
+        capability = cls.setting_capabilities.get(name)
+        return name not in cls.unsupported_settings and (capability is None or getattr(cls, capability))
 
     @classmethod
     def fulfilment_currency(cls, marketplace_id: str) -> str | None:

@@ -71,6 +71,15 @@ class AmazonConnector(OAuthConnector):
     # Login with Amazon rotates the client secret every 180 days.
     client_secret_lifetime_days = 180
     withheld_email_placeholder = "NOT DISCLOSED BY AMAZON"
+    # Seed 002's words for Amazon's own behaviour.
+    setting_help: ClassVar[Mapping[str, str]] = {
+        "default_email": "Amazon does not disclose most buyers' emails: orders then carry this address instead of "
+        "“NOT DISCLOSED BY AMAZON”, so email notifications do not fail.",
+        "latency_days": "Amazon's handling time: the days between the order date and the ship date (1-30), sent "
+        "for every linked listing. 0 means no latency is sent.",
+        "product_based_latency": "Take each product's latency from its extended property when it has one "
+        "(Amazon's handling time, 1-30 days). Slows the inventory sync down.",
+    }
     max_batch_size = 5000
     watermark_policy = WatermarkPolicy.OLDEST_IMPORTED
     # SP-API's default usage plans, by operation id; a seller's own rate replaces one when Amazon announces it.

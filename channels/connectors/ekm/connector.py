@@ -80,6 +80,12 @@ class EkmConnector(OAuthConnector):
     order_download_share = 0.05
     # order.created and order.updated, unsigned: the username is checked against the token's, then the order read.
     receives_order_webhooks = True
+    # Seed 001's words for EKM's own behaviour.
+    setting_help: ClassVar[Mapping[str, str]] = {
+        "send_despatch_notes": "Send the despatch notification to EKM when an order is processed here. The "
+        "hub's Processed status must be mapped to EKM's despatched status in Order Status Mapping.",
+        "use_channel_tax": "Use EKM's tax settings for the orders' tax; unticked, the hub's tax rates apply.",
+    }
     client_class = EkmClient
     client: EkmClient
 

@@ -87,6 +87,13 @@ class RakutenConnector(Connector):
     # cancelitem takes a free-text comment for the buyer: Rakuten has no fixed list of reasons.
     cancellation_reasons: ClassVar[Mapping[str, str]] = {}
     supports_despatch_notes = False
+    # Every sale Rakuten gives is paid (the mapper's is_paid), so there are no unpaid orders to download.
+    unsupported_settings = frozenset({"download_unpaid_orders"})
+    # Seed 004's words for Rakuten's own behaviour.
+    setting_help: ClassVar[Mapping[str, str]] = {
+        "mark_as_despatched": "When an order is processed here, send Rakuten its despatch with the tracking "
+        "number and carrier.",
+    }
     max_batch_size = 1000
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
