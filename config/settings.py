@@ -171,6 +171,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The admin's favicon and its stylesheet (templates/admin/base_site.html).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Celery: Redis in production, kombu's filesystem transport (no server) by default.
 if REDIS_URL:

@@ -112,11 +112,12 @@ def _field_errors_added(form, error: ValidationError) -> bool:
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    # Status with the channel's own beneath it, and total with its currency: the list fits a laptop's
-    # width with the filters beside it; what the channel was told sits beside the status.
+    # Status with the channel's own beneath it (paid or not is the status), the unlinked flag beneath the items
+    # and total with its currency: the list fits a 1366 px laptop with the filters beside it; what the channel
+    # was told sits beside the status.
     list_display = [
-        "channel_order_id", "channel", "status_on_both_sides", "channel_confirmation", "is_paid", "received",
-        "items_count", "unlinked", "total_in_currency", "fulfilment_location", "postal_service",
+        "channel_order_id", "channel", "status_on_both_sides", "channel_confirmation", "received", "items_count",
+        "total_in_currency", "location", "postal_service",
     ]
     list_filter = [OpenFilter, ChannelToldFilter, "status", "channel", "is_paid", "has_unlinked_items",
                    "fulfilment_location", "fulfilled_by_channel"]
@@ -137,6 +138,8 @@ class OrderAdmin(admin.ModelAdmin):
         "received_at", "received_channel_time", "channel_updated_at", "processed_at", "cancelled_at",
         "channel_confirmation", "despatch_sent_at", "despatch_error", "cancellation_sent_at", "cancellation_reason",
         "cancellation_error", "has_unlinked_items", "created_at", "updated_at",
+        # What the channel charged the buyer: kept as downloaded (the lines' prices too).
+        "currency", "subtotal", "shipping_cost", "tax", "total",
     ]
     fieldsets = [
         (None, {"fields": [
@@ -266,15 +269,15 @@ class OrderAdmin(admin.ModelAdmin):
         return f"{obj.total} {obj.currency}"
 
     @admin.display(description="items")
-    def items_count(self, obj: Order) -> int:
-        return obj.items_total
-
-    @admin.display(description="unlinked")
-    def unlinked(self, obj: Order) -> str:
+    def items_count(self, obj: Order) -> str:
         # Flagged only when true: a red cross on every healthy order would read as an error.
         if not obj.has_unlinked_items:
-            return ""
-        return format_html('<span style="color:#b00020">{}</span>', "unlinked item")
+            return str(obj.items_total)
+        return format_html('{}<br><span style="color:#b00020">{}</span>', obj.items_total, "unlinked item")
+
+    @admin.display(description="location")
+    def location(self, obj: Order) -> str:
+        return str(obj.fulfilment_location or "-")
 
     @admin.display(description="channel told")
     def channel_confirmation(self, obj: Order) -> str:
