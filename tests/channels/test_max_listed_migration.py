@@ -1,0 +1,45 @@
+"""channels 0015 on a database that has a Max Listed Quantity of 0 (which ended every listing it capped): the
+zeros become empty, "no maximum" (a listing's then falls back to its channel's default), the other values stay."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from channels.models import Channel, ChannelListing
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("channels", "0014_order_download_at_channel_quota")]
+AFTER = [("channels", "0015_max_listed_not_zero")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def at_0014():
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    apps = migrate(BEFORE)
+    yield apps
+    migrate(latest)
+
+
+def test_zeros_become_empty_and_other_maximums_stay(at_0014):
+    channel_model = at_0014.get_model("channels", "Channel")
+    listing_model = at_0014.get_model("channels", "ChannelListing")
+    zero = channel_model.objects.create(name="Zero", kind="ekm", max_listed_quantity=0)
+    ten = channel_model.objects.create(name="Ten", kind="ekm", max_listed_quantity=10)
+    listings = [listing_model.objects.create(channel=ten, channel_sku=sku, max_listed_quantity=value)
+                for sku, value in (("ENDED", 0), ("FIVE", 5), ("DEFAULT", None))]
+
+    migrate(AFTER)
+
+    assert Channel.objects.get(pk=zero.pk).max_listed_quantity is None
+    assert Channel.objects.get(pk=ten.pk).max_listed_quantity == 10
+    by_sku = dict(ChannelListing.objects.filter(pk__in=[row.pk for row in listings])
+                  .values_list("channel_sku", "max_listed_quantity"))
+    assert by_sku == {"ENDED": None, "FIVE": 5, "DEFAULT": None}
