@@ -144,7 +144,10 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
     changed = set(result.created) | set(result.updated)
     imported_times = [e.updated_at for e in page.orders if e.channel_order_id in changed]
     outcome.oldest_imported = min(imported_times, default=None)
-    outcome.latest_order = max((d.received_at for d in ready), default=None)
+    # The latest change the channel reported among the orders stored, not their order time: an order that
+    # changed after it was placed would otherwise be found again by every download after it.
+    stored_ids = {d.channel_order_id for d in ready}
+    outcome.latest_order = max((e.updated_at for e in page.orders if e.channel_order_id in stored_ids), default=None)
     for order_id in changed:
         logger.info("channels.orders.stored channel=%s order=%s", channel.pk, storable_text(order_id))
     return outcome

@@ -284,8 +284,9 @@ class FakeConnector:
             yield page
 
 
-def test_watermark_moves_to_the_latest_order_date_and_stays_when_a_page_fails(channel, mug, monkeypatch):
-    pages = [OrderPage(orders=(external("1"),)), OrderPage(orders=(external("2", created_at=T0 + timedelta(hours=2)),))]
+def test_watermark_moves_to_the_latest_order_change_and_stays_when_a_page_fails(channel, mug, monkeypatch):
+    later = T0 + timedelta(hours=2)
+    pages = [OrderPage(orders=(external("1"),)), OrderPage(orders=(external("2", created_at=later, updated_at=later),))]
     failing = FakeConnector(pages, fail_after=1)
     monkeypatch.setattr("channels.sync.order_download.channel_connector", lambda channel: failing)
 
@@ -308,6 +309,17 @@ def test_watermark_moves_to_the_latest_order_date_and_stays_when_a_page_fails(ch
 
     orders_download(channel_id=channel.pk)
     assert working.calls[-1] == T0 + timedelta(hours=2) - timedelta(minutes=5)
+
+
+def test_an_order_changed_after_it_was_placed_is_not_read_again_by_every_download(channel, mug, monkeypatch):
+    # Placed at T0, paid (changed) an hour later: the channel finds it by its change time.
+    paid_later = FakeConnector([OrderPage(orders=(external("1", updated_at=T0 + timedelta(hours=1)),))])
+    monkeypatch.setattr("channels.sync.order_download.channel_connector", lambda channel: paid_later)
+
+    orders_download(channel_id=channel.pk)
+
+    channel.refresh_from_db()
+    assert channel.last_order_sync == T0 + timedelta(hours=1)
 
 
 def test_a_disabled_channel_downloads_nothing(channel, monkeypatch):
