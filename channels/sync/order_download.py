@@ -147,7 +147,9 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
     # The latest change the channel reported among the orders stored, not their order time: an order that
     # changed after it was placed would otherwise be found again by every download after it.
     stored_ids = {d.channel_order_id for d in ready}
-    outcome.latest_order = max((e.updated_at for e in page.orders if e.channel_order_id in stored_ids), default=None)
+    outcome.latest_order = max(
+        (max(e.created_at, e.updated_at) for e in page.orders if e.channel_order_id in stored_ids), default=None
+    )
     for order_id in changed:
         logger.info("channels.orders.stored channel=%s order=%s", channel.pk, storable_text(order_id))
     return outcome
