@@ -66,7 +66,8 @@ def pool_processes(worker: subprocess.Popen) -> list[int]:
 def broker():
     """A producer on the test's Redis database, which holds only this run's queues: emptied first."""
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    app = Celery("faults-producer", broker=settings.REDIS_URL)
+    # Not the current app: the tests after this one must keep the project app, whose tasks run inline.
+    app = Celery("faults-producer", broker=settings.REDIS_URL, set_as_current=False)
     app.conf.update(broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, task_serializer="json")
     yield app
     app.close()
