@@ -13,8 +13,8 @@ from channels.sync.order_download import orders_download
 from orders.models import Order
 from orders.selectors import orders_channel_not_told, orders_channel_not_told_count
 from orders.services import order_process
-from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, default_credentials
 from tests.admin.pages import change_form_data
+from tests.channels.test_sync_e2e import connect
 from tests.orders.factories import PostalServiceFactory
 
 PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
@@ -22,21 +22,12 @@ SHIPPED = {"amazon": "SHIPPED", "ekm": "DISPATCHED", "rakuten": "SHIPPED"}
 
 
 def sandbox_channel(sandbox, kind: str, **settings) -> Channel:
-    """A sandbox account and the hub channel talking to it, with the seeds' defaults for its kind."""
-    account = f"{kind}-shop"
-    credentials = default_credentials(kind, account)
-    created = sandbox.account(kind, account, credentials=credentials, rate_limits={"profile": "off"})
-    url = sandbox.channel_url(kind, account)
-    channel = Channel.objects.create(**{
-        **Channel.defaults_for(kind), "name": f"{kind.capitalize()} shop", "kind": kind, "api_base_url": url,
-        "auth_base_url": url if kind != "rakuten" else "",
-        "seller_id": credentials.get("login", created["seller_id"]),
-        "credentials": {key: value for key, value in credentials.items() if key != "login"},
-        "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else "", **settings,
-    })
-    channel.status_mappings.create(channel_status=PAID[kind], hub_status=Order.Status.PAID)
-    channel.status_mappings.create(channel_status=SHIPPED[kind], hub_status=Order.Status.PROCESSED)
-    return channel
+    """A sandbox account and the hub channel talking to it, with the seeds' defaults for its kind (the
+    end-to-end tests' set-up, cancellation notes as the seeds leave them)."""
+    notes = Channel.defaults_for(kind).get(
+        "send_cancellation_notes", Channel._meta.get_field("send_cancellation_notes").get_default()
+    )
+    return connect(sandbox, kind, **{"send_cancellation_notes": notes, **settings})
 
 
 def downloaded_order(sandbox, channel: Channel, **order) -> Order:
