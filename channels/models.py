@@ -86,6 +86,16 @@ class Channel(models.Model):
         "import profile id", max_length=50, blank=True,
         help_text="The stock import profile set up in the channel's seller account, whose columns stock is sent in.",
     )
+    application_id = models.CharField(
+        "application id", max_length=100, blank=True,
+        help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the "
+        "LWA client id. With it, Reauthorise links to the channel's consent page.",
+    )
+    application_draft = models.BooleanField(
+        "application in draft", default=False,
+        help_text="The application is not yet published in the Appstore: the consent page is opened in its draft "
+        "(beta) version.",
+    )
     # Secrets live here and nowhere else, encrypted at rest; admin forms replace them, never display them.
     credentials = EncryptedJSONField(default=dict, blank=True, editable=False)
     client_secret_replaced_at = models.DateTimeField(

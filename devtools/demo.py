@@ -55,11 +55,13 @@ class DemoChannel:
     orders: int
 
 
+DEMO_AMAZON_APPLICATION = "amzn1.sp.solution.00000000-0000-4000-8000-000000000001"
+
 DEMO_CHANNELS = [
     DemoChannel(
         name="Amazon UK (demo)", kind=Channel.Kind.AMAZON, account="demo-amazon",
         credentials={"client_id": "amzn1.application-oa2-client.demo", "client_secret": "demo-lwa-secret",
-                     "refresh_token": "Atzr|demo-refresh-token"},
+                     "refresh_token": "Atzr|demo-refresh-token", "application_id": DEMO_AMAZON_APPLICATION},
         seller_id="A2DEMOSELLER", marketplace_id="A1F83G8C2ARO7P",
         statuses={"PENDING": Order.Status.UNPAID, "UNSHIPPED": Order.Status.PAID,
                   "PARTIALLY_SHIPPED": Order.Status.PAID, "SHIPPED": Order.Status.PROCESSED,
@@ -157,7 +159,11 @@ def _channel(
         **Channel.defaults_for(demo.kind),
         "kind": demo.kind, "api_base_url": base_url, "auth_base_url": base_url if demo.kind != "rakuten" else "",
         "seller_id": demo.seller_id, "marketplace_id": demo.marketplace_id,
-        "credentials": {key: value for key, value in demo.credentials.items() if key != "login"},
+        # The sandbox account registers the application (its consent page refuses another); the channel keeps
+        # the id as an account setting, not as a secret.
+        "credentials": {key: value for key, value in demo.credentials.items()
+                        if key not in ("login", "application_id")},
+        "application_id": demo.credentials.get("application_id", ""),
         "needs_reauthorisation": False, "last_order_sync": Channel.defaults_for(demo.kind)["last_order_sync"],
         # The stock import profile every sandbox Rakuten account has.
         "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if demo.kind == Channel.Kind.RAKUTEN else "",

@@ -88,8 +88,9 @@ class ConnectorConfig:
     # The hosts this channel's credentials may be sent to: the kind's declared hosts plus any the settings
     # add (staging, the sandbox). Empty: the client refuses every call but a pre-signed document's.
     allowed_hosts: frozenset[str] = frozenset()
-    # The kind's own account settings beyond the common ones above (Rakuten's import_profile_id).
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # The kind's own account settings beyond the common ones above (Rakuten's import_profile_id, Amazon's
+    # application id and whether it is a draft), as the channel holds them.
+    extra: Mapping[str, str | bool] = field(default_factory=dict)
     http: HttpBounds = HttpBounds()
 
 

@@ -47,9 +47,10 @@ def consented_channel(sandbox, kind: str, **registered) -> Channel:
     sandbox.account(kind, account, credentials=credentials, rate_limits={"profile": "off"})
     url = sandbox.channel_url(kind, account)
     stored = {key: value for key, value in credentials.items() if key in ("client_id", "client_secret",
-                                                                           "refresh_token", "application_id")}
+                                                                           "refresh_token")}
     factory = AmazonChannelFactory if kind == "amazon" else ChannelFactory
-    return factory(name=f"{kind} oauth", api_base_url=url, auth_base_url=url, credentials=stored,
+    account_settings = {"application_id": credentials["application_id"]} if kind == "amazon" else {}
+    return factory(name=f"{kind} oauth", api_base_url=url, auth_base_url=url, credentials=stored, **account_settings,
                    needs_reauthorisation=True, reauthorisation_reason="HTTP 400 invalid_grant",
                    seller_id=f"A{account.upper()}SELLER" if kind == "amazon" else "")
 
@@ -92,8 +93,8 @@ def test_on_the_real_hosts_the_link_goes_to_seller_central_and_ekm(admin_client,
     settings.STOCKLINE_PUBLIC_URL = "https://hub.example.com"
     amazon = AmazonChannelFactory(name="Amazon UK", api_base_url="https://sellingpartnerapi-eu.amazon.com",
                                   auth_base_url="https://api.amazon.com",
-                                  credentials={"client_id": "c", "client_secret": "s", "refresh_token": "r",
-                                               "application_id": APPLICATION_ID, "application_draft": "true"})
+                                  credentials={"client_id": "c", "client_secret": "s", "refresh_token": "r"},
+                                  application_id=APPLICATION_ID, application_draft=True)
     ekm = ChannelFactory(name="EKM shop", api_base_url="https://api.ekm.net", auth_base_url="https://api.ekm.net")
 
     amazon_link = reauthorise_page(admin_client, amazon).context["consent_url"]
@@ -241,3 +242,15 @@ def test_amazon_consent_by_another_seller_than_the_channels_is_refused(sandbox, 
     response = admin_client.get(back)
 
     _assert_refused(response, channel, before, "but this channel is seller AOTHERSELLER")
+
+
+def test_the_amazon_account_settings_hold_the_application_id_other_kinds_do_not_ask_for_it(admin_client):
+    amazon = AmazonChannelFactory(name="Amazon UK")
+    ekm = ChannelFactory(name="EKM shop")
+
+    amazon_page = admin_client.get(reverse("admin:channels_channel_change", args=(amazon.pk,))).content.decode()
+    ekm_page = admin_client.get(reverse("admin:channels_channel_change", args=(ekm.pk,))).content.decode()
+
+    assert 'name="application_id"' in amazon_page and 'name="application_draft"' in amazon_page
+    assert "not the LWA client id" in amazon_page
+    assert 'name="application_id"' not in ekm_page and 'name="application_draft"' not in ekm_page

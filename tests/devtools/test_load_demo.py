@@ -1,12 +1,14 @@
 """The demo loader: a working shop on the sandbox, and a second run that changes nothing."""
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_celery_beat.models import PeriodicTask
 
 from channels.models import Channel, ChannelListing, OrderStatusMapping, SyncRun
+from channels.sync.connections import channel_connector
 from inventory.models import Location, StockItem, StockLevel, StockMovement
 from orders.models import Order
 
@@ -39,6 +41,10 @@ def test_the_demo_is_a_working_shop_and_loading_it_twice_changes_nothing(sandbox
     assert Order.objects.filter(status=Order.Status.PAID).count() >= 9
     assert StockLevel.objects.filter(in_open_orders__gt=0).exists()
     assert get_user_model().objects.get(username="demo").check_password("stockline-demo")
+    amazon = Channel.objects.get(kind="amazon")
+    consent_page = channel_connector(channel=amazon).consent_url("http://127.0.0.1:8000/callback/", "state")
+    assert "application_id" not in amazon.credentials
+    assert requests.get(consent_page, allow_redirects=False, timeout=5).status_code == 302
 
     call_command("load_demo", sandbox_url=sandbox.base_url)
 

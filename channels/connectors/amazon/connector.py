@@ -49,7 +49,9 @@ class AmazonConnector(OAuthConnector):
     credential_fields = (
         ("client_id", "LWA client id"), ("client_secret", "LWA client secret"), ("refresh_token", "Refresh token"),
     )
-    account_fields = ("seller_id", "marketplace_id", "api_base_url", "auth_base_url")
+    account_fields = (
+        "seller_id", "marketplace_id", "api_base_url", "auth_base_url", "application_id", "application_draft",
+    )
     default_urls: ClassVar[Mapping[str, str]] = {
         "api_base_url": "https://sellingpartnerapi-eu.amazon.com", "auth_base_url": "https://api.amazon.com",
     }
@@ -247,7 +249,7 @@ class AmazonConnector(OAuthConnector):
     consent_code_parameter = consent.CODE_PARAMETER
 
     def consent_url(self, redirect_uri: str, state: str) -> str | None:
-        return consent.consent_url(self.config, self.credentials.load(), lwa_hosts=self.allowed_hosts["auth_base_url"],
+        return consent.consent_url(self.config, lwa_hosts=self.allowed_hosts["auth_base_url"],
                                    redirect_uri=redirect_uri, state=state)
 
     def consent_refusal(self, callback: Mapping[str, str]) -> str:

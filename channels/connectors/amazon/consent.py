@@ -8,9 +8,8 @@ uses the first), signs in and confirms; Amazon then sends the browser to the red
 `selling_partner_id` and `spapi_oauth_code`, a code that lives five minutes and is exchanged at LWA's token
 endpoint (grant_type=authorization_code).
 
-The application id (amzn1.sp.solution...) is not the LWA client id. It is an account setting `application_id`
-(with `application_draft`, true for the draft workflow) where the channel has one, else kept with the
-credentials under the same keys.
+The application id (amzn1.sp.solution...) is not the LWA client id: it is the channel's account setting
+`application_id`, with `application_draft` on while the application is unpublished (the draft workflow).
 """
 
 from __future__ import annotations
@@ -60,18 +59,13 @@ def consent_base(config: ConnectorConfig, lwa_hosts: Collection[str]) -> str:
     return config.auth_base_url.rstrip("/")
 
 
-def _setting(config: ConnectorConfig, credentials: Mapping[str, str], name: str) -> str:
-    return str(config.extra.get(name) or credentials.get(name) or "").strip()
-
-
-def consent_url(config: ConnectorConfig, credentials: Mapping[str, str], *, lwa_hosts: Collection[str],
-                redirect_uri: str, state: str) -> str | None:
+def consent_url(config: ConnectorConfig, *, lwa_hosts: Collection[str], redirect_uri: str, state: str) -> str | None:
     """The consent page for this channel's application; None without an application id."""
-    application_id = _setting(config, credentials, "application_id")
+    application_id = str(config.extra.get("application_id") or "").strip()
     if not application_id:
         return None
     query = {"application_id": application_id, "state": state, "redirect_uri": redirect_uri}
-    if _setting(config, credentials, "application_draft").lower() in ("true", "1", "yes"):
+    if config.extra.get("application_draft"):
         query["version"] = "beta"
     return f"{consent_base(config, lwa_hosts)}{CONSENT_PATH}?{urlencode(query)}"
 
