@@ -174,3 +174,27 @@ def test_a_forged_delivery_is_refused_and_a_signed_one_names_its_order(woo):
     assert woo.webhook_hint(headers, body).order_ids == ("42",)
     with pytest.raises(Exception, match="does not match"):
         woo.webhook_hint({**headers, "X-WC-Webhook-Signature": webhook_signature("guess", body)}, body)
+
+
+def test_a_malformed_order_is_reported_by_its_id_and_the_rest_of_the_page_is_read(sandbox, woo):
+    catalogue(sandbox)
+    first, second = sandbox.orders("woocommerce", SHOP, [{"items": [{"sku": "MUG", "quantity": 1}]},
+                                                         {"items": [{"sku": "MUG", "quantity": 2}]}])
+    sandbox.faults("woocommerce", SHOP, [{"path": "orders", "type": "malformed", "corrupt": "quantity", "index": 0}])
+
+    orders, errors = all_orders(woo)
+
+    assert [order.channel_order_id for order in orders] == [second]
+    assert [error.record_id for error in errors] == [first]
+    assert "'one' is not a whole number" in errors[0].reason
+
+
+def test_a_slow_shop_ends_at_the_deadline_and_a_throttling_host_is_waited_out(sandbox, woo):
+    woo.client.http.deadline = 0.5
+    sandbox.faults("woocommerce", SHOP, [{"path": "system_status", "type": "slow", "delay": 2}])
+    with pytest.raises(Exception, match="no complete answer within 0.5 s"):
+        woo.test_connection()
+
+    woo.client.http.deadline = 10
+    sandbox.faults("woocommerce", SHOP, [{"path": "system_status", "type": "429", "retry_after": 0.2}])
+    assert woo.test_connection().ok
