@@ -53,6 +53,9 @@ def _native_order_id(kind: str, pk: int, rng: random.Random) -> tuple[str, str]:
         return f"202-{rng.randint(1000000, 9999999)}-{pk:07d}", ""
     if kind == "ekm":
         return str(pk), str(10000 + pk)
+    if kind == "woocommerce":
+        # An order is a WordPress post: its id is the post's.
+        return str(1000 + pk), ""
     return str(300000000 + pk), ""
 
 
