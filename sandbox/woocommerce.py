@@ -45,7 +45,6 @@ VERSION = "9.9.7"
 DEFAULT_STATUSES = {"pending": "Pending payment", "processing": "Processing", "on-hold": "On hold",
                     "completed": "Completed", "cancelled": "Cancelled", "refunded": "Refunded", "failed": "Failed",
                     "checkout-draft": "Draft"}
-# The statuses an order is counted despatched or cancelled in (completed and cancelled unless the shop says).
 BATCH_LIMIT = 100
 TIMESTAMP_WINDOW = 15 * 60
 MAX_FAILURES = 5
@@ -92,7 +91,7 @@ def _signed_delivery(endpoint: str, headers: dict[str, str], body: bytes) -> boo
         return False
 
 
-def _deliver(store: Store, account: Account, deliveries: list[tuple[int, str, dict[str, str], bytes]]) -> None:
+def _deliver(store: Store, deliveries: list[tuple[int, str, dict[str, str], bytes]]) -> None:
     """One attempt each, as WooCommerce makes; a webhook failing 5 times in a row is disabled."""
     for webhook_id, endpoint, headers, body in deliveries:
         if store.closed:
@@ -621,5 +620,5 @@ def order_webhooks_send(store: Store, account: Account, topic: str, order_ids: l
                            "X-WC-Webhook-Signature": signature.decode()}
                 deliveries.append((hook["id"], hook["delivery_url"], headers, body))
     if deliveries:
-        threading.Thread(target=_deliver, args=(store, account, deliveries), name="sandbox-woo-webhooks",
+        threading.Thread(target=_deliver, args=(store, deliveries), name="sandbox-woo-webhooks",
                          daemon=True).start()

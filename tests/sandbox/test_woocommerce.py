@@ -1,6 +1,7 @@
 """The WooCommerce connector against the sandbox's shop: OAuth 1.0a over plain http, pages with WordPress's
 headers, batches of at most 100, webhooks signed with the hub's secret, notes and Shipment Tracking."""
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -198,3 +199,22 @@ def test_a_slow_shop_ends_at_the_deadline_and_a_throttling_host_is_waited_out(sa
     woo.client.http.deadline = 10
     sandbox.faults("woocommerce", SHOP, [{"path": "system_status", "type": "429", "retry_after": 0.2}])
     assert woo.test_connection().ok
+
+
+def test_a_webhook_the_shop_disabled_after_failed_deliveries_is_active_again_once_subscribed(sandbox, woo):
+    catalogue(sandbox)
+    receiver = Receiver(*[500] * 6)
+    try:
+        woo.webhooks_subscribe(receiver.url)
+        for _ in range(6):
+            sandbox.orders("woocommerce", SHOP, [{"items": [{"sku": "MUG", "quantity": 1}]}])
+        receiver.wait_for(6)
+        time.sleep(0.2)
+        statuses = {hook["topic"]: hook["status"] for hook in woo._our_webhooks()}
+        woo.webhooks_subscribe(receiver.url)
+        again = {hook["topic"]: hook["status"] for hook in woo._our_webhooks()}
+    finally:
+        receiver.close()
+
+    assert statuses == {"order.created": "disabled", "order.updated": "active"}
+    assert again == {"order.created": "active", "order.updated": "active"}
