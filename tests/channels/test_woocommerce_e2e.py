@@ -9,6 +9,7 @@ import pytest
 
 from channels.models import Channel, SyncRun
 from channels.services import channel_create
+from channels.sync.connections import channel_order_statuses
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
 from channels.sync.order_download import orders_download
@@ -174,3 +175,23 @@ def test_saving_the_channel_subscribes_its_webhooks_and_a_signed_delivery_brings
     order = Order.objects.get(channel=channel)
     assert order.channel_order_id == order_id
     assert StockLevel.objects.get(stock_item__sku="MUG").in_open_orders == 2
+
+
+def test_the_status_mapping_offers_the_shops_own_statuses_and_the_watermark_follows_the_change_time(
+    sandbox, stock, django_capture_on_commit_callbacks
+):
+    channel = woo_channel(sandbox, order_statuses=["awaiting-pickup"])
+    sandbox.listings("woocommerce", SHOP, LISTINGS)
+    order_id, = sandbox.orders("woocommerce", SHOP, [{"items": [{"sku": "MUG", "quantity": 1}],
+                                                      "created_at": "2026-11-20T09:00:00Z"}])
+    sandbox.order_status("woocommerce", SHOP, order_id, "awaiting-pickup")
+
+    offered = channel_order_statuses(channel=channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_download(channel_id=channel.pk)
+
+    assert {"awaiting-pickup", "on-hold", "completed"} <= set(offered)
+    channel.refresh_from_db()
+    changed_at = sandbox.orders("woocommerce", SHOP)[0]["updated_at"]
+    assert channel.last_order_sync.strftime("%Y-%m-%dT%H:%M:%SZ") == changed_at
+    assert channel.status_mappings.get(channel_status="awaiting-pickup").hub_status == "unmapped"
