@@ -79,7 +79,7 @@ def page_title(body: bytes) -> str:
 def looks_like_html(response: requests.Response) -> bool:
     content_type = response.headers.get("Content-Type", "").lower()
     start = response.content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return "html" in content_type or start.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml"))
+    return "html" in content_type or start.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
 
 
 class WooClient:
