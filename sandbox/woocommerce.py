@@ -202,6 +202,12 @@ class WooCommerceApi(ChannelApi):
                 raise self.fail(401, "woocommerce_rest_authentication_error",
                                 "Invalid nonce - nonce has already been used.")
             seen[params["oauth_nonce"]] = now
+        # A key is created read, write or read_write in the shop; WooCommerce checks it per method.
+        permissions = account.credentials.get("permissions") or "read_write"
+        needed = "read" if request.method in ("GET", "HEAD") else "write"
+        if permissions not in (needed, "read_write"):
+            raise self.fail(401, "woocommerce_rest_authentication_error",
+                            f"The API key provided does not have {needed} permissions.")
 
     # Pagination
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 import requests
 
-from channels.connectors.base import OrderRef, Shipment, StockUpdate
+from channels.connectors.base import ChannelAuthError, OrderRef, Shipment, StockUpdate
 from channels.connectors.woocommerce.mapper import NOT_MANAGED, webhook_signature
+from sandbox.control import default_credentials
 from tests.channels.connectors.conftest import MemoryStore
 from tests.sandbox.test_connectors_e2e import all_listings, all_orders, connector_for
 from tests.sandbox.test_ekm_webhooks import Receiver
@@ -218,3 +219,15 @@ def test_a_webhook_the_shop_disabled_after_failed_deliveries_is_active_again_onc
 
     assert statuses == {"order.created": "disabled", "order.updated": "active"}
     assert again == {"order.created": "active", "order.updated": "active"}
+
+
+def test_a_read_only_key_passes_test_and_its_push_is_refused_as_a_credentials_problem(sandbox):
+    woo = connector_for(sandbox, "woocommerce", "readonly")
+    sandbox.account("woocommerce", "readonly",
+                    credentials={**default_credentials("woocommerce", "readonly"), "permissions": "read"})
+    sandbox.listings("woocommerce", "readonly", [{"sku": "MUG", "quantity": 1}])
+    mug, = all_listings(woo)
+
+    assert woo.test_connection().ok
+    with pytest.raises(ChannelAuthError, match="does not have write permissions"):
+        woo.push_listings([StockUpdate("MUG", mug.external_id, quantity=2)])
