@@ -6,6 +6,8 @@ so a URL is checked here when it is saved and again by the HTTP client on every 
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -20,10 +22,30 @@ def channel_endpoint_fields(*, kind: str) -> tuple[str, ...]:
     return tuple(connector_class(kind).allowed_hosts)
 
 
-def channel_allowed_hosts(*, kind: str) -> frozenset[str]:
-    """Every host a channel of this kind may send its credentials to."""
-    declared = {host for hosts in connector_class(kind).allowed_hosts.values() for host in hosts}
-    return frozenset(declared | set(settings.CHANNEL_EXTRA_ALLOWED_HOSTS))
+def channel_allowed_hosts(*, kind: str, urls: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Every host a channel of this kind may send its credentials to. `urls`, the channel's URL settings, add
+    the host of each that names the seller's own server (a WooCommerce shop), once it passes the endpoint rules."""
+    connector = connector_class(kind)
+    declared = {host for hosts in connector.allowed_hosts.values() for host in hosts}
+    own = {
+        (urlsplit(url).hostname or "").lower() for field, url in (urls or {}).items()
+        if field in connector.seller_hosted_urls and url
+        and not channel_endpoint_problem(kind=kind, field=field, url=url)
+    }
+    return frozenset(declared | (own - {""}) | set(settings.CHANNEL_EXTRA_ALLOWED_HOSTS))
+
+
+def _public_host_problem(host: str) -> str:
+    """Why a host named for the seller's own server is not one the internet reaches; empty when it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None and not address.is_global:
+        return "This address is not on the public internet: name the shop by its public host name."
+    if address is None and (host == "localhost" or host.endswith(".localhost") or "." not in host):
+        return "Name the shop by its public host name, e.g. shop.example.com."
+    return ""
 
 
 def channel_endpoint_problem(*, kind: str, field: str, url: str) -> str:
@@ -37,6 +59,12 @@ def channel_endpoint_problem(*, kind: str, field: str, url: str) -> str:
     extra = settings.CHANNEL_EXTRA_ALLOWED_HOSTS
     if parts.username or parts.password:
         return "Put no user name or password in the URL: the channel's secrets go in their own fields."
+    if field in connector.seller_hosted_urls and host not in extra:
+        if not host:
+            return "Give the shop's whole address, e.g. https://shop.example.com."
+        if parts.scheme != "https":
+            return "Use https: the channel's secrets are sent to this address."
+        return _public_host_problem(host)
     if host not in declared and host not in extra:
         return (
             f"{connector.label} credentials are only sent to {', '.join(declared)}. Another host must be named "

@@ -90,6 +90,15 @@ DEMO_CHANNELS = [
         shipping={"Normal": "Colissimo"},
         skus=range(61, 301), orders=3,
     ),
+    DemoChannel(
+        name="WooCommerce shop (demo)", kind=Channel.Kind.WOOCOMMERCE, account="demo-woocommerce",
+        credentials={"consumer_key": "ck_demowoocommerce", "consumer_secret": "cs_demo-woocommerce-secret"},
+        seller_id="", marketplace_id="",
+        statuses={"pending": Order.Status.UNPAID, "on-hold": Order.Status.UNPAID, "processing": Order.Status.PAID,
+                  "completed": Order.Status.PROCESSED, "cancelled": Order.Status.CANCELLED},
+        shipping={"Flat rate": "Royal Mail 1st Class"},
+        skus=range(1, 201), orders=3,
+    ),
 ]
 
 
@@ -157,7 +166,8 @@ def _channel(
     ])
     fields = {
         **Channel.defaults_for(demo.kind),
-        "kind": demo.kind, "api_base_url": base_url, "auth_base_url": base_url if demo.kind != "rakuten" else "",
+        "kind": demo.kind, "api_base_url": base_url,
+        "auth_base_url": base_url if demo.kind in ("amazon", "ekm") else "",
         "seller_id": demo.seller_id, "marketplace_id": demo.marketplace_id,
         # The sandbox account registers the application (its consent page refuses another); the channel keeps
         # the id as an account setting, not as a secret.

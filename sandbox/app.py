@@ -17,10 +17,11 @@ from sandbox.state.faults import fault_take, malformed_armed
 from sandbox.state.received import call_count
 from sandbox.store import Store, StoreClosed
 from sandbox.web import DROP, HttpError, Request, Response
+from sandbox.woocommerce import WooCommerceApi
 
 logger = logging.getLogger("sandbox")
 
-CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten)/([^/]+)(/.*)?$")
+CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten|woocommerce)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
@@ -29,7 +30,8 @@ class SandboxApp:
         # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
         self.check_answers = check_answers
         self.control = ControlApi(self.context)
-        self.apis: dict[str, ChannelApi] = {api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi())}
+        self.apis: dict[str, ChannelApi] = {
+            api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi(), WooCommerceApi())}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
 

@@ -20,6 +20,7 @@ from sandbox.state.listings import listings_all, listings_upsert
 from sandbox.state.orders import order_get, order_status_set, orders_all, orders_generate, orders_insert
 from sandbox.state.received import received
 from sandbox.web import Request, Response, Router
+from sandbox.woocommerce import order_webhooks_send as woocommerce_webhooks_send
 
 
 def problem(message: str, status: int = 400) -> Response:
@@ -129,13 +130,16 @@ class ControlApi:
                                             body.get("status"))
             else:
                 ids = orders_insert(db, found, body)
-        self.orders_announce(found, "order.created", ids)
+        self.orders_announce(found, "order.created", ids, request)
         return Response.json({"order_ids": ids})
 
-    def orders_announce(self, account: Account, topic: str, order_ids: list[str]) -> None:
-        """The channel's webhooks for orders just committed (EKM's; the other kinds send none here)."""
+    def orders_announce(self, account: Account, topic: str, order_ids: list[str], request: Request) -> None:
+        """The channel's webhooks for orders just committed (EKM's and WooCommerce's; the others send none)."""
         if account.kind == "ekm":
             order_webhooks_send(self.context.store, account, topic, order_ids)
+        elif account.kind == "woocommerce":
+            woocommerce_webhooks_send(self.context.store, account, topic, order_ids,
+                                      f"http://{request.host}/woocommerce/{account.name}")
 
     def get_orders(self, request: Request, kind: str, account: str) -> Response:
         with self.context.store.read() as db:
@@ -154,7 +158,7 @@ class ControlApi:
             if "paid" in body:
                 db.execute("UPDATE channel_order SET paid = ?, revision = revision + 1 WHERE id = ?",
                            (int(bool(body["paid"])), order["id"]))
-        self.orders_announce(found, "order.updated", [order_id])
+        self.orders_announce(found, "order.updated", [order_id], request)
         return Response.json({"order_id": order_id, "status": body["status"]})
 
     def post_faults(self, request: Request, kind: str, account: str) -> Response:

@@ -144,6 +144,18 @@ CREATE TABLE IF NOT EXISTS webhook_subscription (
     endpoint TEXT NOT NULL,
     is_enabled INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS woo_webhook (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    delivery_url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    status TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS job (
     id TEXT PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,

@@ -321,6 +321,9 @@ class Connector(abc.ABC):
     default_urls: ClassVar[Mapping[str, str]] = {}
     # The hosts each URL setting may name in production (https only); credentials go nowhere else.
     allowed_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # The URL settings that name the seller's own server (a WooCommerce shop): any public https host may be named
+    # there, and that host alone is added to where the channel's credentials may go.
+    seller_hosted_urls: ClassVar[tuple[str, ...]] = ()
     # The channel runs a fulfilment network of its own (Amazon FBA).
     has_fulfilment_network: ClassVar[bool] = False
     # Despatch sets a channel status, which the Order Status Mapping must name (EKM).

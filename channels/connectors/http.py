@@ -163,6 +163,9 @@ def error_reason(response: requests.Response) -> str:
                                else str(problem.get("error_message", "")))
         if body.get("error"):
             reasons.append(" ".join(str(body[k]) for k in ("error", "error_description") if body.get(k)))
+        if isinstance(body.get("code"), str) and isinstance(body.get("message"), str):
+            # WordPress's REST errors (WooCommerce): {code, message, data:{status}}.
+            reasons.append(f"{body['code']}: {body['message']}")
     return "; ".join(r for r in reasons if r)[:MAX_REASON] or f"HTTP {response.status_code}"
 
 
@@ -500,6 +503,11 @@ class HttpClient:
                                       f"which is not one of its hosts ({allowed})")
         if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
             raise self._refuse(where, f"refused to send the channel's credentials to {host} without https")
+
+    def check_host(self, url: str, *, operation: str) -> None:
+        """Refuse a call to `url` as `request` would, for a client that must know before it reads a secret to
+        sign the call with (WooCommerce's OAuth 1.0a over plain http)."""
+        self._check_host(url, where=f"{self.service} {operation}")
 
     def _check_document_url(self, url: str, *, where: str) -> None:
         """A document address (pre-signed) gets no credential, so any https host will do; it must not carry one."""

@@ -122,7 +122,8 @@ def channel_connector(*, channel: Channel, credentials: CredentialStore | None =
         marketplace_id=channel.marketplace_id,
         shop_url=channel.shop_url,
         currency=channel.currency,
-        allowed_hosts=channel_allowed_hosts(kind=channel.kind),
+        allowed_hosts=channel_allowed_hosts(
+            kind=channel.kind, urls={field: getattr(channel, field) for field in cls.seller_hosted_urls}),
         extra={name: getattr(channel, name) for name in set(cls.account_fields) - COMMON_ACCOUNT_FIELDS},
         http=channel_http_bounds(),
     )

@@ -11,8 +11,9 @@ from sandbox.store import now_iso
 
 
 def listing_external_id(account: Account, row: sqlite3.Row) -> str:
-    """EKM "{id}" or "{id}/{variantId}", Rakuten's advertid, Amazon's listing-id (as its report gives it)."""
-    if account.kind == "ekm":
+    """EKM and WooCommerce "{id}" or "{parentId}/{id}", Rakuten's advertid, Amazon's listing-id (as its report
+    gives it)."""
+    if account.kind in ("ekm", "woocommerce"):
         return f"{row['parent_id']}/{row['id']}" if row["parent_id"] else str(row["id"])
     if account.kind == "rakuten":
         return str(row["id"])

@@ -18,6 +18,8 @@ ORDER_DEFAULTS = {
                "shipping_cost": "0.00"},
     "ekm": {"status": "PENDING", "currency": None, "shipping_tag": "Royal Mail 1st Class", "country": "GB",
             "shipping_cost": "2.95"},
+    "woocommerce": {"status": "processing", "unpaid_status": "pending", "currency": "GBP",
+                    "shipping_tag": "Flat rate", "country": "GB", "shipping_cost": "3.50"},
     "rakuten": {"status": "ACCEPTED", "currency": "EUR", "shipping_tag": "Normal", "country": "FR",
                 "shipping_cost": "3.90"},
 }
@@ -51,6 +53,9 @@ def _native_order_id(kind: str, pk: int, rng: random.Random) -> tuple[str, str]:
         return f"202-{rng.randint(1000000, 9999999)}-{pk:07d}", ""
     if kind == "ekm":
         return str(pk), str(10000 + pk)
+    if kind == "woocommerce":
+        # An order is a WordPress post: its id is the post's.
+        return str(1000 + pk), ""
     return str(300000000 + pk), ""
 
 
@@ -76,7 +81,8 @@ def orders_insert(db: sqlite3.Connection, account: Account, specs: list[dict[str
                       (account.id, order_id)).fetchone():
             raise ControlError(f"order {order_id} already exists", status=409)
         paid = bool(spec.get("paid", True))
-        status = spec.get("status") or ("PENDING" if account.kind == "amazon" and not paid else defaults["status"])
+        unpaid = "PENDING" if account.kind == "amazon" else defaults.get("unpaid_status")
+        status = spec.get("status") or (unpaid if unpaid and not paid else defaults["status"])
         try:
             created_at = parse_time(spec["created_at"]) if spec.get("created_at") else now_iso()
             updated_at = parse_time(spec["updated_at"]) if spec.get("updated_at") else created_at

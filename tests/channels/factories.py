@@ -48,6 +48,12 @@ class RakutenChannelFactory(ChannelFactory):
     currency = "EUR"
 
 
+class WooCommerceChannelFactory(ChannelFactory):
+    kind = Channel.Kind.WOOCOMMERCE
+    api_base_url = "https://teapots.example.co.uk"
+    credentials = factory.LazyFunction(lambda: {"consumer_key": "ck_test", "consumer_secret": "cs_test"})
+
+
 class ChannelListingFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ChannelListing
