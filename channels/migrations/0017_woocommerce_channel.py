@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels', '0015_max_listed_not_zero'),
+        ('channels', '0016_amazon_application_id'),
     ]
 
     operations = [
