@@ -10,6 +10,7 @@ from sandbox.amazon import AmazonApi
 from sandbox.api import Call, ChannelApi
 from sandbox.context import SandboxContext
 from sandbox.control_api import ControlApi
+from sandbox.ebay import EbayApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
 from sandbox.state.accounts import access_tokens_expire, account_get
@@ -20,7 +21,7 @@ from sandbox.web import DROP, HttpError, Request, Response
 
 logger = logging.getLogger("sandbox")
 
-CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten)/([^/]+)(/.*)?$")
+CHANNEL_PATH = re.compile(r"^/(amazon|ebay|ekm|rakuten)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
@@ -29,7 +30,7 @@ class SandboxApp:
         # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
         self.check_answers = check_answers
         self.control = ControlApi(self.context)
-        self.apis: dict[str, ChannelApi] = {api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi())}
+        self.apis: dict[str, ChannelApi] = {api.kind: api for api in (AmazonApi(), EbayApi(), EkmApi(), RakutenApi())}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
 

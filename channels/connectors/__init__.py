@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import Connector
+from channels.connectors.ebay.connector import EbayConnector
 from channels.connectors.ekm.connector import EkmConnector
 from channels.connectors.rakuten.connector import RakutenConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     AmazonConnector.kind: AmazonConnector,
+    EbayConnector.kind: EbayConnector,
     EkmConnector.kind: EkmConnector,
     RakutenConnector.kind: RakutenConnector,
 }

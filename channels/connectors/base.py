@@ -383,6 +383,10 @@ class Connector(abc.ABC):
             return None
         return next((c for c in cls.carriers if wanted in (carrier_key(c.code), carrier_key(c.name))), None)
     max_batch_size: ClassVar[int]
+    # The channel lets a listing be revised at most this many times a day (eBay: 250); None: no such cap. The push
+    # then paces each listing's revisions over the day, counting them in `revision_day_zone`'s calendar day.
+    max_revisions_per_day: ClassVar[int | None] = None
+    revision_day_zone: ClassVar[str] = "UTC"
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER
     # Each download starts this long before Last Order Sync, so an order stamped late is still seen.
