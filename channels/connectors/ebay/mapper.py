@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,8 +48,14 @@ NOT_MANAGEABLE = ("not manageable through the Inventory API: it was listed with 
                   "download the listings again.")
 
 
-def orders_filter(since: datetime, until: datetime | None = None) -> str:
-    """getOrders' filter for orders changed in the window (inclusive bounds, milliseconds, UTC)."""
+# getOrders returns no order older than two years and wants no filter date before that: a day's margin.
+OLDEST_ORDERS = timedelta(days=2 * 365 - 1)
+
+
+def orders_filter(since: datetime, until: datetime | None = None, *, now: datetime | None = None) -> str:
+    """getOrders' filter for orders changed in the window (inclusive bounds, milliseconds, UTC), starting no
+    earlier than eBay keeps orders (a first download from Last Order Sync 0001-01-01 asks for two years)."""
+    since = max(since, (now or datetime.now(UTC)) - OLDEST_ORDERS)
     end = _stamp(until) if until is not None else ""
     return f"lastmodifieddate:[{_stamp(since)}..{end}]"
 
@@ -59,7 +65,9 @@ def created_filter(since: datetime) -> str:
 
 
 def _stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: %Y drops the zero padding of years before 1000 (Last Order Sync 0001-01-01).
+    plain = value.astimezone(UTC).replace(tzinfo=None)
+    return plain.isoformat(timespec="milliseconds") + "Z"
 
 
 def shipped_date(value: datetime) -> str:
