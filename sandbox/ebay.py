@@ -14,11 +14,15 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from sandbox.api import Call, ChannelApi, render_rows
 from sandbox.ratelimit import Limit
@@ -44,6 +48,9 @@ REFRESH_TOKEN_LIFETIME = 47_304_000
 DOMAINS = {"inventory": "API_INVENTORY", "fulfillment": "API_FULFILLMENT"}
 INVALID_INPUT = {"inventory": 25709, "fulfillment": 32600}
 FULFILLED = "FULFILLED"
+# The key this sandbox signs its notifications with, made when it starts, and the id getPublicKey knows it by.
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+SIGNING_KEY_ID = "sandbox-" + uuid.uuid4().hex
 
 
 def amount(value: Decimal | str, currency: str = "GBP") -> dict[str, str]:
@@ -65,6 +72,8 @@ class EbayApi(ChannelApi):
         add = self.router.add
         add("POST", "/identity/v1/oauth2/token", "token", self.token, authenticated=False, limited=False)
         add("GET", "/oauth2/authorize", "authorize", self.authorize, authenticated=False, limited=False)
+        add("GET", "/commerce/notification/v1/public_key/{key_id}", "getPublicKey", self.public_key,
+            authenticated=False)
         add("GET", "/sell/inventory/v1/inventory_item", "getInventoryItems", self.inventory_items)
         add("GET", "/sell/inventory/v1/offer", "getOffers", self.offers)
         add("POST", "/sell/inventory/v1/bulk_update_price_quantity", "bulkUpdatePriceQuantity", self.bulk_update)
@@ -128,6 +137,10 @@ class EbayApi(ChannelApi):
         form = call.request.form()
         grant_type = form.get("grant_type")
         with call.write() as db:
+            if grant_type == "client_credentials":
+                access = access_token_issue(db, account, None, "v^1.1#i^1#f^0#p^1#app#")
+                return Response.json({"access_token": access, "expires_in": account.token_lifetime,
+                                      "token_type": "Application Access Token"})
             if grant_type == "refresh_token":
                 row = db.execute(
                     "SELECT r.grant_id, g.revoked FROM refresh_token r JOIN oauth_grant g ON g.id = r.grant_id "
@@ -169,6 +182,22 @@ class EbayApi(ChannelApi):
         back = accept + ("&" if "?" in accept else "?") + urlencode(
             {"state": arg("state") or "", "code": code, "expires_in": 299})
         return Response(302, b"", [("Location", back)])
+
+    # Notifications (notification.json): application tokens only
+
+    def public_key(self, call: Call, key_id: str) -> Response:
+        header = call.request.header("Authorization")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        with call.read() as db:
+            valid = access_token_state(db, call.account, token) == "valid"
+        if not valid or "#app#" not in token:
+            raise self.fail(401, "", "")
+        if key_id != SIGNING_KEY_ID:
+            raise HttpError(self.error(404, "", f"No public key {key_id}.", error_id=195001))
+        key = SIGNING_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        # As eBay sends it: on one line.
+        return Response.json({"algorithm": "ECDSA", "digest": "SHA1", "key": key.replace("\n", "")})
 
     # Inventory (inventory.json)
 
@@ -400,3 +429,18 @@ class EbayApi(ChannelApi):
                            "quantity": line["quantity"]} for line in body["lineItems"]]})
         location = f"{call.base_url}/sell/fulfillment/v1/order/{order_id}/shipping_fulfillment/{fulfilment_id}"
         return Response.json({}, 201, headers=[("Location", location)])
+
+
+def account_deletion_notice(username: str, user_id: str = "") -> dict[str, Any]:
+    """The notice eBay sends an application when a user closes their account: its body and signed header."""
+    body = json.dumps({
+        "metadata": {"topic": "MARKETPLACE_ACCOUNT_DELETION", "schemaVersion": "1.0", "deprecated": False},
+        "notification": {"notificationId": str(uuid.uuid4()), "eventDate": datetime.now(UTC).isoformat(),
+                         "publishDate": datetime.now(UTC).isoformat(), "publishAttemptCount": 1,
+                         "data": {"username": username, "userId": user_id or secrets.token_hex(8),
+                                  "eiasToken": secrets.token_urlsafe(24)}},
+    }).encode()
+    signature = SIGNING_KEY.sign(body, ec.ECDSA(hashes.SHA1()))
+    header = base64.b64encode(json.dumps({"alg": "ECDSA", "kid": SIGNING_KEY_ID, "digest": "SHA1",
+                                          "signature": base64.b64encode(signature).decode()}).encode()).decode()
+    return {"headers": {"X-EBAY-SIGNATURE": header, "Content-Type": "application/json"}, "body": body.decode()}

@@ -8,6 +8,7 @@ Operation names and paths are the contract's (contract/*.json).
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -31,6 +32,10 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "fulfillment": RateLimit(100_000 / DAY, 50),
 }
 API_OF = {operation_id: operation.family for operation_id, operation in CONTRACT.operations.items()}
+APPLICATION_SCOPE = "https://api.ebay.com/oauth/api_scope"
+# Notification signing keys change rarely: each is asked for once an hour at most, per process.
+PUBLIC_KEY_TTL = 3600.0
+_public_keys: dict[tuple[str, str], tuple[float, str]] = {}
 
 
 class EbayClient(OAuthClient):
@@ -81,6 +86,25 @@ class EbayClient(OAuthClient):
     def exchange_code(self, authorization_code: str, redirect_uri: str = "") -> None:
         # eBay wants the application's RuName as redirect_uri, not the URL the seller came back to.
         super().exchange_code(authorization_code, self.credentials.load().get("ru_name", "") or redirect_uri)
+
+    # Notifications: an application token (client credentials) reads the key that signs them
+
+    def public_key(self, key_id: str) -> str:
+        cache_key = (self.config.api_base_url, key_id)
+        cached = _public_keys.get(cache_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        grant = self.token_call({"grant_type": "client_credentials", "scope": APPLICATION_SCOPE})
+        self.tokens.known_secrets.add(grant.access_token)
+        path = CONTRACT.operation("getPublicKey").path.format(public_key_id=quote(key_id, safe=""))
+        response = self.http.request("GET", path, operation="getPublicKey", authenticated=False,
+                                     headers={"Authorization": f"Bearer {grant.access_token}"})
+        body = self.http.json(response, what="getPublicKey")
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ChannelPayloadError("eBay getPublicKey: the answer has no key")
+        _public_keys[cache_key] = (time.monotonic() + PUBLIC_KEY_TTL, key)
+        return key
 
     # The Sell APIs
 

@@ -7,7 +7,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
 from channels.connectors.base import (
+    AccountDeletion,
     Carrier,
     ChannelPayloadError,
     ChannelRejected,
@@ -21,6 +27,7 @@ from channels.connectors.base import (
     Shipment,
     StockUpdate,
     WatermarkPolicy,
+    WebhookRefused,
 )
 from channels.connectors.ebay import consent, mapper
 from channels.connectors.ebay.client import RATE_LIMITS, EbayClient
@@ -43,6 +50,7 @@ class EbayConnector(OAuthConnector):
     credential_fields = (
         ("client_id", "App ID (client id)"), ("client_secret", "Cert ID (client secret)"),
         ("ru_name", "RuName (eBay redirect URL name)"), ("refresh_token", "Refresh token"),
+        ("deletion_verification_token", "Account deletion verification token"),
     )
     account_fields = ("marketplace_id", "api_base_url", "auth_base_url")
     default_urls: ClassVar[Mapping[str, str]] = {
@@ -224,6 +232,35 @@ class EbayConnector(OAuthConnector):
 
     def cancel_order(self, order: OrderRef, reason: str) -> None:
         raise ChannelRejected(f"{self.config.name}: {CANCELLATION_REFUSED}")
+
+    # Marketplace account deletion notifications (contract/notification.json)
+
+    receives_account_deletion_notices = True
+
+    def account_deletion_challenge(self, challenge_code: str, endpoint_url: str) -> dict[str, str]:
+        token = self.credentials.load().get("deletion_verification_token", "")
+        if not token:
+            raise WebhookRefused("eBay challenge refused: the channel has no account deletion verification token; "
+                                 "enter the one saved in eBay's developer portal")
+        return mapper.deletion_challenge_response(challenge_code, token, endpoint_url)
+
+    def account_deletion_notice(self, headers: Mapping[str, str], body: bytes) -> AccountDeletion:
+        try:
+            key_id, signature = mapper.deletion_signature(headers.get("X-EBAY-SIGNATURE", ""))
+            notice = mapper.deletion_notice(body)
+        except ValueError as exc:
+            raise WebhookRefused(f"eBay account deletion notice refused: {exc}") from None
+        try:
+            key = load_pem_public_key(mapper.pem(self.client.public_key(key_id)))
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise WebhookRefused("eBay account deletion notice refused: its key is not an ECDSA key")
+            # eBay signs its notices with ECDSA over SHA1 (the header says so, checked above).
+            key.verify(signature, body, ec.ECDSA(hashes.SHA1()))
+        except (InvalidSignature, ValueError):
+            raise WebhookRefused("eBay account deletion notice refused: the signature does not match") from None
+        except ChannelRejected as exc:
+            raise WebhookRefused(f"eBay account deletion notice refused: eBay has no key {key_id} ({exc})") from None
+        return notice
 
     # Consent (consent.py, contract/identity.json `authorize`)
 

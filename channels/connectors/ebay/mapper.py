@@ -7,6 +7,10 @@ inventory item (SKU); its external id names the eBay listing and the published o
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from channels.connectors.base import (
+    AccountDeletion,
     Carrier,
     ExternalAddress,
     ExternalListing,
@@ -26,6 +31,9 @@ from channels.connectors.base import (
 from channels.connectors.values import RECORD_ERRORS, parse_datetime, parse_decimal, parse_int, text
 
 CENT = Decimal("0.01")
+DELETION_TOPIC = "MARKETPLACE_ACCOUNT_DELETION"
+# A public key id goes into getPublicKey's path: nothing but what eBay's ids are made of.
+KEY_ID = re.compile(r"[0-9A-Za-z_-]{1,100}")
 # orderIds takes up to 50 ids; an order id is digits and dashes (e.g. 01-03955-36441).
 ORDER_ID = re.compile(r"[0-9A-Za-z-]{1,40}")
 ORDER_IDS_PER_CALL = 50
@@ -233,7 +241,8 @@ def order_from_ebay(order: Mapping[str, Any], *, default_currency: str) -> Exter
         is_cancelled=status in (CANCELLED, REFUNDED), created_at=created,
         updated_at=parse_datetime(order.get("lastModifiedDate") or order["creationDate"]), items=tuple(items),
         currency=text(total.get("currency")) or default_currency or None,
-        buyer_name=text(ship_to.get("fullName"))[:255], buyer_email=text(ship_to.get("email")) or None,
+        buyer_name=(text((order.get("buyer") or {}).get("username")) or text(ship_to.get("fullName")))[:255],
+        buyer_email=text(ship_to.get("email")) or None,
         shipping_address=ExternalAddress(
             name=text(ship_to.get("fullName")), line1=text(address.get("addressLine1")),
             line2=text(address.get("addressLine2")), city=text(address.get("city")),
@@ -269,3 +278,42 @@ def fulfillment_body(lines: Sequence[tuple[str, int]], *, carrier: str, tracking
     if tracking_number:
         body |= {"shippingCarrierCode": carrier or OTHER_CARRIER, "trackingNumber": tracking_number}
     return body
+
+
+# Marketplace account deletion notifications (contract/notification.json)
+
+def deletion_challenge_response(challenge_code: str, verification_token: str, endpoint_url: str) -> dict[str, str]:
+    digest = hashlib.sha256((challenge_code + verification_token + endpoint_url).encode()).hexdigest()
+    return {"challengeResponse": digest}
+
+
+def deletion_signature(header: str) -> tuple[str, bytes]:
+    """(public key id, DER signature) of an X-EBAY-SIGNATURE header; ValueError when it is not one."""
+    try:
+        packed = json.loads(base64.b64decode(header, validate=True))
+        kid, signature = str(packed["kid"]), base64.b64decode(packed["signature"], validate=True)
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError("the X-EBAY-SIGNATURE header is not eBay's") from exc
+    if (packed.get("alg") or "").upper() != "ECDSA" or (packed.get("digest") or "").upper() != "SHA1":
+        raise ValueError("the X-EBAY-SIGNATURE header names another algorithm than ECDSA with SHA1")
+    if not KEY_ID.fullmatch(kid) or not signature:
+        raise ValueError("the X-EBAY-SIGNATURE header has no usable key id or signature")
+    return kid, signature
+
+
+def pem(key: str) -> bytes:
+    """eBay's key as PEM: getPublicKey may send it on one line, without the base64 body's line breaks."""
+    body = re.sub(r"-----(BEGIN|END) PUBLIC KEY-----|\s", "", key)
+    lines = [body[index:index + 64] for index in range(0, len(body), 64)]
+    return ("-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n").encode()
+
+
+def deletion_notice(body: bytes) -> AccountDeletion:
+    notice = json.loads(body)
+    if (notice.get("metadata") or {}).get("topic") != DELETION_TOPIC:
+        raise ValueError("not a MARKETPLACE_ACCOUNT_DELETION notice")
+    data = (notice.get("notification") or {}).get("data") or {}
+    username = text(data.get("username"))
+    if not username:
+        raise ValueError("the notice names no username")
+    return AccountDeletion(username=username, user_id=text(data.get("userId")))
