@@ -80,6 +80,8 @@ class EbayConnector(OAuthConnector):
     # A twentieth of the Fulfillment API's daily quota for polling (every 18 s); the rest is despatch and reads.
     order_download_share = 0.05
     setting_help: ClassVar[Mapping[str, str]] = {
+        "marketplace_id": "The eBay marketplace the listings and offers are on: EBAY_GB (the default), EBAY_DE, "
+        "EBAY_FR, EBAY_US...",
         "default_email": "eBay sometimes sends no buyer email (or a masked one is withheld): orders then carry "
         "this address.",
         "use_channel_tax": "Use the tax eBay reports on the order (pricingSummary.tax); unticked, the hub's tax "
