@@ -6,8 +6,8 @@ from django.core.management.base import CommandError
 
 
 @pytest.mark.parametrize(("arguments", "says"), [
-    (["--place-on", "amazon,ebay"], "--place-on takes channel kinds among amazon, ekm, rakuten: ebay."),
-    (["--place-on", ","], "--place-on takes channel kinds among amazon, ekm, rakuten: none given."),
+    (["--place-on", "amazon,etsy"], "--place-on takes channel kinds among amazon, ebay, ekm, rakuten: etsy."),
+    (["--place-on", ","], "--place-on takes channel kinds among amazon, ebay, ekm, rakuten: none given."),
     (["--every", "0"], "--duration and --every are seconds above 0"),
     (["--duration", "5", "--every", "10"], "--every no longer than --duration"),
     (["--timeout", "-1"], "--timeout is seconds above 0."),

@@ -45,8 +45,9 @@ from orders.models import Order
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_credentials
 from sandbox.testing import running_sandbox
 
-KINDS = ("amazon", "ekm", "rakuten")
-PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
+KINDS = ("amazon", "ebay", "ekm", "rakuten")
+PAID = {"amazon": "UNSHIPPED", "ebay": "NOT_STARTED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
+MARKETPLACES = {"amazon": "A1F83G8C2ARO7P", "ebay": "EBAY_GB"}
 WEBHOOK_KIND = "ekm"
 # The sandbox's own throttles are lifted: the connectors keep to the quotas when --published-limits says so.
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
@@ -80,7 +81,7 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=120, help="Seconds over which orders are placed.")
         parser.add_argument("--every", type=float, default=1.5, help="Seconds between two orders (any channel).")
         parser.add_argument("--place-on", default=",".join(KINDS), metavar="KINDS",
-                            help="The channels orders are placed on, comma-separated (all three by default); "
+                            help="The channels orders are placed on, comma-separated (all four by default); "
                                  "every channel receives the new quantities.")
         parser.add_argument("--timeout", type=float, default=None,
                             help="Seconds to wait after the last order for every channel's new quantity; by "
@@ -166,14 +167,14 @@ class Command(BaseCommand):
             account = f"bench-{kind}"
             credentials = default_credentials(kind, account)
             control.account(kind, account, credentials=credentials, seller_id=credentials.get("login", "BENCH"),
-                            marketplace_id="A1F83G8C2ARO7P" if kind == "amazon" else "", rate_limits=SANDBOX_LIMITS)
+                            marketplace_id=MARKETPLACES.get(kind, ""), rate_limits=SANDBOX_LIMITS)
             control.listings(kind, account, [{"sku": s, "title": s, "quantity": 0, "price": "9.99"} for s in skus])
             base_url = control.channel_url(kind, account)
             channel = Channel.objects.create(
                 **{**Channel.defaults_for(kind), "name": account, "kind": kind, "api_base_url": base_url,
                    "auth_base_url": base_url if kind != "rakuten" else "",
                    "seller_id": credentials.get("login", "BENCH"),
-                   "marketplace_id": "A1F83G8C2ARO7P" if kind == "amazon" else "",
+                   "marketplace_id": MARKETPLACES.get(kind, ""),
                    "credentials": {k: v for k, v in credentials.items() if k != "login"},
                    "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else ""},
             )
