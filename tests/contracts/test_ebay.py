@@ -15,6 +15,7 @@ import responses
 from channels.connectors.base import ConnectorConfig, OrderLineRef, OrderRef, Shipment, StockUpdate
 from channels.connectors.contracts import contract_load
 from channels.connectors.ebay.connector import EbayConnector
+from channels.connectors.ebay.mapper import listing_from_item
 from channels.connectors.ratelimit import InProcessLimiter
 from tests.contracts.helpers import request_parts
 from tests.sandbox.test_connectors_e2e import MemoryCredentials
@@ -150,3 +151,14 @@ def test_a_request_the_contract_refuses_is_named():
     # An offer needs availableQuantity or price ("Either ... is required, but not necessarily both").
     problems = operation.request_errors(headers=headers, body={"requests": [{"offers": [{"offerId": "1"}]}]})
     assert [problem.split(":")[1].strip() for problem in problems] == ["requests[0].offers[0]"]
+
+
+def test_an_auction_only_item_is_listed_but_gets_no_stock():
+    auction = {"offerId": "9", "sku": "RARE", "marketplaceId": "EBAY_GB", "format": "AUCTION", "status": "PUBLISHED",
+               "listing": {"listingId": "1100009"}, "pricingSummary": {"price": {"currency": "GBP", "value": "1.00"}}}
+    assert CONTRACT.operation("getOffers").response_errors(200, {"total": 1, "offers": [auction]}) == []
+
+    listing = listing_from_item({"sku": "RARE", "product": {"title": "Rare teapot"}}, [auction], "EBAY_GB")
+
+    assert (listing.channel_sku, listing.title, listing.external_id, listing.is_active) == (
+        "RARE", "Rare teapot", "", False)

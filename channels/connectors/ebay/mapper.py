@@ -104,9 +104,10 @@ def listing_from_item(item: Mapping[str, Any], offers: Sequence[Mapping[str, Any
     if not sku:
         raise ValueError("an inventory item without a sku")
     ours = [offer for offer in offers if not marketplace_id or offer.get("marketplaceId") == marketplace_id]
-    fixed = [offer for offer in ours if offer.get("format") == "FIXED_PRICE"] or ours
+    # Stock goes to fixed-price offers only: an auction sells its one lot, whatever the hub holds.
+    fixed = [offer for offer in ours if offer.get("format") == "FIXED_PRICE"]
     published = [offer for offer in fixed if offer.get("status") == "PUBLISHED"]
-    shown = published or fixed
+    shown = published or fixed or ours
     listing_id = next((text((offer.get("listing") or {}).get("listingId")) for offer in shown
                        if (offer.get("listing") or {}).get("listingId")), "")
     price = None
