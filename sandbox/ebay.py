@@ -45,6 +45,8 @@ DAY = 24 * 3600
 REVISIONS_PER_DAY = 250
 EBAY_DAY = ZoneInfo("America/Los_Angeles")
 REFRESH_TOKEN_LIFETIME = 47_304_000
+# Every listing row without a parent is an inventory item (the sandbox's variants are EKM's).
+INVENTORY_ITEMS = "account_id = ? AND parent_id IS NULL"
 DOMAINS = {"inventory": "API_INVENTORY", "fulfillment": "API_FULFILLMENT"}
 INVALID_INPUT = {"inventory": 25709, "fulfillment": 32600}
 FULFILLED = "FULFILLED"
@@ -103,9 +105,7 @@ class EbayApi(ChannelApi):
                                           "message": message, "longMessage": long}]}, status)
 
     def refuse_invalid(self, call: Call, problems: list[str]) -> Response:
-        if call.operation == "token":
-            return Response.json({"error": "invalid_request", "error_description": "; ".join(problems)}, 400)
-        if call.operation == "authorize":
+        if call.operation in ("token", "authorize"):
             return Response.json({"error": "invalid_request", "error_description": "; ".join(problems)}, 400)
         return self.error(400, "", f"Invalid value for request. {'; '.join(problems)}",
                           family=self.family(call.operation))
@@ -204,15 +204,12 @@ class EbayApi(ChannelApi):
     def page_args(self, call: Call, default_limit: int) -> tuple[int, int]:
         return int(call.request.arg("limit") or default_limit), int(call.request.arg("offset") or 0)
 
-    def visible(self, account: Account) -> str:
-        return "account_id = ? AND parent_id IS NULL"
-
     def inventory_items(self, call: Call) -> Response:
         limit, page = self.page_args(call, 25)
         with call.read() as db:
-            total = db.execute(f"SELECT COUNT(*) FROM listing WHERE {self.visible(call.account)}",
+            total = db.execute(f"SELECT COUNT(*) FROM listing WHERE {INVENTORY_ITEMS}",
                                (call.account.id,)).fetchone()[0]
-            rows = db.execute(f"SELECT * FROM listing WHERE {self.visible(call.account)} ORDER BY id LIMIT ? OFFSET ?",
+            rows = db.execute(f"SELECT * FROM listing WHERE {INVENTORY_ITEMS} ORDER BY id LIMIT ? OFFSET ?",
                               (call.account.id, limit, page * limit)).fetchall()
         items = [{"sku": row["sku"], "locale": "en_GB", "condition": "NEW", "product": {"title": row["title"]},
                   "availability": {"shipToLocationAvailability": {"quantity": row["quantity"]}}} for row in rows]
