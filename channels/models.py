@@ -447,6 +447,9 @@ class ListingPushState(models.Model):
         default=False, db_default=False, help_text="Sent 0 because available fell to End When or below."
     )
     push_error = models.TextField(blank=True, default="", db_default="")
+    # How often the channel revised the listing on `revisions_day`, where it caps revisions a day (eBay's 250).
+    revisions_day = models.DateField(null=True, blank=True)
+    revisions_today = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = "listing push state"

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
@@ -355,6 +357,68 @@ def listings_push_plan(*, channel_id: int, full: bool = False) -> list[PlannedPu
                 for row in rows
             )
     return plan
+
+
+@dataclass(frozen=True)
+class RevisionBudget:
+    """How a channel that caps each listing's revisions a day (eBay: 250) spreads them: a fifth of the cap at once,
+    the rest evenly over the channel's calendar day, so a listing that sells all day is still revised at the end of
+    it. A push that ends a listing (0 to sell) goes whenever the cap allows, paced or not."""
+
+    cap: int
+    zone: ZoneInfo
+    now: datetime
+
+    @property
+    def day(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+    @property
+    def burst(self) -> int:
+        return max(1, self.cap // 5)
+
+    def _day_start(self) -> datetime:
+        return datetime.combine(self.day, time.min, tzinfo=self.zone)
+
+    def allowed(self) -> int:
+        """The revisions a listing may have had by now today."""
+        elapsed = (self.now - self._day_start()) / timedelta(days=1)
+        return min(self.cap, self.burst + int((self.cap - self.burst) * elapsed))
+
+    def next_revision_at(self, revisions: int) -> datetime:
+        """When a listing revised `revisions` times today may be revised again."""
+        if revisions >= self.cap:
+            return datetime.combine(self.day + timedelta(days=1), time.min, tzinfo=self.zone)
+        share = (revisions + 1 - self.burst) / (self.cap - self.burst)
+        return self._day_start() + timedelta(days=1) * share
+
+    def hold_reason(self, revisions: int, push: PlannedPush) -> str:
+        """Why this push waits (empty: it goes now)."""
+        if revisions < self.allowed() or (push.quantity == 0 and revisions < self.cap):
+            return ""
+        at = self.next_revision_at(revisions).astimezone(ZoneInfo("UTC"))
+        if revisions >= self.cap:
+            return (f"Held back: the channel revised this listing {revisions} times today, the most it allows in one "
+                    f"day ({self.cap}); it is sent again after {at:%Y-%m-%d %H:%M} UTC.")
+        return (f"Held back: revised {revisions} times today of the {self.cap} the channel allows a day, so changes "
+                f"are coalesced; the latest quantity goes at the first push after {at:%H:%M} UTC.")
+
+
+def listings_revision_hold(*, plan: Sequence[PlannedPush], budget: RevisionBudget
+                           ) -> tuple[list[PlannedPush], list[tuple[PlannedPush, str]]]:
+    """The plan split into what goes now and what waits for the listing's revision budget, with why."""
+    revisions: dict[int, int] = {}
+    for chunk in chunks([push.listing_id for push in plan], id_batch_size()):
+        revisions |= dict(ListingPushState.objects.filter(listing_id__in=chunk, revisions_day=budget.day)
+                          .values_list("listing_id", "revisions_today"))
+    send, held = [], []
+    for push in plan:
+        reason = budget.hold_reason(revisions.get(push.listing_id, 0), push)
+        if reason:
+            held.append((push, reason))
+        else:
+            send.append(push)
+    return send, held
 
 
 def _source(override) -> str:

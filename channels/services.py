@@ -15,11 +15,11 @@ periodic tasks in step. No model signal does it behind their backs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from channels import scheduling
@@ -284,6 +284,16 @@ def listings_record_pushed(*, pushes: Sequence[PlannedPush], at: datetime) -> No
         },
         constants={"last_pushed_at": at, "push_error": ""},
     )
+
+
+def listings_record_revisions(*, listing_ids: Sequence[int], day: date) -> None:
+    """The channel revised these listings once more on its calendar day `day` (their push state rows exist: the
+    accepted values were just recorded)."""
+    for chunk in chunks(sorted(set(listing_ids)), id_batch_size()):
+        ListingPushState.objects.filter(listing_id__in=chunk).update(
+            revisions_today=Case(When(revisions_day=day, then=F("revisions_today") + 1), default=Value(1)),
+            revisions_day=day,
+        )
 
 
 @transaction.atomic

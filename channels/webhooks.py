@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from kombu.exceptions import OperationalError
 
 from channels.connectors.base import WebhookRefused
 from channels.models import Channel
+from channels.sync.account_deletion import account_deletion_challenge, account_deletion_receive, account_deletion_url
 from channels.sync.order_hints import channel_webhook_token_matches, order_hint_receive
 from channels.tasks import orders_hint_task
 
@@ -57,3 +58,30 @@ def channel_webhook(request: HttpRequest, channel_id: int, token: str) -> HttpRe
         logger.exception("channels.webhooks.not_queued channel=%s", channel_id)
         return text("The hint could not be queued; try again.", 503)
     return text("Queued.", 200)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def channel_account_deletion(request: HttpRequest, channel_id: int, token: str) -> HttpResponse:
+    """A channel's account deletion endpoint (channels.sync.account_deletion): GET answers its challenge, POST
+    takes a notice. Acknowledged at once; a notice that cannot be verified is refused with why."""
+    if not channel_webhook_token_matches(channel_id=channel_id, token=token):
+        raise Http404("no such endpoint")
+    try:
+        if request.method == "GET":
+            code = request.GET.get("challenge_code", "")
+            if not code:
+                return text("challenge_code is missing.", 400)
+            endpoint = account_deletion_url(channel_id=channel_id) or request.build_absolute_uri(request.path)
+            return JsonResponse(account_deletion_challenge(channel_id=channel_id, challenge_code=code,
+                                                           endpoint_url=endpoint))
+        body = request.read(MAX_WEBHOOK_BYTES + 1)
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return text(f"The body is larger than {MAX_WEBHOOK_BYTES // 1024} KiB.", 413)
+        account_deletion_receive(channel_id=channel_id, headers=request.headers, body=body)
+    except Channel.DoesNotExist:
+        raise Http404("no such endpoint") from None
+    except WebhookRefused as exc:
+        logger.warning("channels.account_deletion.refused channel=%s reason=%s", channel_id, exc)
+        return text(str(exc), 412 if request.method == "POST" else 400)
+    return HttpResponse(status=204)

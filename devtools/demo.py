@@ -36,6 +36,8 @@ NOUNS = ["Mug", "Teapot", "Notebook", "Lamp", "Backpack", "Candle", "Scarf", "Sp
 POSTAL_SERVICES = [
     ("Royal Mail 1st Class", "Royal Mail",
      "https://www.royalmail.com/track-your-item#/tracking-results/{tracking_number}"),
+    ("Royal Mail 2nd Class", "Royal Mail",
+     "https://www.royalmail.com/track-your-item#/tracking-results/{tracking_number}"),
     ("DPD Next Day", "DPD", "https://track.dpd.co.uk/parcels/{tracking_number}"),
     ("Colissimo", "Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code={tracking_number}"),
 ]
@@ -79,6 +81,18 @@ DEMO_CHANNELS = [
                   "CANCELLED": Order.Status.CANCELLED},
         shipping={"Royal Mail 1st Class": "Royal Mail 1st Class", "Next Day Courier": "DPD Next Day"},
         skus=range(1, 301), orders=4,
+    ),
+    DemoChannel(
+        name="eBay UK (demo)", kind=Channel.Kind.EBAY, account="demo-ebay",
+        credentials={"client_id": "Demo-Stockline-PRD-0123456789", "client_secret": "PRD-demo-cert-id",
+                     "ru_name": "Demo-Stockline-PRD-runame", "refresh_token": "v^1.1#i^1#r^1#demo-refresh",
+                     "deletion_verification_token": "demo_account_deletion_verification_token_0123"},
+        seller_id="", marketplace_id="EBAY_GB",
+        statuses={"PENDING": Order.Status.UNPAID, "NOT_STARTED": Order.Status.PAID, "IN_PROGRESS": Order.Status.PAID,
+                  "FULFILLED": Order.Status.PROCESSED, "CANCELED": Order.Status.CANCELLED,
+                  "FULLY_REFUNDED": Order.Status.CANCELLED},
+        shipping={"UK_RoyalMailSecondClassStandard": "Royal Mail 2nd Class", "UK_DPDNextDay": "DPD Next Day"},
+        skus=range(1, 181), orders=3,
     ),
     DemoChannel(
         name="Rakuten France (demo)", kind=Channel.Kind.RAKUTEN, account="demo-rakuten",

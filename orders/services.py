@@ -695,3 +695,16 @@ def orders_process_with_tracking(*, lines: list[TrackingLine], user=None) -> lis
             raise ValidationError(f"Line {line.line} (order {line.order.channel_order_id}): "
                                   f"{' '.join(exc.messages)} Nothing was processed.") from exc
     return ids
+
+
+# The buyer's personal data on an order: what a channel's account deletion notice asks the hub to erase.
+BUYER_DATA_FIELDS = ("buyer_name", "buyer_email", "ship_name", "ship_line1", "ship_line2", "ship_city", "ship_region",
+                     "ship_postcode", "ship_phone")
+
+
+@transaction.atomic
+def orders_buyer_erase(*, channel_id: int, buyer_name: str) -> int:
+    """Erase the personal data of one buyer of a channel from their orders (the lines, amounts and country stay
+    for the seller's accounts and stock). Returns how many orders held it. Safe to repeat."""
+    orders = Order.objects.filter(channel_id=channel_id, buyer_name=buyer_name)
+    return orders.update(**dict.fromkeys(BUYER_DATA_FIELDS, ""))

@@ -10,6 +10,7 @@ from sandbox.amazon import AmazonApi
 from sandbox.api import Call, ChannelApi
 from sandbox.context import SandboxContext
 from sandbox.control_api import ControlApi
+from sandbox.ebay import EbayApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
 from sandbox.state.accounts import access_tokens_expire, account_get
@@ -21,7 +22,7 @@ from sandbox.woocommerce import WooCommerceApi
 
 logger = logging.getLogger("sandbox")
 
-CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten|woocommerce)/([^/]+)(/.*)?$")
+CHANNEL_PATH = re.compile(r"^/(amazon|ebay|ekm|rakuten|woocommerce)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
@@ -31,7 +32,7 @@ class SandboxApp:
         self.check_answers = check_answers
         self.control = ControlApi(self.context)
         self.apis: dict[str, ChannelApi] = {
-            api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi(), WooCommerceApi())}
+            api.kind: api for api in (AmazonApi(), EbayApi(), EkmApi(), RakutenApi(), WooCommerceApi())}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
 

@@ -104,6 +104,10 @@ class SandboxControl:
             return self._call("GET", f"/amazon/{account}/fba_inventory")
         return self._call("POST", f"/amazon/{account}/fba_inventory", items)
 
+    def account_deletion_notice(self, account: str, username: str) -> dict[str, Any]:
+        """The signed notice eBay would send when `username` closes their account: {headers, body}."""
+        return self._call("POST", f"/ebay/{account}/account_deletion", {"username": username})
+
     def fulfillment_order_ship(self, account: str, fulfillment_order_id: str, *, tracking_number: str = "",
                                carrier: str = "") -> dict[str, Any]:
         """Amazon ships a fulfilment order now (COMPLETE with a package), rather than after its polls."""

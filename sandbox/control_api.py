@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.context import SandboxContext
+from sandbox.ebay import account_deletion_notice
 from sandbox.ekm import order_webhooks_send
 from sandbox.state.accounts import account_get, account_put, account_settings_update
 from sandbox.state.common import KINDS, Account, ControlError
@@ -49,6 +50,7 @@ class ControlApi:
         add("GET", "/amazon/{account}/fba_inventory", "fba_inventory", self.get_fba_inventory)
         add("POST", "/amazon/{account}/fulfillment_orders/{order_id}/ship", "fulfillment_ship",
             self.post_fulfillment_ship)
+        add("POST", "/ebay/{account}/account_deletion", "account_deletion", self.post_account_deletion)
 
     def handle(self, request: Request, path: str) -> Response:
         route, params = self.router.match(request.method, path)
@@ -188,6 +190,15 @@ class ControlApi:
     def get_fba_inventory(self, request: Request, account: str) -> Response:
         with self.context.store.read() as db:
             return Response.json(fba_inventory(db, self.account(db, "amazon", account)))
+
+    def post_account_deletion(self, request: Request, account: str) -> Response:
+        """A signed marketplace account deletion notice for `username`, for the test to deliver to the hub."""
+        body = request.json() or {}
+        if not isinstance(body, dict) or not body.get("username"):
+            raise ControlError('the body must be {"username": ...}')
+        with self.context.store.read() as db:
+            self.account(db, "ebay", account)
+        return Response.json(account_deletion_notice(str(body["username"]), str(body.get("user_id") or "")))
 
     def post_fulfillment_ship(self, request: Request, account: str, order_id: str) -> Response:
         body = request.json() or {}

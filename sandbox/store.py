@@ -107,6 +107,13 @@ CREATE TABLE IF NOT EXISTS stock_received (
     updates INTEGER NOT NULL,
     PRIMARY KEY (account_id, sku)
 );
+CREATE TABLE IF NOT EXISTS listing_revision (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    sku TEXT NOT NULL,
+    day TEXT NOT NULL,
+    revisions INTEGER NOT NULL,
+    PRIMARY KEY (account_id, sku, day)
+);
 CREATE TABLE IF NOT EXISTS event (
     id INTEGER PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import Connector
+from channels.connectors.ebay.connector import EbayConnector
 from channels.connectors.ekm.connector import EkmConnector
 from channels.connectors.rakuten.connector import RakutenConnector
 from channels.connectors.woocommerce.connector import WooCommerceConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     AmazonConnector.kind: AmazonConnector,
+    EbayConnector.kind: EbayConnector,
     EkmConnector.kind: EkmConnector,
     RakutenConnector.kind: RakutenConnector,
     WooCommerceConnector.kind: WooCommerceConnector,

@@ -387,6 +387,10 @@ class Connector(abc.ABC):
             return None
         return next((c for c in cls.carriers if wanted in (carrier_key(c.code), carrier_key(c.name))), None)
     max_batch_size: ClassVar[int]
+    # The channel lets a listing be revised at most this many times a day (eBay: 250); None: no such cap. The push
+    # then paces each listing's revisions over the day, counting them in `revision_day_zone`'s calendar day.
+    max_revisions_per_day: ClassVar[int | None] = None
+    revision_day_zone: ClassVar[str] = "UTC"
     rate_limits: ClassVar[Mapping[str, RateLimit]]
     watermark_policy: ClassVar[WatermarkPolicy] = WatermarkPolicy.LATEST_ORDER
     # Each download starts this long before Last Order Sync, so an order stamped late is still seen.
@@ -496,6 +500,18 @@ class Connector(abc.ABC):
         not have, or sends unreadable, is a RecordError of the page."""
         raise ChannelRejected(f"{self.config.name}: {self.kind} channels cannot read orders one by one")
 
+    # Account deletion notices. Optional: a channel that requires every application to erase a closed account's
+    # data (eBay) checks the hub's endpoint with a challenge, then sends signed notices to it.
+    receives_account_deletion_notices: ClassVar[bool] = False
+
+    def account_deletion_challenge(self, challenge_code: str, endpoint_url: str) -> dict[str, str]:
+        """The JSON answer that proves to the channel this endpoint is the connection's. No HTTP call."""
+        raise WebhookRefused(f"{self.kind} channels send no account deletion notices")
+
+    def account_deletion_notice(self, headers: Mapping[str, str], body: bytes) -> AccountDeletion:
+        """The user a notice names, once its signature is verified; WebhookRefused when it cannot be trusted."""
+        raise WebhookRefused(f"{self.kind} channels send no account deletion notices")
+
     # Consent. Optional: a channel whose seller authorises the hub on a page of the channel's own (Amazon's Seller
     # Central, EKM's /connect/authorize) builds that page's address; the channel then sends the seller's browser
     # back to `redirect_uri` with `state` echoed and the authorisation code in the query parameter
@@ -512,6 +528,14 @@ class Connector(abc.ABC):
         """Why the channel's answer to its consent page cannot be taken for this connection ("" when it can),
         read from the callback's query before its code is exchanged: Amazon names the seller who consented."""
         return ""
+
+
+@dataclass(frozen=True)
+class AccountDeletion:
+    """A channel's notice that one of its users closed their account: the hub erases what it holds of them."""
+
+    username: str
+    user_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,19 @@ are channels.services'. This module only drives the connector between them.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.utils import timezone
 
 from channels.connectors.base import PushResult, RecordError, StockUpdate
 from channels.models import Channel, SyncRun
-from channels.selectors import listings_push_plan
+from channels.selectors import RevisionBudget, listings_push_plan, listings_revision_hold
 from channels.services import (
     listings_pending_settle,
     listings_push_claim,
     listings_record_pushed,
     listings_record_rejected,
+    listings_record_revisions,
 )
 from channels.sync.connections import channel_connector
 from channels.sync.runs import channel_run
@@ -41,6 +44,16 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
         listings_push_claim(channel_id=channel.pk, run_id=tally.run.pk)
         plan = listings_push_plan(channel_id=channel.pk, full=full)
         connector = channel_connector(channel=channel)
+        budget = None
+        declared = channel.connector_class
+        if declared.max_revisions_per_day:
+            # A channel that caps revisions a day (eBay) gets each listing's changes coalesced: one held back
+            # keeps its mark and goes, with its latest values, at a later push (the safety net runs every 15 min).
+            budget = RevisionBudget(cap=declared.max_revisions_per_day, zone=ZoneInfo(declared.revision_day_zone),
+                                    now=timezone.now())
+            plan, held = listings_revision_hold(plan=plan, budget=budget)
+            listings_record_rejected(rejected=[(push.listing_id, reason) for push, reason in held])
+            tally.skipped += len(held)
         for batch in chunks(plan, connector.max_batch_size):
             updates = [
                 StockUpdate(
@@ -54,6 +67,8 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
             accepted = [push for push, result in results if result.accepted]
             rejected = [(push, result.message) for push, result in results if not result.accepted]
             listings_record_pushed(pushes=accepted, at=timezone.now())
+            if budget is not None:
+                listings_record_revisions(listing_ids=[push.listing_id for push in accepted], day=budget.day)
             if rejected:
                 listings_record_rejected(rejected=[(push.listing_id, message) for push, message in rejected])
             tally.processed += len(accepted)

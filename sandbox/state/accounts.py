@@ -31,7 +31,8 @@ def account_put(db: sqlite3.Connection, kind: str, name: str, body: dict[str, An
         raise ControlError(f"credentials need {', '.join(missing)}")
     settings = {key: body[key] for key in ("rate_limits", "token_lifetime", "order_statuses", "despatch_statuses",
                                            "cancelled_statuses", "shop_name", "import_profiles", "stock_not_managed",
-                                           "shipment_tracking", "currency") if key in body}
+                                           "shipment_tracking", "currency", "revisions_per_day", "trading_listings")
+                if key in body}
     seller_id = body.get("seller_id") or f"A{name.upper()}SELLER"
     marketplace_id = body.get("marketplace_id") or (UK_MARKETPLACE if kind == "amazon" else "")
     db.execute("DELETE FROM account WHERE kind = ? AND name = ?", (kind, name))

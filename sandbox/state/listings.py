@@ -17,7 +17,17 @@ def listing_external_id(account: Account, row: sqlite3.Row) -> str:
         return f"{row['parent_id']}/{row['id']}" if row["parent_id"] else str(row["id"])
     if account.kind == "rakuten":
         return str(row["id"])
+    if account.kind == "ebay":
+        return f"{ebay_listing_id(row['id'])}/{ebay_offer_id(row['id'])}"
     return amazon_listing_id(row["id"])
+
+
+def ebay_listing_id(listing_id: int) -> str:
+    return str(110_000_000_000 + listing_id)
+
+
+def ebay_offer_id(listing_id: int) -> str:
+    return str(5_000_000_000 + listing_id)
 
 
 def asin_for(listing_id: int) -> str:

@@ -16,6 +16,8 @@ from sandbox.store import now_iso, parse_time
 ORDER_DEFAULTS = {
     "amazon": {"status": "UNSHIPPED", "currency": "GBP", "shipping_tag": "STANDARD", "country": "GB",
                "shipping_cost": "0.00"},
+    "ebay": {"status": "NOT_STARTED", "currency": "GBP", "shipping_tag": "UK_RoyalMailSecondClassStandard",
+             "country": "GB", "shipping_cost": "2.85"},
     "ekm": {"status": "PENDING", "currency": None, "shipping_tag": "Royal Mail 1st Class", "country": "GB",
             "shipping_cost": "2.95"},
     "woocommerce": {"status": "processing", "unpaid_status": "pending", "currency": "GBP",
@@ -56,6 +58,8 @@ def _native_order_id(kind: str, pk: int, rng: random.Random) -> tuple[str, str]:
     if kind == "woocommerce":
         # An order is a WordPress post: its id is the post's.
         return str(1000 + pk), ""
+    if kind == "ebay":
+        return f"{pk % 100:02d}-{rng.randint(10000, 99999)}-{pk:05d}", ""
     return str(300000000 + pk), ""
 
 
@@ -74,7 +78,7 @@ def orders_insert(db: sqlite3.Connection, account: Account, specs: list[dict[str
         order_id, order_number = _native_order_id(account.kind, pk, rng)
         if spec.get("order_id"):
             order_id = str(spec["order_id"])
-            if account.kind != "amazon" and not order_id.isdigit():
+            if account.kind not in ("amazon", "ebay") and not order_id.isdigit():
                 raise ControlError(f"{account.kind} order ids are numeric: {order_id!r}")
             order_number = str(10000 + int(order_id)) if account.kind == "ekm" else ""
         if db.execute("SELECT 1 FROM channel_order WHERE account_id = ? AND order_id = ?",

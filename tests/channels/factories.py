@@ -42,6 +42,12 @@ class AmazonChannelFactory(ChannelFactory):
     seller_id = "A2SELLER"
 
 
+class EbayChannelFactory(ChannelFactory):
+    kind = Channel.Kind.EBAY
+    api_base_url = "http://127.0.0.1:8100/ebay/demo"
+    marketplace_id = "EBAY_GB"
+
+
 class RakutenChannelFactory(ChannelFactory):
     kind = Channel.Kind.RAKUTEN
     api_base_url = "http://127.0.0.1:8100/rakuten/demo"

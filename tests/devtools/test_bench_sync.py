@@ -6,8 +6,9 @@ from django.core.management.base import CommandError
 
 
 @pytest.mark.parametrize(("arguments", "says"), [
-    (["--place-on", "amazon,ebay"], "--place-on takes channel kinds among amazon, ekm, rakuten, woocommerce: ebay."),
-    (["--place-on", ","], "--place-on takes channel kinds among amazon, ekm, rakuten, woocommerce: none given."),
+    (["--place-on", "amazon,etsy"],
+     "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, woocommerce: etsy."),
+    (["--place-on", ","], "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, woocommerce: none given."),
     (["--every", "0"], "--duration and --every are seconds above 0"),
     (["--duration", "5", "--every", "10"], "--every no longer than --duration"),
     (["--timeout", "-1"], "--timeout is seconds above 0."),

@@ -46,8 +46,10 @@ from orders.models import Order
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_credentials
 from sandbox.testing import running_sandbox
 
-KINDS = ("amazon", "ekm", "rakuten", "woocommerce")
-PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED", "woocommerce": "processing"}
+KINDS = ("amazon", "ebay", "ekm", "rakuten", "woocommerce")
+PAID = {"amazon": "UNSHIPPED", "ebay": "NOT_STARTED", "ekm": "PENDING", "rakuten": "ACCEPTED",
+        "woocommerce": "processing"}
+MARKETPLACES = {"amazon": "A1F83G8C2ARO7P", "ebay": "EBAY_GB"}
 # The kinds whose orders --webhooks brings in by webhook (EKM unsigned, WooCommerce signed).
 WEBHOOK_KINDS = ("ekm", "woocommerce")
 # The sandbox's own throttles are lifted: the connectors keep to the quotas when --published-limits says so.
@@ -171,14 +173,14 @@ class Command(BaseCommand):
             account = f"bench-{kind}"
             credentials = default_credentials(kind, account)
             control.account(kind, account, credentials=credentials, seller_id=credentials.get("login", "BENCH"),
-                            marketplace_id="A1F83G8C2ARO7P" if kind == "amazon" else "", rate_limits=SANDBOX_LIMITS)
+                            marketplace_id=MARKETPLACES.get(kind, ""), rate_limits=SANDBOX_LIMITS)
             control.listings(kind, account, [{"sku": s, "title": s, "quantity": 0, "price": "9.99"} for s in skus])
             base_url = control.channel_url(kind, account)
             channel = Channel.objects.create(
                 **{**Channel.defaults_for(kind), "name": account, "kind": kind, "api_base_url": base_url,
                    "auth_base_url": base_url if kind != "rakuten" else "",
                    "seller_id": credentials.get("login", "BENCH"),
-                   "marketplace_id": "A1F83G8C2ARO7P" if kind == "amazon" else "",
+                   "marketplace_id": MARKETPLACES.get(kind, ""),
                    "credentials": {k: v for k, v in credentials.items() if k != "login"},
                    "import_profile_id": RAKUTEN_IMPORT_PROFILE_ID if kind == "rakuten" else ""},
             )
