@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from channels.connectors import connector_class
+from channels.connectors.http import host_allowed
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -37,7 +38,7 @@ def channel_endpoint_problem(*, kind: str, field: str, url: str) -> str:
     extra = settings.CHANNEL_EXTRA_ALLOWED_HOSTS
     if parts.username or parts.password:
         return "Put no user name or password in the URL: the channel's secrets go in their own fields."
-    if host not in declared and host not in extra:
+    if not host_allowed(host, declared) and host not in extra:
         return (
             f"{connector.label} credentials are only sent to {', '.join(declared)}. Another host must be named "
             "in the CHANNEL_EXTRA_ALLOWED_HOSTS setting first."

@@ -526,3 +526,14 @@ def channel_create_tested(*, channel: Channel, rotated_credentials: Mapping[str,
     if rotated_credentials:
         channel.credentials = {**channel.credentials, **rotated_credentials}
     return channel_create(channel=channel)
+
+
+@transaction.atomic
+def listings_record_channel_found(*, found: Sequence[tuple[int, int | None]], at: datetime) -> None:
+    """The channel held another quantity than the hub last saw (a stale compare-and-set): keep what it held as the
+    listing's channel quantity, so the listing shows the drift until the next download, even though the push has
+    since set the hub's quantity."""
+    if not found:
+        return
+    listings = [ChannelListing(pk=pk, channel_quantity=quantity, downloaded_at=at) for pk, quantity in sorted(found)]
+    ChannelListing.objects.bulk_update(listings, ["channel_quantity", "downloaded_at"])

@@ -12,6 +12,7 @@ from sandbox.context import SandboxContext
 from sandbox.control_api import ControlApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
+from sandbox.shopify import ShopifyApi
 from sandbox.state.accounts import access_tokens_expire, account_get
 from sandbox.state.faults import fault_take, malformed_armed
 from sandbox.state.received import call_count
@@ -20,7 +21,7 @@ from sandbox.web import DROP, HttpError, Request, Response
 
 logger = logging.getLogger("sandbox")
 
-CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten)/([^/]+)(/.*)?$")
+CHANNEL_PATH = re.compile(r"^/(amazon|ekm|rakuten|shopify)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
@@ -29,7 +30,8 @@ class SandboxApp:
         # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
         self.check_answers = check_answers
         self.control = ControlApi(self.context)
-        self.apis: dict[str, ChannelApi] = {api.kind: api for api in (AmazonApi(), EkmApi(), RakutenApi())}
+        apis = (AmazonApi(), EkmApi(), RakutenApi(), ShopifyApi())
+        self.apis: dict[str, ChannelApi] = {api.kind: api for api in apis}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
 

@@ -24,6 +24,8 @@ def default_credentials(kind: str, account: str) -> dict[str, str]:
     """Credentials good enough for the demo: what the hub's channel row must then hold."""
     if kind == "rakuten":
         return {"login": f"{account}-login", "token": f"{account}-token"}
+    if kind == "shopify":
+        return {"client_id": f"shopify-{account}-client", "client_secret": f"shopify-{account}-secret"}
     return {"client_id": f"{kind}-{account}-client", "client_secret": f"{kind}-{account}-secret",
             "refresh_token": f"{kind}-{account}-refresh-0"}
 

@@ -144,6 +144,13 @@ CREATE TABLE IF NOT EXISTS webhook_subscription (
     endpoint TEXT NOT NULL,
     is_enabled INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shopify_idempotency (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
 CREATE TABLE IF NOT EXISTS job (
     id TEXT PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,

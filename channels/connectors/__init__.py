@@ -6,11 +6,13 @@ from channels.connectors.amazon.connector import AmazonConnector
 from channels.connectors.base import Connector
 from channels.connectors.ekm.connector import EkmConnector
 from channels.connectors.rakuten.connector import RakutenConnector
+from channels.connectors.shopify.connector import ShopifyConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     AmazonConnector.kind: AmazonConnector,
     EkmConnector.kind: EkmConnector,
     RakutenConnector.kind: RakutenConnector,
+    ShopifyConnector.kind: ShopifyConnector,
 }
 
 

@@ -20,7 +20,11 @@ ORDER_DEFAULTS = {
             "shipping_cost": "2.95"},
     "rakuten": {"status": "ACCEPTED", "currency": "EUR", "shipping_tag": "Normal", "country": "FR",
                 "shipping_cost": "3.90"},
+    "shopify": {"status": "UNFULFILLED", "currency": "GBP", "shipping_tag": "Standard Shipping", "country": "GB",
+                "shipping_cost": "4.99"},
 }
+# Shopify order ids are large numbers; the order's name is #1001 onwards.
+SHOPIFY_ORDER_BASE = 5_000_000_000
 # EKM's default statuses plus the shop-defined CANCELLED the hub's default mapping uses.
 EKM_ORDER_STATUSES = ["PENDING", "PROCESSING", "DISPATCHED", "COMPLETE", "FAILED", "DECLINED", "REFUNDED",
                       "CANCELLED"]
@@ -51,6 +55,8 @@ def _native_order_id(kind: str, pk: int, rng: random.Random) -> tuple[str, str]:
         return f"202-{rng.randint(1000000, 9999999)}-{pk:07d}", ""
     if kind == "ekm":
         return str(pk), str(10000 + pk)
+    if kind == "shopify":
+        return str(SHOPIFY_ORDER_BASE + pk), str(1000 + pk)
     return str(300000000 + pk), ""
 
 
