@@ -61,7 +61,8 @@ class ReauthoriseForm(forms.Form):
     authorization_code = forms.CharField(
         label="Authorisation code", required=False, strip=True, widget=forms.PasswordInput(render_value=False),
         help_text="Amazon: the spapi_oauth_code from Seller Central's authorisation page. EKM: the code from "
-        "EKM's consent page. Rakuten: a new web services token. Leave empty to check that the stored "
+        "EKM's consent page. Rakuten: a new web services token. Shopify: none (the app's client id and secret "
+        "obtain each token; a new secret goes in the account's Client secret). Leave empty to check that the stored "
         "credentials still work.",
     )
 

@@ -271,3 +271,29 @@ def test_cancelling_here_cancels_on_shopify_with_its_reason(sandbox, shopify, dj
     assert (cancellation["order_id"], cancellation["reason"]) == (order.channel_order_id, "INVENTORY")
     assert on_shopify(sandbox, "MUG") == 10
     assert json.loads(json.dumps(sandbox.orders("shopify", SHOP)[0]["status"])) == "CANCELLED"
+
+
+def test_the_config_page_shows_the_settings_that_apply_to_shopify_and_no_other(admin_client, sandbox, warehouse):
+    from django.urls import reverse
+
+    channel = shopify_channel(sandbox)
+
+    page = admin_client.get(reverse("admin:channels_channel_change", args=(channel.pk,))).content.decode()
+
+    for shown in ("Channel location", "Client secret", "Send despatch notes", "Send cancellation notes",
+                  "Download unpaid orders", "Use channel tax", "Default email", "Update inventory from location",
+                  "Default max listed quantity", "Default max listed percentage", "Default end when quantity",
+                  "Price change", "UTC offset", "Last order sync"):
+        assert shown.lower() in page.lower(), shown
+    for hidden in ("latency", "FBA", "Refresh token", "import profile", "marketplace id"):
+        assert hidden.lower() not in page.lower(), hidden
+
+
+def test_reauthorise_renews_the_token_and_refuses_a_code(sandbox, warehouse):
+    from channels.sync.connections import channel_reauthorise
+
+    channel = shopify_channel(sandbox)
+
+    assert channel_reauthorise(channel_id=channel.pk).message.startswith("The client id and secret work")
+    refused = channel_reauthorise(channel_id=channel.pk, authorization_code="abc")
+    assert not refused.ok and "takes no authorisation code" in refused.message

@@ -117,7 +117,9 @@ class ShopifyConnector(Connector):
                                       f"stock goes to location {location}.")
 
     def reauthorise(self, *, authorization_code: str = "", redirect_uri: str = "") -> ConnectionResult:
-        # The client credentials grant has no code: the app's id and secret obtain a new token.
+        if authorization_code:
+            raise ChannelRejected("Shopify takes no authorisation code: the app's client id and secret obtain each "
+                                  "token. Leave the code empty, or type a new client secret in the account.")
         self.client.renew_token()
         return ConnectionResult(True, "The client id and secret work: Shopify issued a new access token (24 hours).")
 
