@@ -215,12 +215,15 @@ class ShopifyApi(ChannelApi):
     # Points
 
     def points(self, account: Account) -> Limit | None:
-        """The store's bucket: 1,000 points refilled at 100 a second (standard plans), or the control API's."""
+        """The store's bucket of points: 1,000 refilled at 100 a second (standard plans), or the account's
+        `rate_limits` "points" (or "*") override as {rate, burst}: points a second, points at most."""
         config = account.settings.get("rate_limits") or {}
         if config.get("profile") == "off":
             return None
-        override = config.get("points") or {}
-        return Limit(float(override.get("restore_rate", RESTORE_RATE)), int(override.get("maximum", BUCKET_SIZE)))
+        override = config.get("points") or config.get("*")
+        if override:
+            return Limit(float(override["rate"]), int(override["burst"]))
+        return Limit(RESTORE_RATE, int(BUCKET_SIZE))
 
     # The GraphQL endpoint
 

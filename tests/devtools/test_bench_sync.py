@@ -6,13 +6,14 @@ from django.core.management.base import CommandError
 
 
 @pytest.mark.parametrize(("arguments", "says"), [
-    (["--place-on", "amazon,ebay"], "--place-on takes channel kinds among amazon, ekm, rakuten: ebay."),
-    (["--place-on", ","], "--place-on takes channel kinds among amazon, ekm, rakuten: none given."),
+    (["--place-on", "amazon,ebay"], "--place-on takes channel kinds among amazon, ekm, rakuten, shopify: ebay."),
+    (["--place-on", ","], "--place-on takes channel kinds among amazon, ekm, rakuten, shopify: none given."),
     (["--every", "0"], "--duration and --every are seconds above 0"),
     (["--duration", "5", "--every", "10"], "--every no longer than --duration"),
     (["--timeout", "-1"], "--timeout is seconds above 0."),
     (["--concurrency", "0"], "--concurrency is at least 1 worker process."),
-    (["--webhooks", "--place-on", "amazon,rakuten"], "--webhooks measures ekm's orders: include ekm in --place-on."),
+    (["--webhooks", "--place-on", "amazon,rakuten"],
+     "--webhooks measures the orders of ekm and shopify: include one in --place-on."),
 ])
 def test_a_bad_argument_is_one_line_naming_it(arguments, says):
     with pytest.raises(CommandError) as refused:

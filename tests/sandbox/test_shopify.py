@@ -104,7 +104,7 @@ def test_a_connection_costs_its_page_size_until_it_answers_fewer(shop):
 
 
 def test_a_request_the_bucket_cannot_pay_for_is_throttled(sandbox, shop):
-    sandbox.rate_limits("shopify", "teapots", {"points": {"maximum": 5, "restore_rate": 0.1}})
+    sandbox.rate_limits("shopify", "teapots", {"points": {"rate": 0.1, "burst": 5}})
 
     answers = [run(shop, "ShopInformation") for _ in range(3)]
 

@@ -84,9 +84,10 @@ class ShopifyConnector(Connector):
     max_batch_size = MAX_QUANTITIES
     rate_limits: ClassVar[Mapping[str, RateLimit]] = RATE_LIMITS
     watermark_policy = WatermarkPolicy.LATEST_ORDER
-    order_download_operation = "graphql"
-    # Orders come by webhook; polling is the safety net and spends little of the guard bucket.
-    order_download_share = 0.02
+    # Shopify meters points, not calls (the client keeps to them): orders come by webhook where the hub has a public
+    # URL, and this poll is the safety net, and the only way in without one.
+    order_download_operation = ""
+    unmetered_order_download_seconds = 15
     receives_order_webhooks = True
     # Shopify has no handling time per variant.
     unsupported_settings = frozenset({"latency_days", "product_based_latency", "latency_property_name"})

@@ -3,9 +3,9 @@
 Builds a scratch shop (SKUs `BENCH-…`, channels `bench-…`) against a sandbox started in this process, starts a
 Celery worker and beat on the Redis broker, then places orders (one distinct SKU each) on the sandbox at a steady
 pace across the channels. Nothing here downloads them: beat polls each channel at its quota's interval (the
-follow-ups after activity at the quota's pace), or, with --webhooks, EKM tells a hub web server started here and
-the worker reads the order it names. Each latency runs from the sandbox's own time of the order to the time each
-other channel's account received the SKU's new quantity, both on the sandbox's clock in whole seconds.
+follow-ups after activity at the quota's pace), or, with --webhooks, EKM and Shopify tell a hub web server started
+here and the worker reads the order each names. Each latency runs from the sandbox's own time of the order to the
+time each other channel's account received the SKU's new quantity, both on the sandbox's clock in whole seconds.
 Prints p50 / p95 / max per channel ordered on and overall, beside each channel's target; removes the scratch data.
 """
 
@@ -45,9 +45,10 @@ from orders.models import Order
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_credentials
 from sandbox.testing import running_sandbox
 
-KINDS = ("amazon", "ekm", "rakuten")
-PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
-WEBHOOK_KIND = "ekm"
+KINDS = ("amazon", "ekm", "rakuten", "shopify")
+PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED", "shopify": "UNFULFILLED"}
+# The channels whose orders arrive by webhook with --webhooks (EKM's unsigned hints, Shopify's signed ones).
+WEBHOOK_KINDS = ("ekm", "shopify")
 # The sandbox's own throttles are lifted: the connectors keep to the quotas when --published-limits says so.
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 STOCK_PER_SKU = 5
@@ -70,17 +71,17 @@ def figures(latencies: list[float]) -> str:
 
 class Command(BaseCommand):
     help = ("Measure how long an order placed on one channel takes to reach the other channels as a new quantity, "
-            "with a live worker and beat; --webhooks has EKM's orders arrive by webhook.")
+            "with a live worker and beat; --webhooks has EKM's and Shopify's orders arrive by webhook.")
 
     def add_arguments(self, parser):
         parser.add_argument("--webhooks", action="store_true",
-                            help="EKM's orders arrive by webhook at a hub web server started here (its periodic "
+                            help="EKM's and Shopify's orders arrive by webhook at a hub web server started here (their "
                                  "download is switched off for the run, so the figure is the webhook's); without "
                                  "it every channel's orders are polled at its quota's interval.")
         parser.add_argument("--duration", type=float, default=120, help="Seconds over which orders are placed.")
         parser.add_argument("--every", type=float, default=1.5, help="Seconds between two orders (any channel).")
         parser.add_argument("--place-on", default=",".join(KINDS), metavar="KINDS",
-                            help="The channels orders are placed on, comma-separated (all three by default); "
+                            help="The channels orders are placed on, comma-separated (all four by default); "
                                  "every channel receives the new quantities.")
         parser.add_argument("--timeout", type=float, default=None,
                             help="Seconds to wait after the last order for every channel's new quantity; by "
@@ -101,8 +102,9 @@ class Command(BaseCommand):
             raise CommandError("--timeout is seconds above 0.")
         if concurrency < 1:
             raise CommandError("--concurrency is at least 1 worker process.")
-        if webhooks and WEBHOOK_KIND not in origins:
-            raise CommandError(f"--webhooks measures {WEBHOOK_KIND}'s orders: include {WEBHOOK_KIND} in --place-on.")
+        if webhooks and not set(WEBHOOK_KINDS) & set(origins):
+            raise CommandError(f"--webhooks measures the orders of {' and '.join(WEBHOOK_KINDS)}: include one in "
+                               "--place-on.")
         if webhooks and not settings.DEBUG:
             raise CommandError("--webhooks needs DEBUG on: the hub web server here listens on plain http.")
         database_migrated_or_error()
@@ -138,9 +140,10 @@ class Command(BaseCommand):
                 if webhooks:
                     hub_url = self._web_server_start(processes)
                     env = hub_env(STOCKLINE_PUBLIC_URL=hub_url)
-                    with override_settings(STOCKLINE_PUBLIC_URL=hub_url):
-                        done = channel_webhooks_follow(channel_id=channels[f"bench-{WEBHOOK_KIND}"].pk)
-                    self.stdout.write(f"Hub web server at {hub_url}; bench-{WEBHOOK_KIND}: {done}.")
+                    for kind in WEBHOOK_KINDS:
+                        with override_settings(STOCKLINE_PUBLIC_URL=hub_url):
+                            done = channel_webhooks_follow(channel_id=channels[f"bench-{kind}"].pk)
+                        self.stdout.write(f"Hub web server at {hub_url}; bench-{kind}: {done}.")
                 processes.append(hub_process_start(worker_command(hostname="bench", concurrency=concurrency),
                                                    env=env))
                 workers_ready_or_error(processes)
@@ -190,7 +193,7 @@ class Command(BaseCommand):
         for name, channel in channels.items():
             channel_beat_schedule_update(channel=channel)
             row = PeriodicTask.objects.select_related("interval").get(name=f"channel-{channel.pk}-orders")
-            if webhooks and channel.kind == WEBHOOK_KIND:
+            if webhooks and channel.kind in WEBHOOK_KINDS:
                 # Its 1-second poll would otherwise race the webhook, and the figure would be the poll's.
                 PeriodicTask.objects.filter(pk=row.pk).update(enabled=False)
                 arrival[name] = ("by webhook (its periodic download off for this run)", 0)
@@ -201,7 +204,7 @@ class Command(BaseCommand):
         return arrival
 
     def _web_server_start(self, processes: list) -> str:
-        """The hub's web server on a free port of this machine, where the sandbox delivers EKM's webhooks."""
+        """The hub's web server on a free port of this machine, where the sandbox delivers the webhooks."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]

@@ -143,7 +143,7 @@ def test_a_price_change_goes_by_productVariantsBulkUpdate(sandbox, shop):  # noq
 
 
 def test_throttling_waits_for_the_bucket_then_goes_on(sandbox, shop):
-    sandbox.rate_limits("shopify", "teapots", {"points": {"maximum": 5, "restore_rate": 2}})
+    sandbox.rate_limits("shopify", "teapots", {"points": {"rate": 2, "burst": 5}})
     waits = []
     shop.sleep = waits.append
 
@@ -154,7 +154,7 @@ def test_throttling_waits_for_the_bucket_then_goes_on(sandbox, shop):
 
 
 def test_a_long_throttle_goes_back_to_the_caller_with_its_wait(sandbox, shop):
-    sandbox.rate_limits("shopify", "teapots", {"points": {"maximum": 5, "restore_rate": 0.01}})
+    sandbox.rate_limits("shopify", "teapots", {"points": {"rate": 0.01, "burst": 5}})
     shop.client.query("ShopInformation")
     shop.client.query("ShopInformation")
 
