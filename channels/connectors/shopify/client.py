@@ -27,7 +27,7 @@ from channels.connectors.base import (
     RateLimit,
     RateLimiter,
 )
-from channels.connectors.http import DEFAULT_MAX_WAIT, INLINE_RETRY_SECONDS, HttpClient
+from channels.connectors.http import DEFAULT_MAX_WAIT, HttpClient
 from channels.connectors.oauth import AccessTokens, TokenGrant
 from channels.connectors.shopify.schema import GRAPHQL_PATH, document
 
@@ -138,7 +138,8 @@ class ShopifyClient:
                 key, limit = self.http.bucket("graphql")
                 if limit is not None:
                     self.limiter.hold_off(key, limit, seconds=wait)
-                if attempt == 0 and wait <= INLINE_RETRY_SECONDS:
+                # Shopify says how fast the bucket refills: a wait the limiter would sleep through is slept here too.
+                if attempt == 0 and wait <= self.max_wait:
                     self.sleep(wait)
                     continue
                 raise ChannelRateLimited(f"Shopify {name}: throttled, retry in {wait:.0f} s", retry_after=wait)
