@@ -297,3 +297,29 @@ def test_reauthorise_renews_the_token_and_refuses_a_code(sandbox, warehouse):
     assert channel_reauthorise(channel_id=channel.pk).message.startswith("The client id and secret work")
     refused = channel_reauthorise(channel_id=channel.pk, authorization_code="abc")
     assert not refused.ok and "takes no authorisation code" in refused.message
+
+
+def test_a_malformed_order_is_logged_against_it_and_the_rest_of_the_page_is_stored(sandbox, shopify):
+    first, second, third = sandbox.orders("shopify", SHOP, [{"items": [{"sku": "MUG", "quantity": 1}]}] * 3)
+    sandbox.faults("shopify", SHOP, [{"path": "graphql", "type": "malformed", "index": 1}])
+
+    run = orders_download(channel_id=shopify.pk)
+
+    assert sorted(Order.objects.values_list("channel_order_id", flat=True)) == [first, third]
+    assert (run.processed, run.failed) == (2, 1)
+    assert run.errors[0]["record_id"] == f"gid://shopify/Order/{second}"
+    assert "unreadable order" in run.errors[0]["reason"]
+
+
+def test_an_order_without_an_email_gets_the_default_and_the_hubs_tax_when_asked(sandbox, shopify, settings):
+    settings.HUB_TAX_RATES = {"default": "10"}
+    Channel.objects.filter(pk=shopify.pk).update(default_email="orders@teapots.example", use_channel_tax=False)
+    sandbox.orders("shopify", SHOP, [{"items": [{"sku": "MUG", "quantity": 1, "price": "12.00"}],
+                                      "buyer_email": None, "shipping_cost": "0"}])
+
+    orders_download(channel_id=shopify.pk)
+
+    order = Order.objects.get()
+    assert order.buyer_email == "orders@teapots.example"
+    assert order.currency == "GBP"
+    assert str(order.tax) == "1.09", "the hub's 10 %, not the 20 % Shopify charged"

@@ -264,3 +264,30 @@ def test_cancellation_sends_shopifys_reason_code(sandbox, shop):
     cancellations = sandbox.received("shopify", "teapots")["cancellations"]
     assert [(c["reason"], c["staff_note"], c["restock"]) for c in cancellations] == [
         ("INVENTORY", None, True), ("OTHER", "Buyer changed their mind", True)]
+
+
+def test_a_signed_webhook_for_another_shop_is_refused():
+    from channels.connectors.base import ConnectorConfig
+    from channels.connectors.shopify.connector import ShopifyConnector
+    from tests.sandbox.test_connectors_e2e import MemoryCredentials
+
+    config = ConnectorConfig(channel_id=1, kind="shopify", name="Teapots", api_base_url="https://teapots.myshopify.com",
+                             auth_base_url="", allowed_hosts=frozenset({"*.myshopify.com"}))
+    connector = ShopifyConnector(config, MemoryCredentials({"client_id": "id", "client_secret": "s3cret"}))
+    body = b'{"id": 7}'
+    headers = {"X-Shopify-Hmac-Sha256": signed(body, "s3cret"), "X-Shopify-Topic": "orders/updated"}
+
+    assert connector.webhook_hint({**headers, "X-Shopify-Shop-Domain": "teapots.myshopify.com"}, body).order_ids == (
+        "7",)
+    with pytest.raises(WebhookRefused, match="another shop"):
+        connector.webhook_hint({**headers, "X-Shopify-Shop-Domain": "kettles.myshopify.com"}, body)
+
+
+@pytest.mark.parametrize("corrupt", ["id", "quantity"])
+def test_a_malformed_variant_is_reported_and_the_rest_of_the_page_kept(sandbox, shop, corrupt):
+    sandbox.faults("shopify", "teapots", [{"path": "graphql", "type": "malformed", "index": 0, "corrupt": corrupt}])
+
+    [page] = list(shop.fetch_listings())
+
+    assert [listing.channel_sku for listing in page.listings] == ["LAMP"]
+    assert len(page.errors) == 1 and page.errors[0].reason.startswith("unreadable variant")
