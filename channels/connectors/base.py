@@ -183,9 +183,10 @@ class StockUpdate:
     latency_days: int | None = None
     price: Decimal | None = None
     currency: str = ""
-    # What the hub last saw the channel hold (its last accepted push, or a later download); filled only for a
-    # connector that `compares_channel_quantity`. None: never seen.
+    # What the hub last saw the channel hold (its last accepted push, or a later download) and when; filled only
+    # for a connector that `compares_channel_quantity`. None: never seen.
     channel_quantity: int | None = None
+    channel_quantity_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)

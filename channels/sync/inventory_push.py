@@ -49,7 +49,8 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
                 StockUpdate(
                     channel_sku=push.channel_sku, external_id=push.external_id, quantity=push.quantity,
                     latency_days=push.latency_days, price=push.price, currency=channel.currency,
-                    channel_quantity=seen.get(push.listing_id),
+                    channel_quantity=seen.get(push.listing_id, (None, None))[0],
+                    channel_quantity_seen_at=seen.get(push.listing_id, (None, None))[1],
                 )
                 for push in batch
             ]

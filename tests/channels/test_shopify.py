@@ -323,3 +323,20 @@ def test_an_order_without_an_email_gets_the_default_and_the_hubs_tax_when_asked(
     assert order.buyer_email == "orders@teapots.example"
     assert order.currency == "GBP"
     assert str(order.tax) == "1.09", "the hub's 10 %, not the 20 % Shopify charged"
+
+
+def test_an_order_cancelled_on_shopify_is_cancelled_here_by_its_webhook(sandbox, shopify, receiver, settings, client):
+    settings.STOCKLINE_PUBLIC_URL = receiver.url
+    channel_webhooks_follow(channel_id=shopify.pk)
+    [order_id] = sandbox.orders("shopify", SHOP, [{"items": [{"sku": "MUG", "quantity": 2}]}])
+    replay(client, shopify, *receiver.wait_for(1)[0])
+    assert StockLevel.objects.get(stock_item__sku="MUG").available == 8
+
+    sandbox.order_status("shopify", SHOP, order_id, "CANCELLED")
+    deliveries = receiver.wait_for(3)[1:]
+
+    assert sorted(headers["X-Shopify-Topic"] for headers, _ in deliveries) == ["orders/cancelled", "orders/updated"]
+    for headers, body in deliveries:
+        assert replay(client, shopify, headers, body).status_code == 200
+    assert Order.objects.get().status == Order.Status.CANCELLED
+    assert StockLevel.objects.get(stock_item__sku="MUG").available == 10

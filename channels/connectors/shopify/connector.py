@@ -189,8 +189,10 @@ class ShopifyConnector(Connector):
     def _send_quantities(self, batch: Sequence[tuple[StockUpdate, str, int | None]]) -> list[dict[str, Any]]:
         payload = mapper.set_quantities_input(
             [(item, max(0, update.quantity), change_from) for update, item, change_from in batch], self.location())
+        seen_at = [update.channel_quantity_seen_at.isoformat() if update.channel_quantity_seen_at else ""
+                   for update, _, _ in batch]
         data = self.client.query("InventorySetQuantities", {
-            "input": payload, "idempotencyKey": mapper.idempotency_key(self.config.channel_id, payload)})
+            "input": payload, "idempotencyKey": mapper.idempotency_key(self.config.channel_id, payload, seen_at)})
         answer = data.get("inventorySetQuantities")
         if not isinstance(answer, dict):
             raise ChannelPayloadError("Shopify inventorySetQuantities: no payload in the answer")

@@ -149,10 +149,11 @@ def set_quantities_input(quantities: Sequence[tuple[str, int, int | None]], loca
     }
 
 
-def idempotency_key(channel_id: int, payload: Mapping[str, Any]) -> str:
+def idempotency_key(channel_id: int, payload: Mapping[str, Any], seen_at: Sequence[str] = ()) -> str:
     """A key derived from the planned push itself: the same push retried carries the same key, so Shopify
-    applies it once; any other push (another quantity, another value seen) gets another key."""
-    digest = hashlib.sha256(json.dumps([channel_id, payload], sort_keys=True).encode()).hexdigest()
+    applies it once; any other push (another quantity, another value seen, or the same values seen at another
+    time: 5 to 3, back to 5, then 5 to 3 again is a new push) gets another key."""
+    digest = hashlib.sha256(json.dumps([channel_id, payload, list(seen_at)], sort_keys=True).encode()).hexdigest()
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stockline:shopify:{digest}"))
 
 

@@ -124,6 +124,25 @@ def test_the_idempotency_key_follows_the_planned_push():
     assert idempotency_key(7, payload) == idempotency_key(7, set_quantities_input([("3", 4, 6)], "11"))
     assert idempotency_key(7, payload) != idempotency_key(7, set_quantities_input([("3", 4, 5)], "11"))
     assert idempotency_key(7, payload) != idempotency_key(8, payload)
+    seen = ["2026-12-02T10:00:00+00:00"]
+    assert idempotency_key(7, payload, seen) != idempotency_key(7, payload, ["2026-12-02T10:05:00+00:00"])
+
+
+def test_the_same_change_planned_again_later_is_a_new_push(sandbox, shop):
+    """5 to 3, back to 5, then 5 to 3 again: the third push repeats the first's values but is not its retry."""
+    from datetime import timedelta
+
+    found = listings(shop)
+    mug, at = found["MUG"], datetime(2026, 12, 2, 10, tzinfo=UTC)
+
+    def push(quantity, seen, when):
+        return shop.push_listings([StockUpdate("MUG", mug.external_id, quantity, channel_quantity=seen,
+                                               channel_quantity_seen_at=when)])[0]
+
+    assert push(3, 5, at).accepted and push(5, 3, at + timedelta(minutes=1)).accepted
+    assert push(3, 5, at + timedelta(minutes=2)).accepted
+
+    assert on_shopify(sandbox, "MUG")["quantity"] == 3
 
 
 def test_a_listing_without_a_shopify_id_is_refused_with_why(shop):
@@ -291,3 +310,25 @@ def test_a_malformed_variant_is_reported_and_the_rest_of_the_page_kept(sandbox, 
 
     assert [listing.channel_sku for listing in page.listings] == ["LAMP"]
     assert len(page.errors) == 1 and page.errors[0].reason.startswith("unreadable variant")
+
+
+def test_an_expired_token_is_replaced_by_a_new_grant_and_the_call_goes_on(sandbox, shop):
+    shop.test_connection()
+    first = shop.credentials.values["access_token"]
+    sandbox.faults("shopify", "teapots", [{"path": "graphql", "type": "expire_token"}])
+
+    assert shop.test_connection().ok
+
+    assert shop.credentials.values["access_token"] != first
+    assert sandbox.received("shopify", "teapots")["calls"]["token"] == 2
+
+
+def test_a_push_of_more_than_250_quantities_goes_in_calls_of_250(sandbox, shop):
+    sandbox.listings("shopify", "teapots", [{"sku": f"SKU-{n:03d}", "quantity": 1} for n in range(258)])
+    found = listings(shop)
+
+    results = shop.push_listings([update(listing, 2, listing.quantity) for listing in found.values()])
+
+    assert len(results) == 260 and all(result.accepted for result in results)
+    assert sandbox.received("shopify", "teapots")["calls"]["graphql:InventorySetQuantities"] == 2
+    assert {row["quantity"] for row in sandbox.listings("shopify", "teapots")} == {2}
