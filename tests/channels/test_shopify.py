@@ -340,3 +340,18 @@ def test_an_order_cancelled_on_shopify_is_cancelled_here_by_its_webhook(sandbox,
         assert replay(client, shopify, headers, body).status_code == 200
     assert Order.objects.get().status == Order.Status.CANCELLED
     assert StockLevel.objects.get(stock_item__sku="MUG").available == 10
+
+
+def test_with_price_change_on_the_price_goes_by_productVariantsBulkUpdate(sandbox, shopify):  # noqa: N802
+    from decimal import Decimal
+
+    from inventory.models import StockItem
+
+    StockItem.objects.filter(sku="LAMP").update(retail_price=Decimal("24.50"))
+    Channel.objects.filter(pk=shopify.pk).update(price_change=True)
+
+    inventory_push(channel_id=shopify.pk, full=True)
+
+    prices = {row["sku"]: row["price"] for row in sandbox.listings("shopify", SHOP)}
+    assert prices["LAMP"] == "24.50"
+    assert sandbox.received("shopify", SHOP)["calls"]["graphql:ProductVariantsBulkUpdate"] == 2, "one per product"
