@@ -85,8 +85,8 @@ class Channel(models.Model):
     # A database default too, so rows written by code that predates the column (older migrations' tests) still fit.
     channel_location_id = models.CharField(
         "channel location", max_length=50, blank=True, db_default="",
-        help_text="The channel's own location the stock goes to (Shopify: the location's number; Test lists them). "
-        "Empty: the shop's first active location for online orders.",
+        help_text="The channel's own location the stock goes to (Shopify: the location's number; Location Mapping "
+        "lists the shop's locations to choose from). Empty: the shop's first active location for online orders.",
     )
     import_profile_id = models.CharField(
         "import profile id", max_length=50, blank=True,

@@ -461,6 +461,14 @@ class Connector(abc.ABC):
         """Every status the channel can give an order, offered in the status mapping."""
         return []
 
+    # The channel keeps stock per location of its own, one of which the hub's quantity goes to (Shopify): the
+    # Location Mapping page offers them.
+    has_channel_locations: ClassVar[bool] = False
+
+    def channel_locations(self) -> list[tuple[str, str]]:
+        """The channel's own locations stock may go to, as (number, name)."""
+        return []
+
     # Fulfilment by the channel (Amazon FBA). Optional: only a channel with a fulfilment network has them.
 
     def fetch_fba_stock(self) -> Iterator[FbaStockPage]:

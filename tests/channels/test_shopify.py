@@ -355,3 +355,23 @@ def test_with_price_change_on_the_price_goes_by_productVariantsBulkUpdate(sandbo
     prices = {row["sku"]: row["price"] for row in sandbox.listings("shopify", SHOP)}
     assert prices["LAMP"] == "24.50"
     assert sandbox.received("shopify", SHOP)["calls"]["graphql:ProductVariantsBulkUpdate"] == 2, "one per product"
+
+
+def test_location_mapping_lists_the_shops_locations_and_a_new_one_gets_every_listing(
+    admin_client, sandbox, shopify, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    sandbox.account("shopify", SHOP, credentials=default_credentials("shopify", SHOP), rate_limits={"profile": "off"},
+                    locations=[{"id": 1, "name": "Shop location"}, {"id": 7, "name": "Leeds warehouse"}])
+    sandbox.listings("shopify", SHOP, [{"sku": "MUG", "quantity": 3}, {"sku": "LAMP", "quantity": 1}])
+    url = reverse("admin:channels_channel_location_mapping", args=(shopify.pk,))
+
+    page = admin_client.get(url).content.decode()
+
+    assert "Shopify location" in page and "Leeds warehouse" in page and "Shop location" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"channel_location_id": "1"})
+    shopify.refresh_from_db()
+    assert shopify.channel_location_id == "1"
+    assert sandbox.received("shopify", SHOP)["stock"]["MUG"]["quantity"] == 10, "every listing sent to the new one"

@@ -146,6 +146,12 @@ class ShopifyConnector(Connector):
     def order_statuses(self) -> list[str]:
         return list(mapper.ORDER_STATUSES)
 
+    has_channel_locations = True
+
+    def channel_locations(self) -> list[tuple[str, str]]:
+        return [(mapper.gid_number(node["id"], "Location"), str(node["name"])) for node in self.locations()
+                if node.get("isActive")]
+
     # Listings
 
     def fetch_listings(self) -> Iterator[ListingPage]:
