@@ -58,7 +58,6 @@ TOKEN_LIFETIME = 86399
 BUCKET_SIZE = 1000.0
 RESTORE_RATE = 100.0
 MAX_INPUT_SIZE = 250
-ORDER_NUMBER_BASE = 5_000_000_000
 SHOP_LOCATION = 1
 DEFAULT_LOCATIONS = [{"id": 1, "name": "Shop location", "fulfills_online_orders": True},
                      {"id": 2, "name": "Pop-up store", "fulfills_online_orders": False}]
@@ -368,7 +367,6 @@ class Root:
         address = json.loads(order["address"])
         currency = order["currency"] or "GBP"
         totals = order_totals(order, items)
-        tracking = json.loads(order["tracking"]) if order["tracking"] else {}
         fulfilled, cancelled = order["status"] == FULFILLED, order["status"] == CANCELLED
         lines = {"nodes": [{
             "id": gid("LineItem", item["id"]), "sku": item["sku"], "title": item["title"], "quantity": item["quantity"],
@@ -407,7 +405,7 @@ class Root:
             "totalShippingPriceSet": money_set(totals["shipping"], currency),
             "totalTaxSet": money_set(totals["tax"], currency),
             "totalPriceSet": money_set(totals["total"], currency),
-            "lineItems": line_items, "fulfillmentOrders": fulfillment_orders, "tracking": tracking,
+            "lineItems": line_items, "fulfillmentOrders": fulfillment_orders,
         }
 
     def orders(self, info, first=None, after=None, query=None, sortKey=None, **_) -> dict[str, Any]:  # noqa: N803

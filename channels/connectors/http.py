@@ -91,8 +91,9 @@ MAX_REASON = 300
 MAX_FIELD_MESSAGE = 100
 XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
 MARKUP = re.compile(r"<[^>]+>")
-# What a connection broken under a read raises, besides requests' own errors.
+# One label of a host name, what "*." stands for in an allowed host.
 HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# What a connection broken under a read raises, besides requests' own errors.
 READ_FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 

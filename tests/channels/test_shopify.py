@@ -375,3 +375,13 @@ def test_location_mapping_lists_the_shops_locations_and_a_new_one_gets_every_lis
     shopify.refresh_from_db()
     assert shopify.channel_location_id == "1"
     assert sandbox.received("shopify", SHOP)["stock"]["MUG"]["quantity"] == 10, "every listing sent to the new one"
+
+
+def test_end_when_max_listed_and_percentage_apply_to_shopify_as_to_every_channel(sandbox, shopify):
+    Channel.objects.filter(pk=shopify.pk).update(max_listed_quantity=6, max_listed_percentage=50, end_when_quantity=4)
+    ChannelListing.objects.filter(channel=shopify, channel_sku="MUG").update(max_listed_quantity=None)
+
+    inventory_push(channel_id=shopify.pk, full=True)
+
+    # MUG: 10 available, at most 6, half of it: 3. LAMP: 4 available is at End When: 0.
+    assert (on_shopify(sandbox, "MUG"), on_shopify(sandbox, "LAMP")) == (3, 0)
