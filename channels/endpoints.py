@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from channels.connectors import connector_class
+from channels.connectors.http import host_allowed
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -65,7 +66,7 @@ def channel_endpoint_problem(*, kind: str, field: str, url: str) -> str:
         if parts.scheme != "https":
             return "Use https: the channel's secrets are sent to this address."
         return _public_host_problem(host)
-    if host not in declared and host not in extra:
+    if not host_allowed(host, declared) and host not in extra:
         return (
             f"{connector.label} credentials are only sent to {', '.join(declared)}. Another host must be named "
             "in the CHANNEL_EXTRA_ALLOWED_HOSTS setting first."

@@ -170,13 +170,23 @@ class LocationMappingForm(forms.Form):
         "FBA stock is Amazon's and never counts.",
     )
 
-    def __init__(self, *args, channel: Channel, **kwargs) -> None:
+    def __init__(self, *args, channel: Channel, channel_locations: list[tuple[str, str]] | None = None,
+                 **kwargs) -> None:
         self.channel = channel
         kwargs.setdefault("initial", {
             "update_inventory_from_locations": channel.update_inventory_from_locations,
             "locations": list(channel.inventory_locations.values_list("pk", flat=True)),
+            "channel_location_id": channel.channel_location_id,
         })
         super().__init__(*args, **kwargs)
+        if channel_locations is not None:
+            label = channel.connector_class.label
+            choices = [("", f"{label}'s first active location for online orders"), *channel_locations]
+            if channel.channel_location_id and channel.channel_location_id not in dict(channel_locations):
+                choices.append((channel.channel_location_id, f"{channel.channel_location_id} (not in the shop now)"))
+            self.fields["channel_location_id"] = forms.ChoiceField(
+                label=f"{label} location", choices=choices, required=False,
+                help_text=f"The {label} location the quantity is set at, listed from the shop.")
         if not channel.update_inventory_from_locations:
             # The page's script enables the ticks when the switch is turned on.
             self.fields["locations"].widget.attrs["disabled"] = True
@@ -188,11 +198,13 @@ class LocationMappingForm(forms.Form):
         return cleaned
 
     def initial_summary(self) -> str:
+        to = f", to {self.channel.connector_class.label} location {self.initial['channel_location_id']}" if (
+            "channel_location_id" in self.fields and self.initial["channel_location_id"]) else ""
         if not self.initial["update_inventory_from_locations"]:
-            return "from all warehouses"
+            return "from all warehouses" + to
         ticked = Location.objects.filter(pk__in=self.initial["locations"]).order_by("name")
         names = ticked.values_list("name", flat=True)
-        return "from " + ", ".join(names)
+        return "from " + ", ".join(names) + to
 
 
 class StatusMappingForm(forms.Form):

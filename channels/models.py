@@ -82,6 +82,12 @@ class Channel(models.Model):
     seller_id = models.CharField("seller id / login", max_length=100, blank=True)
     marketplace_id = models.CharField(max_length=50, blank=True, help_text="Amazon only, e.g. A1F83G8C2ARO7P (UK).")
     shop_url = models.URLField("shop URL", blank=True)
+    # A database default too, so rows written by code that predates the column (older migrations' tests) still fit.
+    channel_location_id = models.CharField(
+        "channel location", max_length=50, blank=True, db_default="",
+        help_text="The channel's own location the stock goes to (Shopify: the location's number; Location Mapping "
+        "lists the shop's locations to choose from). Empty: the shop's first active location for online orders.",
+    )
     import_profile_id = models.CharField(
         "import profile id", max_length=50, blank=True,
         help_text="The stock import profile set up in the channel's seller account, whose columns stock is sent in.",

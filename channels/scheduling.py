@@ -86,6 +86,11 @@ def order_download_schedule(*, channel: Channel) -> IntervalSchedule:
     return IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
 
 
+def inventory_push_full_queue(*, channel_id: int) -> None:
+    """Queue a push of every listing of the channel (its quantities now go to another of the channel's locations)."""
+    current_app.tasks[PUSH_TASK].delay(channel_id, True)
+
+
 def channel_rules_changed_queue(*, channel_id: int) -> None:
     """Queue the marking of every listing of a channel whose rules changed (then its push): a worker's job,
     not the admin request's."""

@@ -596,3 +596,16 @@ def listings_with_push_state(listings: QuerySet[ChannelListing]) -> QuerySet[Cha
 def listings_waiting_for_push(listings: QuerySet[ChannelListing], *, waiting: bool = True) -> QuerySet[ChannelListing]:
     return listings.filter(_waiting_for_push() if waiting else ~_waiting_for_push())
 
+
+
+def listings_channel_quantity_seen(*, listing_ids: Sequence[int]) -> dict[int, tuple[int | None, datetime | None]]:
+    """What the hub last saw each listing's channel hold, and when: the quantity the channel last accepted, or what
+    a later listing download found there. (None, None): never seen. One query for the batch."""
+    rows = ChannelListing.objects.filter(pk__in=listing_ids).values_list(
+        "pk", "channel_quantity", "downloaded_at", "push_state__last_pushed_quantity", "push_state__last_pushed_at")
+    seen: dict[int, tuple[int | None, datetime | None]] = {}
+    for pk, downloaded, downloaded_at, pushed, pushed_at in rows:
+        pushed_later = pushed is not None and (downloaded_at is None or (pushed_at and pushed_at >= downloaded_at))
+        seen[pk] = (pushed, pushed_at) if pushed_later else (downloaded, downloaded_at if downloaded is not None
+                                                             else None)
+    return seen

@@ -411,10 +411,17 @@ def listing_overrides_update(*, listing: ChannelListing, changed_fields: Iterabl
 
 
 @transaction.atomic
-def channel_location_mapping_save(*, channel_id: int, from_locations: bool, location_ids: Iterable[int]) -> None:
-    """Location Mapping: which warehouses' stock the channel is sent. Turned off, every warehouse counts and
-    the ticks are kept for the next time it is turned on."""
+def channel_location_mapping_save(*, channel_id: int, from_locations: bool, location_ids: Iterable[int],
+                                  channel_location_id: str | None = None) -> None:
+    """Location Mapping: which warehouses' stock the channel is sent, and (where the channel has locations of
+    its own) which of them it goes to; None leaves that as it is. Turned off, every warehouse counts and the
+    ticks are kept for the next time it is turned on."""
     channel = Channel.objects.select_for_update().get(pk=channel_id)
+    if channel_location_id is not None and channel_location_id != channel.channel_location_id:
+        channel.channel_location_id = channel_location_id
+        channel.save(update_fields=["channel_location_id", "updated_at"])
+        # The same quantities, at another location of the channel's: every listing is sent again.
+        transaction.on_commit(lambda: scheduling.inventory_push_full_queue(channel_id=channel_id))
     changed = channel.update_inventory_from_locations != from_locations
     if changed:
         channel.update_inventory_from_locations = from_locations
@@ -536,3 +543,14 @@ def channel_create_tested(*, channel: Channel, rotated_credentials: Mapping[str,
     if rotated_credentials:
         channel.credentials = {**channel.credentials, **rotated_credentials}
     return channel_create(channel=channel)
+
+
+@transaction.atomic
+def listings_record_channel_found(*, found: Sequence[tuple[int, int | None]], at: datetime) -> None:
+    """The channel held another quantity than the hub last saw (a stale compare-and-set): keep what it held as the
+    listing's channel quantity, so the listing shows the drift until the next download, even though the push has
+    since set the hub's quantity."""
+    if not found:
+        return
+    listings = [ChannelListing(pk=pk, channel_quantity=quantity, downloaded_at=at) for pk, quantity in sorted(found)]
+    ChannelListing.objects.bulk_update(listings, ["channel_quantity", "downloaded_at"])

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from kombu.exceptions import OperationalError
 
-from channels.connectors.base import WebhookRefused
+from channels.connectors.base import WebhookRefused, WebhookUnsigned
 from channels.models import Channel
 from channels.sync.account_deletion import account_deletion_challenge, account_deletion_receive, account_deletion_url
 from channels.sync.order_hints import channel_webhook_token_matches, order_hint_receive
@@ -47,6 +47,8 @@ def channel_webhook(request: HttpRequest, channel_id: int, token: str) -> HttpRe
         hint = order_hint_receive(channel_id=channel_id, headers=request.headers, body=body)
     except Channel.DoesNotExist:
         raise Http404("no such webhook") from None
+    except WebhookUnsigned as exc:
+        return text(str(exc), 401)
     except WebhookRefused as exc:
         return text(str(exc), 400)
     if hint is None:

@@ -113,6 +113,16 @@ DEMO_CHANNELS = [
         shipping={"Flat rate": "Royal Mail 1st Class"},
         skus=range(1, 201), orders=3,
     ),
+    DemoChannel(
+        name="Shopify Shop (demo)", kind=Channel.Kind.SHOPIFY, account="demo-shopify",
+        credentials={"client_id": "demo-shopify-client", "client_secret": "demo-shopify-secret"},
+        seller_id="", marketplace_id="",
+        statuses={"PENDING": Order.Status.UNPAID, "UNFULFILLED": Order.Status.PAID,
+                  "PARTIALLY_FULFILLED": Order.Status.PAID, "FULFILLED": Order.Status.PROCESSED,
+                  "CANCELLED": Order.Status.CANCELLED},
+        shipping={"Standard Shipping": "Royal Mail 1st Class", "Express": "DPD Next Day"},
+        skus=range(1, 201), orders=3,
+    ),
 ]
 
 

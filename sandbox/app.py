@@ -13,6 +13,7 @@ from sandbox.control_api import ControlApi
 from sandbox.ebay import EbayApi
 from sandbox.ekm import EkmApi
 from sandbox.rakuten import RakutenApi
+from sandbox.shopify import ShopifyApi
 from sandbox.state.accounts import access_tokens_expire, account_get
 from sandbox.state.faults import fault_take, malformed_armed
 from sandbox.state.received import call_count
@@ -22,7 +23,7 @@ from sandbox.woocommerce import WooCommerceApi
 
 logger = logging.getLogger("sandbox")
 
-CHANNEL_PATH = re.compile(r"^/(amazon|ebay|ekm|rakuten|woocommerce)/([^/]+)(/.*)?$")
+CHANNEL_PATH = re.compile(r"^/(amazon|ebay|ekm|rakuten|shopify|woocommerce)/([^/]+)(/.*)?$")
 
 
 class SandboxApp:
@@ -31,8 +32,8 @@ class SandboxApp:
         # Tests set it: an answer outside the vendor's contract becomes a 500 naming the problem.
         self.check_answers = check_answers
         self.control = ControlApi(self.context)
-        self.apis: dict[str, ChannelApi] = {
-            api.kind: api for api in (AmazonApi(), EbayApi(), EkmApi(), RakutenApi(), WooCommerceApi())}
+        apis = (AmazonApi(), EbayApi(), EkmApi(), RakutenApi(), ShopifyApi(), WooCommerceApi())
+        self.apis: dict[str, ChannelApi] = {api.kind: api for api in apis}
         # Set on shutdown so `slow` and `timeout` faults stop sleeping.
         self.stopping = threading.Event()
 

@@ -26,6 +26,8 @@ def default_credentials(kind: str, account: str) -> dict[str, str]:
         return {"login": f"{account}-login", "token": f"{account}-token"}
     if kind == "woocommerce":
         return {"consumer_key": f"ck_{account.replace('-', '')}key", "consumer_secret": f"cs_{account}-secret"}
+    if kind == "shopify":
+        return {"client_id": f"shopify-{account}-client", "client_secret": f"shopify-{account}-secret"}
     return {"client_id": f"{kind}-{account}-client", "client_secret": f"{kind}-{account}-secret",
             "refresh_token": f"{kind}-{account}-refresh-0"}
 

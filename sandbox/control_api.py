@@ -7,6 +7,8 @@ from typing import Any
 from sandbox.context import SandboxContext
 from sandbox.ebay import account_deletion_notice
 from sandbox.ekm import order_webhooks_send
+from sandbox.shopify import order_webhooks_send as shopify_webhooks_send
+from sandbox.shopify import status_topics
 from sandbox.state.accounts import account_get, account_put, account_settings_update
 from sandbox.state.common import KINDS, Account, ControlError
 from sandbox.state.faults import faults_add, faults_list
@@ -132,13 +134,17 @@ class ControlApi:
                                             body.get("status"))
             else:
                 ids = orders_insert(db, found, body)
-        self.orders_announce(found, "order.created", ids, request)
+        self.orders_announce(found, "order.created", ids, request, shopify_topics=["orders/create"])
         return Response.json({"order_ids": ids})
 
-    def orders_announce(self, account: Account, topic: str, order_ids: list[str], request: Request) -> None:
-        """The channel's webhooks for orders just committed (EKM's and WooCommerce's; the others send none)."""
+    def orders_announce(self, account: Account, topic: str, order_ids: list[str], request: Request, *,
+                        shopify_topics: list[str] | None = None) -> None:
+        """The channel's webhooks for orders just committed (EKM's, Shopify's and WooCommerce's; the others send
+        none)."""
         if account.kind == "ekm":
             order_webhooks_send(self.context.store, account, topic, order_ids)
+        elif account.kind == "shopify":
+            shopify_webhooks_send(self.context.store, account, shopify_topics or ["orders/updated"], order_ids)
         elif account.kind == "woocommerce":
             woocommerce_webhooks_send(self.context.store, account, topic, order_ids,
                                       f"http://{request.host}/woocommerce/{account.name}")
@@ -157,10 +163,12 @@ class ControlApi:
             if order is None:
                 raise ControlError(f"no order {order_id}", 404)
             order_status_set(db, order, body["status"])
+            paid_now = bool(body.get("paid")) and not order["paid"]
             if "paid" in body:
                 db.execute("UPDATE channel_order SET paid = ?, revision = revision + 1 WHERE id = ?",
                            (int(bool(body["paid"])), order["id"]))
-        self.orders_announce(found, "order.updated", [order_id], request)
+        self.orders_announce(found, "order.updated", [order_id], request,
+                             shopify_topics=status_topics(body["status"], paid_now))
         return Response.json({"order_id": order_id, "status": body["status"]})
 
     def post_faults(self, request: Request, kind: str, account: str) -> Response:

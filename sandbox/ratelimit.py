@@ -51,12 +51,21 @@ class RateLimiter:
         self._buckets: dict[tuple[int, str], Bucket] = {}
         self._lock = threading.Lock()
 
-    def take(self, account_id: int, key: str, limit: Limit) -> Decision:
+    def take(self, account_id: int, key: str, limit: Limit, cost: float = 1.0) -> Decision:
         with self._lock:
             bucket = self._buckets.get((account_id, key))
             if bucket is None or bucket.limit != limit:
                 bucket = self._buckets[(account_id, key)] = Bucket(limit)
-            return bucket.take()
+            return bucket.take(cost)
+
+    def give_back(self, account_id: int, key: str, amount: float) -> float:
+        """Return part of a charge (Shopify refunds what a query did not use); the tokens now held."""
+        with self._lock:
+            bucket = self._buckets.get((account_id, key))
+            if bucket is None:
+                return 0.0
+            bucket.tokens = min(float(bucket.limit.burst), bucket.tokens + amount)
+            return bucket.tokens
 
     def forget(self, account_id: int | None = None) -> None:
         with self._lock:

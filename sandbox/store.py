@@ -163,6 +163,13 @@ CREATE TABLE IF NOT EXISTS woo_webhook (
     created_at TEXT NOT NULL,
     modified_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shopify_idempotency (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
 CREATE TABLE IF NOT EXISTS job (
     id TEXT PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,

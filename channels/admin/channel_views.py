@@ -45,6 +45,7 @@ from channels.services import (
     channel_status_mappings_save,
 )
 from channels.sync.connections import (
+    channel_locations_offered,
     channel_order_statuses,
     channel_reauthorise,
     channel_test,
@@ -61,7 +62,8 @@ class ReauthoriseForm(forms.Form):
     authorization_code = forms.CharField(
         label="Authorisation code", required=False, strip=True, widget=forms.PasswordInput(render_value=False),
         help_text="Amazon: the spapi_oauth_code from Seller Central's authorisation page. EKM: the code from "
-        "EKM's consent page. Rakuten: a new web services token. Leave empty to check that the stored "
+        "EKM's consent page. Rakuten: a new web services token. Shopify: none (the app's client id and secret "
+        "obtain each token; a new secret goes in the account's Client secret). Leave empty to check that the stored "
         "credentials still work.",
     )
 
@@ -223,17 +225,25 @@ class ChannelViewsMixin:
 
     def location_mapping_view(self, request: HttpRequest, object_id: int):
         channel = self._channel_for_button(request, object_id)
-        form = LocationMappingForm(request.POST or None, channel=channel)
+        offered, note = None, ""
+        if channel.connector_class.has_channel_locations:
+            try:
+                offered = channel_locations_offered(channel=channel)
+            except ChannelError as exc:
+                note = f"The channel's locations could not be fetched ({exc}); its location is left as it is."
+        form = LocationMappingForm(request.POST or None, channel=channel, channel_locations=offered)
         if request.method == "POST" and form.is_valid():
             before = form.initial_summary()
             channel_location_mapping_save(
                 channel_id=channel.pk, from_locations=form.cleaned_data["update_inventory_from_locations"],
                 location_ids=[location.pk for location in form.cleaned_data["locations"]],
+                channel_location_id=form.cleaned_data.get("channel_location_id"),
             )
             channel.refresh_from_db()
-            after = LocationMappingForm(channel=channel).initial_summary()
+            after = LocationMappingForm(channel=channel, channel_locations=offered).initial_summary()
             return self._saved(request, channel, "Location mapping", [after] if after != before else [])
-        return self._page(request, channel, "Location mapping", "admin/channels/channel/mapping.html", {"form": form})
+        return self._page(request, channel, "Location mapping", "admin/channels/channel/mapping.html",
+                          {"form": form, "note": note})
 
     def status_mapping_view(self, request: HttpRequest, object_id: int):
         channel = self._channel_for_button(request, object_id)

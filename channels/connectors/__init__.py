@@ -7,6 +7,7 @@ from channels.connectors.base import Connector
 from channels.connectors.ebay.connector import EbayConnector
 from channels.connectors.ekm.connector import EkmConnector
 from channels.connectors.rakuten.connector import RakutenConnector
+from channels.connectors.shopify.connector import ShopifyConnector
 from channels.connectors.woocommerce.connector import WooCommerceConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
@@ -14,6 +15,7 @@ CONNECTORS: dict[str, type[Connector]] = {
     EbayConnector.kind: EbayConnector,
     EkmConnector.kind: EkmConnector,
     RakutenConnector.kind: RakutenConnector,
+    ShopifyConnector.kind: ShopifyConnector,
     WooCommerceConnector.kind: WooCommerceConnector,
 }
 

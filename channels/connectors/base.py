@@ -184,6 +184,10 @@ class StockUpdate:
     latency_days: int | None = None
     price: Decimal | None = None
     currency: str = ""
+    # What the hub last saw the channel hold (its last accepted push, or a later download) and when; filled only
+    # for a connector that `compares_channel_quantity`. None: never seen.
+    channel_quantity: int | None = None
+    channel_quantity_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,9 @@ class PushResult:
     channel_sku: str
     accepted: bool
     message: str = ""
+    # The quantity the channel turned out to hold instead of the one the hub last saw (Shopify's stale
+    # compare-and-set): recorded as the listing's drift. None: no surprise.
+    channel_quantity_found: int | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +351,9 @@ class Connector(abc.ABC):
     supports_price_push: ClassVar[bool] = True
     # A handling time (latency) can be sent with the stock.
     supports_latency: ClassVar[bool] = False
+    # Each stock update is a compare-and-set against what the hub last saw the channel hold (Shopify's
+    # changeFromQuantity): the push passes it in StockUpdate.channel_quantity.
+    compares_channel_quantity: ClassVar[bool] = False
     # The channel expires the client secret this many days after it was issued (Amazon LWA: 180).
     client_secret_lifetime_days: ClassVar[int | None] = None
     # What the channel puts in place of a buyer's email it withholds; the channel's default email replaces it.
@@ -459,6 +469,14 @@ class Connector(abc.ABC):
         """Every status the channel can give an order, offered in the status mapping."""
         return []
 
+    # The channel keeps stock per location of its own, one of which the hub's quantity goes to (Shopify): the
+    # Location Mapping page offers them.
+    has_channel_locations: ClassVar[bool] = False
+
+    def channel_locations(self) -> list[tuple[str, str]]:
+        """The channel's own locations stock may go to, as (number, name)."""
+        return []
+
     # Fulfilment by the channel (Amazon FBA). Optional: only a channel with a fulfilment network has them.
 
     def fetch_fba_stock(self) -> Iterator[FbaStockPage]:
@@ -549,3 +567,8 @@ class WebhookHint:
 
 class WebhookRefused(ChannelPayloadError):
     """A webhook delivery the hub will not act on; its text says why, in one line, without secrets."""
+
+
+class WebhookUnsigned(WebhookRefused):
+    """A delivery from a channel that signs its webhooks whose signature is missing or does not match: answered
+    401, since nobody proved it came from the channel."""

@@ -91,6 +91,8 @@ MAX_REASON = 300
 MAX_FIELD_MESSAGE = 100
 XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
 MARKUP = re.compile(r"<[^>]+>")
+# One label of a host name, what "*." stands for in an allowed host.
+HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # What a connection broken under a read raises, besides requests' own errors.
 READ_FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
@@ -185,6 +187,16 @@ def oauth_error(response: requests.Response) -> str:
 
 def size_text(size: int) -> str:
     return f"{size / MIB:g} MiB" if size >= MIB else f"{size} bytes"
+
+
+def host_allowed(host: str, allowed: Collection[str]) -> bool:
+    """Whether `host` is one of `allowed`: a name, or "*.example.com" for any one label under example.com (each
+    Shopify shop is its own host under myshopify.com)."""
+    host = host.lower()
+    if host in allowed:
+        return True
+    label, _, parent = host.partition(".")
+    return bool(parent) and f"*.{parent}" in allowed and HOST_LABEL.fullmatch(label) is not None
 
 
 def origin(url: str) -> tuple[str, str, int]:
@@ -496,7 +508,7 @@ class HttpClient:
         """Refuse, before anything is sent, a call to where the channel's credentials may not go."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if host not in self.allowed_hosts:
+        if not host_allowed(host, self.allowed_hosts):
             allowed = ", ".join(sorted(self.allowed_hosts)) or "none is set"
             named = host or "an address without a host"
             raise self._refuse(where, f"refused to send the channel's credentials to {named}, "

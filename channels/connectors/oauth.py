@@ -49,11 +49,14 @@ class AccessTokens:
         *,
         single_use_refresh: bool,
         clock: Callable[[], float] = time.time,
+        needs_refresh_token: bool = True,
     ) -> None:
         self.store = store
         self._refresh = refresh
         self.single_use_refresh = single_use_refresh
         self._clock = clock
+        # False for a client credentials grant (Shopify): the client id and secret obtain each token.
+        self.needs_refresh_token = needs_refresh_token
         self._token = ""
         self._expires_at = 0.0
         self.known_secrets: set[str] = set()
@@ -110,7 +113,7 @@ class AccessTokens:
             return self._grant(self._load(), obtain=grant)
 
     def _grant(self, credentials: dict[str, str], obtain: Callable[[dict[str, str]], TokenGrant] | None = None) -> str:
-        if not credentials.get("refresh_token") and obtain is None:
+        if self.needs_refresh_token and not credentials.get("refresh_token") and obtain is None:
             raise ChannelAuthError("no refresh token is stored: authorise the channel first")
         grant = (obtain or self._refresh)(credentials)
         expires_at = self._clock() + grant.expires_in

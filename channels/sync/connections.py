@@ -158,6 +158,13 @@ def channel_order_statuses(*, channel: Channel) -> list[str]:
     return offered
 
 
+def channel_locations_offered(*, channel: Channel) -> list[tuple[str, str]]:
+    """The channel's own locations, for the Location Mapping page; a refused credential flags the channel for
+    reauthorisation like any other call, and ChannelError is raised for the page to say why."""
+    with reauthorisation_flagged(channel_id=channel.pk):
+        return channel_connector(channel=channel).channel_locations()
+
+
 def channel_test(*, channel_id: int) -> ConnectionResult:
     """Call the channel with the stored credentials. A refusal flags the channel for reauthorisation."""
     return _connection_attempt(channel_id=channel_id, attempt=lambda connector: connector.test_connection())

@@ -13,10 +13,16 @@ from django.utils import timezone
 
 from channels.connectors.base import PushResult, RecordError, StockUpdate
 from channels.models import Channel, SyncRun
-from channels.selectors import RevisionBudget, listings_push_plan, listings_revision_hold
+from channels.selectors import (
+    RevisionBudget,
+    listings_channel_quantity_seen,
+    listings_push_plan,
+    listings_revision_hold,
+)
 from channels.services import (
     listings_pending_settle,
     listings_push_claim,
+    listings_record_channel_found,
     listings_record_pushed,
     listings_record_rejected,
     listings_record_revisions,
@@ -55,15 +61,22 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
             listings_record_rejected(rejected=[(push.listing_id, reason) for push, reason in held])
             tally.skipped += len(held)
         for batch in chunks(plan, connector.max_batch_size):
+            seen = (listings_channel_quantity_seen(listing_ids=[push.listing_id for push in batch])
+                    if getattr(connector, "compares_channel_quantity", False) else {})
             updates = [
                 StockUpdate(
                     channel_sku=push.channel_sku, external_id=push.external_id, quantity=push.quantity,
                     latency_days=push.latency_days, price=push.price, currency=channel.currency,
+                    channel_quantity=seen.get(push.listing_id, (None, None))[0],
+                    channel_quantity_seen_at=seen.get(push.listing_id, (None, None))[1],
                 )
                 for push in batch
             ]
             answers = {result.channel_sku: result for result in connector.push_listings(updates)}
             results = [(push, answers.get(push.channel_sku, REJECTED_UNANSWERED)) for push in batch]
+            listings_record_channel_found(found=[(push.listing_id, result.channel_quantity_found)
+                                                 for push, result in results
+                                                 if result.channel_quantity_found is not None], at=timezone.now())
             accepted = [push for push, result in results if result.accepted]
             rejected = [(push, result.message) for push, result in results if not result.accepted]
             listings_record_pushed(pushes=accepted, at=timezone.now())

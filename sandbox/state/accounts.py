@@ -24,14 +24,16 @@ def account_get(db: sqlite3.Connection, kind: str, name: str) -> Account | None:
 def account_put(db: sqlite3.Connection, kind: str, name: str, body: dict[str, Any]) -> Account:
     """Create or replace an account: everything the previous one knew is forgotten."""
     credentials = body.get("credentials") or {}
-    required = {"rakuten": ("login", "token"), "woocommerce": ("consumer_key", "consumer_secret")}.get(
+    required = {"rakuten": ("login", "token"), "shopify": ("client_id", "client_secret"),
+                "woocommerce": ("consumer_key", "consumer_secret")}.get(
         kind, ("client_id", "client_secret", "refresh_token"))
     missing = [key for key in required if not credentials.get(key)]
     if missing:
         raise ControlError(f"credentials need {', '.join(missing)}")
     settings = {key: body[key] for key in ("rate_limits", "token_lifetime", "order_statuses", "despatch_statuses",
                                            "cancelled_statuses", "shop_name", "import_profiles", "stock_not_managed",
-                                           "shipment_tracking", "currency", "revisions_per_day", "trading_listings")
+                                           "shipment_tracking", "currency", "revisions_per_day", "trading_listings",
+                                           "locations")
                 if key in body}
     seller_id = body.get("seller_id") or f"A{name.upper()}SELLER"
     marketplace_id = body.get("marketplace_id") or (UK_MARKETPLACE if kind == "amazon" else "")
@@ -41,7 +43,7 @@ def account_put(db: sqlite3.Connection, kind: str, name: str, body: dict[str, An
         (kind, name, seller_id, marketplace_id, json.dumps(credentials), json.dumps(settings)),
     ).lastrowid
     account = Account(account_id, kind, name, seller_id, marketplace_id, credentials, settings)
-    if kind not in ("rakuten", "woocommerce"):
+    if kind not in ("rakuten", "shopify", "woocommerce"):
         grant_id = grant_create(db, account)
         db.execute("INSERT INTO refresh_token (token, account_id, grant_id) VALUES (?, ?, ?)",
                    (credentials["refresh_token"], account_id, grant_id))

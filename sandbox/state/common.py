@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-KINDS = ("amazon", "ebay", "ekm", "rakuten", "woocommerce")
+KINDS = ("amazon", "ebay", "ekm", "rakuten", "shopify", "woocommerce")
 UK_MARKETPLACE = "A1F83G8C2ARO7P"
 TAX_RATE = Decimal("20")
 CENT = Decimal("0.01")

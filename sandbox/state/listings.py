@@ -19,6 +19,9 @@ def listing_external_id(account: Account, row: sqlite3.Row) -> str:
         return str(row["id"])
     if account.kind == "ebay":
         return f"{ebay_listing_id(row['id'])}/{ebay_offer_id(row['id'])}"
+    if account.kind == "shopify":
+        # product/variant/inventory item, the Shopify connector's form
+        return f"{row['parent_id'] or row['id']}/{row['id']}/{row['id']}"
     return amazon_listing_id(row["id"])
 
 

@@ -24,7 +24,11 @@ ORDER_DEFAULTS = {
                     "shipping_tag": "Flat rate", "country": "GB", "shipping_cost": "3.50"},
     "rakuten": {"status": "ACCEPTED", "currency": "EUR", "shipping_tag": "Normal", "country": "FR",
                 "shipping_cost": "3.90"},
+    "shopify": {"status": "UNFULFILLED", "currency": "GBP", "shipping_tag": "Standard Shipping", "country": "GB",
+                "shipping_cost": "4.99"},
 }
+# Shopify order ids are large numbers; the order's name is #1001 onwards.
+SHOPIFY_ORDER_BASE = 5_000_000_000
 # EKM's default statuses plus the shop-defined CANCELLED the hub's default mapping uses.
 EKM_ORDER_STATUSES = ["PENDING", "PROCESSING", "DISPATCHED", "COMPLETE", "FAILED", "DECLINED", "REFUNDED",
                       "CANCELLED"]
@@ -60,6 +64,8 @@ def _native_order_id(kind: str, pk: int, rng: random.Random) -> tuple[str, str]:
         return str(1000 + pk), ""
     if kind == "ebay":
         return f"{pk % 100:02d}-{rng.randint(10000, 99999)}-{pk:05d}", ""
+    if kind == "shopify":
+        return str(SHOPIFY_ORDER_BASE + pk), str(1000 + pk)
     return str(300000000 + pk), ""
 
 

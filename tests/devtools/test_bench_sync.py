@@ -7,14 +7,15 @@ from django.core.management.base import CommandError
 
 @pytest.mark.parametrize(("arguments", "says"), [
     (["--place-on", "amazon,etsy"],
-     "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, woocommerce: etsy."),
-    (["--place-on", ","], "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, woocommerce: none given."),
+     "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, shopify, woocommerce: etsy."),
+    (["--place-on", ","],
+     "--place-on takes channel kinds among amazon, ebay, ekm, rakuten, shopify, woocommerce: none given."),
     (["--every", "0"], "--duration and --every are seconds above 0"),
     (["--duration", "5", "--every", "10"], "--every no longer than --duration"),
     (["--timeout", "-1"], "--timeout is seconds above 0."),
     (["--concurrency", "0"], "--concurrency is at least 1 worker process."),
     (["--webhooks", "--place-on", "amazon,rakuten"],
-     "--webhooks measures the orders of ekm and woocommerce: include one of them in --place-on."),
+     "--webhooks measures the orders of ekm, shopify, woocommerce: include one of them in --place-on."),
 ])
 def test_a_bad_argument_is_one_line_naming_it(arguments, says):
     with pytest.raises(CommandError) as refused:

@@ -34,11 +34,12 @@ def test_the_demo_is_a_working_shop_and_loading_it_twice_changes_nothing(sandbox
     first = counts()
     out = capsys.readouterr().out
     assert "Demo login: demo / stockline-demo" in out
-    assert first["Location"] == 2 and first["StockItem"] >= 300 and first["Channel"] == 5
-    assert set(Channel.objects.values_list("kind", flat=True)) == {"amazon", "ebay", "ekm", "rakuten", "woocommerce"}
+    assert first["Location"] == 2 and first["StockItem"] >= 300 and first["Channel"] == 6
+    assert set(Channel.objects.values_list("kind", flat=True)) == {
+        "amazon", "ebay", "ekm", "rakuten", "shopify", "woocommerce"}
     assert all(channel.api_base_url.startswith(sandbox.base_url) for channel in Channel.objects.all())
     assert ChannelListing.objects.filter(stock_item__isnull=False).count() >= 700
-    assert Order.objects.filter(status=Order.Status.PAID).count() >= 9
+    assert Order.objects.filter(status=Order.Status.PAID).count() >= 12
     assert StockLevel.objects.filter(in_open_orders__gt=0).exists()
     assert get_user_model().objects.get(username="demo").check_password("stockline-demo")
     amazon = Channel.objects.get(kind="amazon")

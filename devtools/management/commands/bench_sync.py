@@ -3,9 +3,9 @@
 Builds a scratch shop (SKUs `BENCH-…`, channels `bench-…`) against a sandbox started in this process, starts a
 Celery worker and beat on the Redis broker, then places orders (one distinct SKU each) on the sandbox at a steady
 pace across the channels. Nothing here downloads them: beat polls each channel at its quota's interval (the
-follow-ups after activity at the quota's pace), or, with --webhooks, EKM and WooCommerce tell a hub web server
-started here and the worker reads the order each names. Each latency runs from the sandbox's own time of the order
-to the time each other channel's account received the SKU's new quantity, both on the sandbox's clock in whole
+follow-ups after activity at the quota's pace), or, with --webhooks, EKM, Shopify and WooCommerce tell a hub web
+server started here and the worker reads the order each names. Each latency runs from the sandbox's own time of the
+order to the time each other channel's account received the SKU's new quantity, both on the sandbox's clock in whole
 seconds.
 Prints p50 / p95 / max per channel ordered on and overall, beside each channel's target; removes the scratch data.
 """
@@ -46,12 +46,12 @@ from orders.models import Order
 from sandbox.control import RAKUTEN_IMPORT_PROFILE_ID, SandboxControl, default_credentials
 from sandbox.testing import running_sandbox
 
-KINDS = ("amazon", "ebay", "ekm", "rakuten", "woocommerce")
+KINDS = ("amazon", "ebay", "ekm", "rakuten", "shopify", "woocommerce")
 PAID = {"amazon": "UNSHIPPED", "ebay": "NOT_STARTED", "ekm": "PENDING", "rakuten": "ACCEPTED",
-        "woocommerce": "processing"}
+        "shopify": "UNFULFILLED", "woocommerce": "processing"}
 MARKETPLACES = {"amazon": "A1F83G8C2ARO7P", "ebay": "EBAY_GB"}
-# The kinds whose orders --webhooks brings in by webhook (EKM unsigned, WooCommerce signed).
-WEBHOOK_KINDS = ("ekm", "woocommerce")
+# The kinds whose orders --webhooks brings in by webhook (EKM's unsigned hints, Shopify's and WooCommerce's signed).
+WEBHOOK_KINDS = ("ekm", "shopify", "woocommerce")
 # The sandbox's own throttles are lifted: the connectors keep to the quotas when --published-limits says so.
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 STOCK_PER_SKU = 5
@@ -74,13 +74,13 @@ def figures(latencies: list[float]) -> str:
 
 class Command(BaseCommand):
     help = ("Measure how long an order placed on one channel takes to reach the other channels as a new quantity, "
-            "with a live worker and beat; --webhooks has EKM's and WooCommerce's orders arrive by webhook.")
+            "with a live worker and beat; --webhooks has EKM's, Shopify's and WooCommerce's orders arrive by webhook.")
 
     def add_arguments(self, parser):
         parser.add_argument("--webhooks", action="store_true",
-                            help="EKM's and WooCommerce's orders arrive by webhook at a hub web server started here "
-                                 "(their periodic download is switched off for the run, so the figure is the "
-                                 "webhook's); without "
+                            help="EKM's, Shopify's and WooCommerce's orders arrive by webhook at a hub web server "
+                                 "started here (their periodic download is switched off for the run, so the figure "
+                                 "is the webhook's); without "
                                  "it every channel's orders are polled at its quota's interval.")
         parser.add_argument("--duration", type=float, default=120, help="Seconds over which orders are placed.")
         parser.add_argument("--every", type=float, default=1.5, help="Seconds between two orders (any channel).")
@@ -107,7 +107,7 @@ class Command(BaseCommand):
         if concurrency < 1:
             raise CommandError("--concurrency is at least 1 worker process.")
         if webhooks and not set(WEBHOOK_KINDS) & set(origins):
-            raise CommandError(f"--webhooks measures the orders of {' and '.join(WEBHOOK_KINDS)}: include one of them "
+            raise CommandError(f"--webhooks measures the orders of {', '.join(WEBHOOK_KINDS)}: include one of them "
                                "in --place-on.")
         if webhooks and not settings.DEBUG:
             raise CommandError("--webhooks needs DEBUG on: the hub web server here listens on plain http.")
@@ -208,7 +208,7 @@ class Command(BaseCommand):
         return arrival
 
     def _web_server_start(self, processes: list) -> str:
-        """The hub's web server on a free port of this machine, where the sandbox delivers EKM's webhooks."""
+        """The hub's web server on a free port of this machine, where the sandbox delivers the webhooks."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]

@@ -1,0 +1,1 @@
+"""Shopify: the GraphQL Admin API 2026-04."""
