@@ -93,12 +93,12 @@ class Channel(models.Model):
         help_text="The stock import profile set up in the channel's seller account, whose columns stock is sent in.",
     )
     application_id = models.CharField(
-        "application id", max_length=100, blank=True,
+        "application id", max_length=100, blank=True, db_default="",
         help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the "
         "LWA client id. With it, Reauthorise links to the channel's consent page.",
     )
     application_draft = models.BooleanField(
-        "application in draft", default=False,
+        "application in draft", default=False, db_default=False,
         help_text="The application is not yet published in the Appstore: the consent page is opened in its draft "
         "(beta) version.",
     )

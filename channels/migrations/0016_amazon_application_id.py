@@ -13,21 +13,21 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='channel',
             name='application_draft',
-            field=models.BooleanField(default=False, help_text='The application is not yet published in the Appstore: the consent page is opened in its draft (beta) version.', verbose_name='application in draft'),
+            field=models.BooleanField(db_default=False, default=False, help_text='The application is not yet published in the Appstore: the consent page is opened in its draft (beta) version.', verbose_name='application in draft'),
         ),
         migrations.AddField(
             model_name='channel',
             name='application_id',
-            field=models.CharField(blank=True, help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the LWA client id. With it, Reauthorise links to the channel's consent page.", max_length=100, verbose_name='application id'),
+            field=models.CharField(blank=True, db_default='', help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the LWA client id. With it, Reauthorise links to the channel's consent page.", max_length=100, verbose_name='application id'),
         ),
         migrations.AddField(
             model_name='historicalchannel',
             name='application_draft',
-            field=models.BooleanField(default=False, help_text='The application is not yet published in the Appstore: the consent page is opened in its draft (beta) version.', verbose_name='application in draft'),
+            field=models.BooleanField(db_default=False, default=False, help_text='The application is not yet published in the Appstore: the consent page is opened in its draft (beta) version.', verbose_name='application in draft'),
         ),
         migrations.AddField(
             model_name='historicalchannel',
             name='application_id',
-            field=models.CharField(blank=True, help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the LWA client id. With it, Reauthorise links to the channel's consent page.", max_length=100, verbose_name='application id'),
+            field=models.CharField(blank=True, db_default='', help_text="The selling partner application's id (amzn1.sp.solution…), from the Developer Console; not the LWA client id. With it, Reauthorise links to the channel's consent page.", max_length=100, verbose_name='application id'),
         ),
     ]
