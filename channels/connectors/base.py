@@ -441,6 +441,16 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def push_listings(self, updates: Sequence[StockUpdate]) -> list[PushResult]: ...
 
+    def push_turn_take(self) -> None:
+        """Wait until the channel's quota lets a push's first call go, and keep that turn for it.
+
+        The push plans after this, so it sends what holds when its call goes, not what held before a wait for
+        the quota. Raises ChannelRateLimited, with the wait, when the turn is further off than the client may
+        sleep. A kind whose push spends a token per listing (EKM, Amazon's PATCHes) has no one turn to wait
+        for: nothing to do.
+        """
+        return None
+
     @abc.abstractmethod
     def confirm_despatch(self, order: OrderRef, shipment: Shipment) -> None: ...
 
