@@ -141,6 +141,16 @@ class ExternalOrder:
 
 
 @dataclass(frozen=True)
+class OrderChange:
+    """An order as the channel's order list gives it, before its details are read: enough for the hub to tell
+    whether it holds the order as the channel last changed it."""
+
+    channel_order_id: str
+    updated_at: datetime
+    channel_status: str
+
+
+@dataclass(frozen=True)
 class RecordError:
     """One record that could not be read; the rest of its page goes on."""
 
@@ -391,6 +401,10 @@ class Connector(abc.ABC):
     # no quota for it, and its orders are downloaded every `unmetered_order_download_seconds`.
     order_download_operation: ClassVar[str] = ""
     unmetered_order_download_seconds: ClassVar[int] = 300
+    # `fetch_orders` reads each order's details with a call of its own (EKM: its items) and takes `unchanged`:
+    # given the OrderChanges of a page of the order list, the ids the hub holds already as the channel last
+    # changed them, whose details it then does not read again (each download re-reads `order_overlap`).
+    reads_order_details_apart: ClassVar[bool] = False
     # The share of that bucket's rate the periodic downloads may spend; the rest stays for its other calls.
     order_download_share: ClassVar[float] = 0.75
 

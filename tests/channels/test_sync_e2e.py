@@ -172,3 +172,25 @@ def test_sync_commands_report_per_channel_and_fail_with_one_line(sandbox, shop, 
     assert quantity_on(sandbox, "amazon", "MUG") == 9
     with pytest.raises(CommandError, match="No channel named 'Nope'"):
         call_command("sync_orders", "Nope")
+
+
+def test_a_download_reads_the_items_of_ekm_orders_new_or_changed_only_not_of_those_it_finds_again(
+    sandbox, shop, django_capture_on_commit_callbacks
+):
+    mug, lamp = ({"items": [{"sku": sku, "quantity": 1, "price": "9.99"}], "paid": True} for sku in ("MUG", "LAMP"))
+    cancelled, kept = sandbox.orders("ekm", "ekm-shop", [mug, lamp])
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_download(channel_id=shop["ekm"].pk)
+    items_read = received(sandbox, "ekm")["calls"]["Orders_GetItems"]
+
+    sandbox.order_status("ekm", "ekm-shop", cancelled, "CANCELLED")
+    [new] = sandbox.orders("ekm", "ekm-shop", [lamp])
+    with django_capture_on_commit_callbacks(execute=True):
+        run = orders_download(channel_id=shop["ekm"].pk)
+
+    assert received(sandbox, "ekm")["calls"]["Orders_GetItems"] - items_read == 2, (
+        "the order it finds again unchanged costs no items call")
+    statuses = dict(Order.objects.values_list("channel_order_id", "status"))
+    assert statuses == {cancelled: Order.Status.CANCELLED, kept: Order.Status.PAID, new: Order.Status.PAID}
+    assert (run.processed, run.failed) == (2, 0)
+    assert StockLevel.objects.get(stock_item__sku="LAMP").available == 2
