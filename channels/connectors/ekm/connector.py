@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -121,7 +122,8 @@ class EkmConnector(OAuthConnector):
         unchanged: Callable[[Sequence[OrderChange]], set[str]] | None = None,
     ) -> Iterator[OrderPage]:
         query = orders_query(since, until)
-        currency = self._shop_currency()
+        # Asked once, and only of a download that has an order to map: most find nothing new.
+        shop_currency = functools.cache(self._shop_currency)
 
         def fetch(page: int) -> tuple[OrderPage, int]:
             # By id: an order that changes while the pages are read keeps its place, so none is skipped.
@@ -136,7 +138,7 @@ class EkmConnector(OAuthConnector):
                 changes = [(raw, order_change(raw)) for raw in data]
                 held = unchanged([change for _, change in changes if change is not None])
                 data = [raw for raw, change in changes if change is None or change.channel_order_id not in held]
-            return self._orders_page(data, currency), int(meta.get("pages_total") or 1)
+            return self._orders_page(data, shop_currency() if data else None), int(meta.get("pages_total") or 1)
 
         return numbered_pages(fetch)
 
