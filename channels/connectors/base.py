@@ -141,6 +141,14 @@ class ExternalOrder:
 
 
 @dataclass(frozen=True)
+class RecordError:
+    """One record that could not be read; the rest of its page goes on."""
+
+    record_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class OrderChange:
     """An order as the channel's order list gives it, before its details are read: enough for the hub to tell
     whether it holds the order as the channel last changed it."""
@@ -151,17 +159,11 @@ class OrderChange:
 
 
 @dataclass(frozen=True)
-class RecordError:
-    """One record that could not be read; the rest of its page goes on."""
-
-    record_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class OrderPage:
     orders: tuple[ExternalOrder, ...]
     errors: tuple[RecordError, ...] = ()
+    # The orders left out as the hub holds them already (`unchanged`): still seen, so the watermark passes them.
+    unchanged: tuple[OrderChange, ...] = ()
 
 
 @dataclass(frozen=True)

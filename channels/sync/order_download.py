@@ -149,10 +149,12 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
     imported_times = [e.updated_at for e in page.orders if e.channel_order_id in changed]
     outcome.oldest_imported = min(imported_times, default=None)
     # The latest change the channel reported among the orders stored, not their order time: an order that
-    # changed after it was placed would otherwise be found again by every download after it.
+    # changed after it was placed would otherwise be found again by every download after it. The orders the
+    # connector left out as held already (a webhook may have brought them) count too.
     stored_ids = {d.channel_order_id for d in ready}
     outcome.latest_order = max(
-        (max(e.created_at, e.updated_at) for e in page.orders if e.channel_order_id in stored_ids), default=None
+        [*(max(e.created_at, e.updated_at) for e in page.orders if e.channel_order_id in stored_ids),
+         *(change.updated_at for change in page.unchanged)], default=None,
     )
     for order_id in changed:
         logger.info("channels.orders.stored channel=%s order=%s", channel.pk, storable_text(order_id))

@@ -9,6 +9,7 @@ from channels.models import Channel, ChannelListing
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
 from channels.sync.order_download import orders_download
+from channels.sync.order_hints import order_hint_import
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_cancel, order_process
@@ -194,3 +195,17 @@ def test_a_download_reads_the_items_of_ekm_orders_new_or_changed_only_not_of_tho
     assert statuses == {cancelled: Order.Status.CANCELLED, kept: Order.Status.PAID, new: Order.Status.PAID}
     assert (run.processed, run.failed) == (2, 0)
     assert StockLevel.objects.get(stock_item__sku="LAMP").available == 2
+
+
+def test_a_download_that_finds_only_ekm_orders_a_webhook_brought_still_moves_last_order_sync_past_them(
+    sandbox, shop, django_capture_on_commit_callbacks
+):
+    [order_id] = sandbox.orders("ekm", "ekm-shop", [{"items": [{"sku": "MUG", "quantity": 1, "price": "9.99"}],
+                                                     "paid": True}])
+    with django_capture_on_commit_callbacks(execute=True):
+        order_hint_import(channel_id=shop["ekm"].pk, order_ids=[order_id])
+        run = orders_download(channel_id=shop["ekm"].pk)
+
+    assert run.processed == 0, "the order is held as EKM has it"
+    shop["ekm"].refresh_from_db()
+    assert shop["ekm"].last_order_sync == Order.objects.get(channel_order_id=order_id).channel_updated_at

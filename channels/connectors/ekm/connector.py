@@ -132,13 +132,17 @@ class EkmConnector(OAuthConnector):
             })
             if not isinstance(data, list):
                 raise ChannelPayloadError("EKM Orders_Search: data is not a list")
-            if unchanged is not None:
-                # Each download re-reads the overlap, and an order's items cost a call of the shop's 2 a second:
-                # an order the hub holds as EKM last changed it is left out before its items are read.
-                changes = [(raw, order_change(raw)) for raw in data]
-                held = unchanged([change for _, change in changes if change is not None])
-                data = [raw for raw, change in changes if change is None or change.channel_order_id not in held]
-            return self._orders_page(data, shop_currency() if data else None), int(meta.get("pages_total") or 1)
+            pages_total = int(meta.get("pages_total") or 1)
+            if unchanged is None:
+                return self._orders_page(data, shop_currency() if data else None), pages_total
+            # Each download re-reads the overlap, and an order's items cost a call of the shop's 2 a second: an
+            # order the hub holds as EKM last changed it is left out before its items are read.
+            changes = [(raw, order_change(raw)) for raw in data]
+            held = unchanged([change for _, change in changes if change is not None])
+            fresh = [raw for raw, change in changes if change is None or change.channel_order_id not in held]
+            page = self._orders_page(fresh, shop_currency() if fresh else None)
+            left_out = tuple(change for _, change in changes if change is not None and change.channel_order_id in held)
+            return OrderPage(orders=page.orders, errors=page.errors, unchanged=left_out), pages_total
 
         return numbered_pages(fetch)
 
