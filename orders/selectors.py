@@ -1,9 +1,10 @@
-"""Reads of orders for the staff's screens: line counts for the order list, and what each channel was told."""
+"""Reads of orders for the staff's screens (line counts for the order list, what each channel was told) and for the
+order download (which orders it holds as the channel last changed them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -97,3 +98,14 @@ def orders_channel_told_report(*, order_ids: Iterable[int], done: str) -> list[t
         groups.setdefault((state, words), []).append(order.channel_order_id)
     return [(state, f"{_numbers(numbers)} {done}; {words}" + ("" if words.endswith((".", "…")) else "."))
             for (state, words), numbers in groups.items()]
+
+
+def orders_held_as_changed(*, channel_id: int, changes: Mapping[str, tuple[datetime, str]]) -> set[str]:
+    """The channel's orders among `changes` (channel order id -> the channel's change time and status) that are
+    stored with that change time and status already: read again, they would bring nothing new. One query."""
+    if not changes:
+        return set()
+    stored = Order.objects.filter(channel_id=channel_id, channel_order_id__in=list(changes)).values_list(
+        "channel_order_id", "channel_updated_at", "channel_status"
+    )
+    return {order_id for order_id, updated_at, status in stored if changes[order_id] == (updated_at, status)}

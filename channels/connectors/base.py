@@ -150,9 +150,21 @@ class RecordError:
 
 
 @dataclass(frozen=True)
+class OrderChange:
+    """An order as the channel's order list gives it, before its details are read: enough for the hub to tell
+    whether it holds the order as the channel last changed it."""
+
+    channel_order_id: str
+    updated_at: datetime
+    channel_status: str
+
+
+@dataclass(frozen=True)
 class OrderPage:
     orders: tuple[ExternalOrder, ...]
     errors: tuple[RecordError, ...] = ()
+    # The orders left out as the hub holds them already (`unchanged`): still seen, so the watermark passes them.
+    unchanged: tuple[OrderChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -409,6 +421,10 @@ class Connector(abc.ABC):
     # no quota for it, and its orders are downloaded every `unmetered_order_download_seconds`.
     order_download_operation: ClassVar[str] = ""
     unmetered_order_download_seconds: ClassVar[int] = 300
+    # `fetch_orders` reads each order's details with a call of its own (EKM: its items) and takes `unchanged`:
+    # given the OrderChanges of a page of the order list, the ids the hub holds already as the channel last
+    # changed them, whose details it then does not read again (each download re-reads `order_overlap`).
+    reads_order_details_apart: ClassVar[bool] = False
     # The share of that bucket's rate the periodic downloads may spend; the rest stays for its other calls.
     order_download_share: ClassVar[float] = 0.75
 
@@ -458,6 +474,16 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def push_listings(self, updates: Sequence[StockUpdate]) -> list[PushResult]: ...
+
+    def push_turn_take(self) -> None:
+        """Wait until the channel's quota lets a push's first call go, and keep that turn for it.
+
+        The push plans after this, so it sends what holds when its call goes, not what held before a wait for
+        the quota. Raises ChannelRateLimited, with the wait, when the turn is further off than the client may
+        sleep. A kind whose push spends a token per listing (EKM, Amazon's PATCHes) has no one turn to wait
+        for: nothing to do.
+        """
+        return None
 
     @abc.abstractmethod
     def confirm_despatch(self, order: OrderRef, shipment: Shipment) -> None: ...

@@ -468,6 +468,8 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self.document_deadline = document_deadline
         self.max_document_bytes = max_document_bytes
+        # Tokens taken ahead by `turn_take`, per bucket, each spent by the next call that draws from it.
+        self._turns: dict[str, int] = {}
 
     @classmethod
     def for_channel(
@@ -533,10 +535,21 @@ class HttpClient:
             return
         raise self._refuse(where, f"refused to fetch a document from {origin_text(url)} without https")
 
-    def _take_token(self, operation: str) -> tuple[str, RateLimit | None]:
+    def turn_take(self, operation: str) -> None:
+        """Take the token of the next call of `operation` now, sleeping up to `max_wait` for it (ChannelRateLimited
+        beyond): that call then goes at once. A caller waits for its turn first and decides what to send after."""
         key, limit = self.bucket(operation)
         if limit is not None:
             self.limiter.acquire(key, limit, max_wait=self.max_wait)
+            self._turns[key] = self._turns.get(key, 0) + 1
+
+    def _take_token(self, operation: str) -> tuple[str, RateLimit | None]:
+        key, limit = self.bucket(operation)
+        if limit is not None:
+            if self._turns.get(key):
+                self._turns[key] -= 1
+            else:
+                self.limiter.acquire(key, limit, max_wait=self.max_wait)
         return key, limit
 
     def request(

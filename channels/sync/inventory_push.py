@@ -1,8 +1,9 @@
 """Inventory push: what each listing may sell, sent to the channel in batches, and what it accepted recorded.
 
-The run claims its channel's marks, the plan (channels.selectors.listings_push_plan) computes the listings
-whose quantity, latency or price differ from what was last sent, set-based; claiming, recording and settling
-are channels.services'. This module only drives the connector between them.
+The run waits for its turn under the channel's quota, then claims its channel's marks; the plan
+(channels.selectors.listings_push_plan) computes the listings whose quantity, latency or price differ from what
+was last sent, set-based; claiming, recording and settling are channels.services'. This module only drives the
+connector between them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from channels.connectors.base import PushResult, RecordError, StockUpdate
+from channels.dashboard import listings_waiting_count
 from channels.models import Channel, SyncRun
 from channels.selectors import (
     RevisionBudget,
@@ -46,10 +48,14 @@ def inventory_push(*, channel_id: int, full: bool = False) -> SyncRun | None:
     channel = Channel.objects.get(pk=channel_id)
     if not channel.syncs_inventory:
         return None
+    connector = channel_connector(channel=channel)
+    if full or listings_waiting_count(channel_ids=[channel.pk]):
+        # The wait for the channel's quota comes before the claim and the plan, outside any transaction: a
+        # change made while it waits goes out in this push, rather than in the next one, a quota's turn later.
+        connector.push_turn_take()
     with channel_run(channel=channel, kind=SyncRun.Kind.INVENTORY) as tally:
         listings_push_claim(channel_id=channel.pk, run_id=tally.run.pk)
         plan = listings_push_plan(channel_id=channel.pk, full=full)
-        connector = channel_connector(channel=channel)
         budget = None
         declared = channel.connector_class
         if declared.max_revisions_per_day:

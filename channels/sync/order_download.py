@@ -2,13 +2,16 @@
 
 Each page is read for its mapping context once, mapped order by order (order_mapping), and imported in one
 transaction (orders.services.order_import: idempotent, reserving stock). A bad order is that order's error
-in the run; the rest of the page is stored.
+in the run; the rest of the page is stored. A channel that reads each order's details with a call of its own
+(EKM's items) leaves out, before that call, the orders stored already as the channel last changed them: every
+download re-reads the last minutes (`order_overlap`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from channels.connectors.base import ExternalOrder, OrderPage, RecordError, WatermarkPolicy
+from channels.connectors.base import ExternalOrder, OrderChange, OrderPage, RecordError, WatermarkPolicy
 from channels.fulfilment import fba_location_for_afn_orders
 from channels.models import NEVER_SYNCED, Channel, ChannelListing, OrderStatusMapping, ShippingMapping, SyncRun
 from channels.sync.connections import channel_connector
@@ -31,6 +34,7 @@ from channels.sync.order_mapping import (
 from channels.sync.runs import channel_run
 from channels.sync.text import is_storable, storable_text
 from inventory.models import Location, StockItem
+from orders.selectors import orders_held_as_changed
 from orders.services import ImportResult, OrderData, order_import
 
 logger = logging.getLogger(__name__)
@@ -145,10 +149,12 @@ def orders_store_page(*, channel: Channel, page: OrderPage) -> PageOutcome:
     imported_times = [e.updated_at for e in page.orders if e.channel_order_id in changed]
     outcome.oldest_imported = min(imported_times, default=None)
     # The latest change the channel reported among the orders stored, not their order time: an order that
-    # changed after it was placed would otherwise be found again by every download after it.
+    # changed after it was placed would otherwise be found again by every download after it. The orders the
+    # connector left out as held already (a webhook may have brought them) count too.
     stored_ids = {d.channel_order_id for d in ready}
     outcome.latest_order = max(
-        (max(e.created_at, e.updated_at) for e in page.orders if e.channel_order_id in stored_ids), default=None
+        [*(max(e.created_at, e.updated_at) for e in page.orders if e.channel_order_id in stored_ids),
+         *(change.updated_at for change in page.unchanged)], default=None,
     )
     for order_id in changed:
         logger.info("channels.orders.stored channel=%s order=%s", channel.pk, storable_text(order_id))
@@ -170,6 +176,13 @@ def _next_watermark(*, policy: WatermarkPolicy, current: datetime, until: dateti
     return moved
 
 
+def _held_unchanged(channel_id: int, changes: Sequence[OrderChange]) -> set[str]:
+    return orders_held_as_changed(
+        channel_id=channel_id,
+        changes={change.channel_order_id: (change.updated_at, change.channel_status) for change in changes},
+    )
+
+
 def orders_download(*, channel_id: int) -> SyncRun | None:
     """Download and store every order changed since Last Order Sync, then move the watermark.
 
@@ -187,8 +200,12 @@ def orders_download(*, channel_id: int) -> SyncRun | None:
         since = channel.last_order_sync
         if since > NEVER_SYNCED + connector.order_overlap:
             since -= connector.order_overlap
+        if connector.reads_order_details_apart:
+            pages = connector.fetch_orders(since, until, unchanged=functools.partial(_held_unchanged, channel.pk))
+        else:
+            pages = connector.fetch_orders(since, until)
         outcomes: list[PageOutcome] = []
-        for page in connector.fetch_orders(since, until):
+        for page in pages:
             with transaction.atomic():
                 # Counted before the commit: its on-commit work (a push run inline) may raise.
                 outcome = orders_store_page(channel=channel, page=page)

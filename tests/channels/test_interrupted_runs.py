@@ -38,6 +38,7 @@ def test_the_rerun_closes_the_run_its_dead_worker_left_running(monkeypatch):
 
     class NoOrders:
         order_overlap = timedelta(minutes=5)
+        reads_order_details_apart = False
         watermark_policy = WatermarkPolicy.LATEST_ORDER
 
         def fetch_orders(self, since, until):

@@ -6,7 +6,9 @@ import pytest
 
 from channels.connectors.base import ChannelTransientError, PushResult
 from channels.models import ChannelListing, SyncRun
+from channels.services import listings_stock_changed
 from channels.sync.inventory_push import inventory_push
+from inventory.models import StockLevel
 from tests.channels.factories import ChannelFactory, ChannelListingFactory, SyncRunFactory, waiting_for_push
 from tests.inventory.factories import LocationFactory, StockItemFactory, StockLevelFactory
 
@@ -20,6 +22,13 @@ class RecordingConnector:
 
     def __init__(self, reject=(), fail_on_batch=None):
         self.batches, self.reject, self.fail_on_batch = [], set(reject), fail_on_batch
+        # What happens while the push waits for its turn under the quota, and how many turns it took.
+        self.while_waiting, self.turns = None, 0
+
+    def push_turn_take(self):
+        self.turns += 1
+        if self.while_waiting is not None:
+            self.while_waiting()
 
     def push_listings(self, updates):
         if len(self.batches) == self.fail_on_batch:
@@ -169,3 +178,31 @@ def test_a_running_push_shows_how_many_listings_it_has_sent_so_far(shop, connect
     inventory_push(channel_id=channel.pk)
 
     assert seen == [0, 2], "the second batch goes out with the first one's two listings counted"
+
+
+def test_a_sale_made_while_the_push_waits_for_its_quota_goes_out_in_that_push(shop, connector):
+    channel, listings = shop
+    fake = connector()
+    item = listings[2].stock_item
+
+    def sale_meanwhile():
+        StockLevel.objects.filter(stock_item=item).update(quantity=7)
+        listings_stock_changed(stock_item_ids=[item.pk])
+
+    fake.while_waiting = sale_meanwhile
+
+    inventory_push(channel_id=channel.pk)
+
+    assert sent(fake)["SKU-2"] == (7, 2)
+    assert not waiting_for_push(ChannelListing.objects.get(channel_sku="SKU-2"))
+
+
+def test_a_push_with_nothing_waiting_leaves_the_quota_to_the_next_change(shop, connector):
+    channel, _ = shop
+    first = connector()
+    inventory_push(channel_id=channel.pk)
+    idle = connector()
+
+    inventory_push(channel_id=channel.pk)
+
+    assert (first.turns, idle.turns, idle.batches) == (1, 0, [])

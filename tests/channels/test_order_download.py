@@ -272,6 +272,7 @@ class FakeConnector:
 
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     order_overlap = timedelta(minutes=5)
+    reads_order_details_apart = False
 
     def __init__(self, pages, fail_after=None):
         self.pages, self.fail_after, self.calls = pages, fail_after, []

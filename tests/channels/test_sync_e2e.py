@@ -9,6 +9,7 @@ from channels.models import Channel, ChannelListing
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
 from channels.sync.order_download import orders_download
+from channels.sync.order_hints import order_hint_import
 from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_cancel, order_process
@@ -172,3 +173,39 @@ def test_sync_commands_report_per_channel_and_fail_with_one_line(sandbox, shop, 
     assert quantity_on(sandbox, "amazon", "MUG") == 9
     with pytest.raises(CommandError, match="No channel named 'Nope'"):
         call_command("sync_orders", "Nope")
+
+
+def test_a_download_reads_the_items_of_ekm_orders_new_or_changed_only_not_of_those_it_finds_again(
+    sandbox, shop, django_capture_on_commit_callbacks
+):
+    mug, lamp = ({"items": [{"sku": sku, "quantity": 1, "price": "9.99"}], "paid": True} for sku in ("MUG", "LAMP"))
+    cancelled, kept = sandbox.orders("ekm", "ekm-shop", [mug, lamp])
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_download(channel_id=shop["ekm"].pk)
+    items_read = received(sandbox, "ekm")["calls"]["Orders_GetItems"]
+
+    sandbox.order_status("ekm", "ekm-shop", cancelled, "CANCELLED")
+    [new] = sandbox.orders("ekm", "ekm-shop", [lamp])
+    with django_capture_on_commit_callbacks(execute=True):
+        run = orders_download(channel_id=shop["ekm"].pk)
+
+    assert received(sandbox, "ekm")["calls"]["Orders_GetItems"] - items_read == 2, (
+        "the order it finds again unchanged costs no items call")
+    statuses = dict(Order.objects.values_list("channel_order_id", "status"))
+    assert statuses == {cancelled: Order.Status.CANCELLED, kept: Order.Status.PAID, new: Order.Status.PAID}
+    assert (run.processed, run.failed) == (2, 0)
+    assert StockLevel.objects.get(stock_item__sku="LAMP").available == 2
+
+
+def test_a_download_that_finds_only_ekm_orders_a_webhook_brought_still_moves_last_order_sync_past_them(
+    sandbox, shop, django_capture_on_commit_callbacks
+):
+    [order_id] = sandbox.orders("ekm", "ekm-shop", [{"items": [{"sku": "MUG", "quantity": 1, "price": "9.99"}],
+                                                     "paid": True}])
+    with django_capture_on_commit_callbacks(execute=True):
+        order_hint_import(channel_id=shop["ekm"].pk, order_ids=[order_id])
+        run = orders_download(channel_id=shop["ekm"].pk)
+
+    assert run.processed == 0, "the order is held as EKM has it"
+    shop["ekm"].refresh_from_db()
+    assert shop["ekm"].last_order_sync == Order.objects.get(channel_order_id=order_id).channel_updated_at

@@ -123,6 +123,7 @@ class OnePage:
 
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     order_overlap = timedelta(minutes=5)
+    reads_order_details_apart = False
 
     def __init__(self, page):
         self.page = page

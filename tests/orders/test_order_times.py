@@ -75,6 +75,7 @@ def test_orders_of_every_channel_sort_on_the_instant_the_buyer_ordered(admin_cli
 class OneOrderConnector:
     watermark_policy = WatermarkPolicy.LATEST_ORDER
     order_overlap = timedelta(minutes=5)
+    reads_order_details_apart = False
 
     def fetch_orders(self, since, until=None):
         yield OrderPage(orders=(external("AMZ-2", created_at=AMAZON_ORDERED),))

@@ -20,6 +20,7 @@ from channels.connectors.base import (
     ExternalListing,
     ExternalOrder,
     ExternalOrderItem,
+    OrderChange,
     RecordError,
 )
 from channels.connectors.values import (
@@ -87,6 +88,20 @@ def order_item_from_ekm(raw: Mapping[str, Any]) -> ExternalOrderItem:
         tax_rate=optional_decimal(raw.get("item_tax_rate")),
         external_product_id=text(product_id, "product_id"),
     )
+
+
+def order_change(payload: object) -> OrderChange | None:
+    """The order's id, change time and status, as order_from_ekm reads them; None when they are unreadable (the
+    whole order is then read, and reported by order_from_ekm)."""
+    try:
+        order_id = text(payload["id"], "id")
+        created_at = parse_datetime(payload["order_date"])
+        last_updated = payload.get("last_updated")
+        updated_at = parse_datetime(last_updated) if last_updated else created_at
+        status = text(payload.get("status"), "status")
+    except RECORD_ERRORS:
+        return None
+    return OrderChange(channel_order_id=order_id, updated_at=updated_at, channel_status=status) if order_id else None
 
 
 def order_from_ekm(payload: Mapping[str, Any], items: Sequence[Mapping[str, Any]],

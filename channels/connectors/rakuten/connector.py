@@ -211,6 +211,10 @@ class RakutenConnector(Connector):
             raise ChannelPayloadError("Rakuten stock import: the answer carries no import id")
         return refused + push_results_from_report(sendable, self._import_report(file_id))
 
+    def push_turn_take(self) -> None:
+        # One import carries the whole batch, and its bucket is the slow one (RATE_LIMITS).
+        self.client.http.turn_take("import")
+
     def _import_report(self, file_id: str) -> dict[str, Any]:
         delay, waited = POLL_FIRST_DELAY, 0.0
         while True:

@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 from django_celery_beat.models import PeriodicTask
 
-from channels.models import Channel
+from channels.models import Channel, SyncRun
 from channels.scheduling import channel_beat_schedule_update
 from channels.sync.inventory_push import inventory_push
 from channels.sync.listings_download import listings_download
@@ -159,6 +159,7 @@ class Command(BaseCommand):
         finally:
             if killed := hub_processes_stop(processes):
                 self.stderr.write(f"{killed} of the hub processes started here did not stop within 30 s: killed.")
+        self._calls_report(control=control, channels=channels)
         self._report(channels=channels, origins=origins, arrival=arrival, placed=placed, received=received)
 
     def _shop(self, *, control: SandboxControl, skus: list[str]) -> dict[str, Channel]:
@@ -262,6 +263,20 @@ class Command(BaseCommand):
                     received[(sku, name)] = (sandbox_time(seen["updated_at"]) - ordered_at).total_seconds()
             time.sleep(WATCH_EVERY_SECONDS)
         return received
+
+    def _calls_report(self, *, control, channels) -> None:
+        """Where each channel's quota went: the calls its account received by operation (set-up included), and
+        how long its order downloads and pushes took."""
+        self.stdout.write("Calls each channel received (set-up included), and its runs:")
+        for name, channel in channels.items():
+            calls = control.received(channel.kind, name)["calls"]
+            counted = ", ".join(f"{operation} {count}" for operation, count in sorted(calls.items()))
+            self.stdout.write(f"  {name}: {counted or 'none'}")
+            for kind in (SyncRun.Kind.ORDERS, SyncRun.Kind.INVENTORY):
+                runs = SyncRun.objects.filter(channel=channel, kind=kind, finished_at__isnull=False)
+                seconds = [(run.finished_at - run.started_at).total_seconds() for run in runs]
+                self.stdout.write(f"    {SyncRun.Kind(kind).label.lower()}: {len(seconds)} runs lasting "
+                                  f"{figures(seconds)}")
 
     def _report(self, *, channels, origins, arrival, placed, received) -> None:
         imported = dict(Order.objects.filter(channel__name__startswith="bench-")

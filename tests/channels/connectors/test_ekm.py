@@ -267,6 +267,48 @@ def test_orders_placed_or_changed_are_searched_by_id_with_items_per_order(limite
     assert sum(c.request.url.endswith("/settings/currency") for c in responses.calls) == 1
 
 
+def held_by_the_hub(stored):
+    """The hub's answer to `unchanged`: the orders it stores with the change time and status EKM lists."""
+    def unchanged(changes):
+        return {c.channel_order_id for c in changes if stored.get(c.channel_order_id) == (c.updated_at,
+                                                                                           c.channel_status)}
+    return unchanged
+
+
+@responses.activate
+def test_orders_the_hub_holds_as_ekm_last_changed_them_are_left_out_before_their_items_are_read(limiter):
+    add_rotating_token_endpoint([])
+    responses.add(responses.GET, f"{EKM_BASE}/api/v1/settings/currency", json=CURRENCY)
+    search = f"{EKM_BASE}/api/v2/orders/search"
+    responses.add(responses.GET, search, json=fixture_json("ekm_orders_page1.json"), match=[
+        matchers.query_param_matcher({"page": "1"}, strict_match=False)])
+    responses.add(responses.GET, search, json=fixture_json("ekm_orders_page2.json"), match=[
+        matchers.query_param_matcher({"page": "2"}, strict_match=False)])
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/124/items", json=fixture_json("ekm_order_123_items.json"))
+    stored = {"123": (datetime(2026, 11, 29, 10, 1, tzinfo=UTC), "PENDING"),
+              # Stored before EKM marked it despatched: read again.
+              "125": (datetime(2026, 11, 29, 11, 1, tzinfo=UTC), "PENDING")}
+    responses.add(responses.GET, f"{EKM_BASE}/api/v2/orders/125/items", json=fixture_json("ekm_order_123_items.json"))
+    since = datetime(2026, 11, 29, 9, tzinfo=UTC)
+
+    pages = list(connector(limiter).fetch_orders(since, unchanged=held_by_the_hub(stored)))
+
+    assert [[o.channel_order_id for o in p.orders] for p in pages] == [["124"], ["125"]]
+    items_read = [c.request.url.split("/")[-2] for c in responses.calls if c.request.url.endswith("/items")]
+    assert items_read == ["124", "125"]
+
+
+@responses.activate
+def test_a_download_that_finds_nothing_new_asks_ekm_only_for_the_order_list(limiter):
+    add_rotating_token_endpoint([])
+    search = f"{EKM_BASE}/api/v2/orders/search"
+    responses.add(responses.GET, search, json={**WRAP, "meta": {"pages_total": 1}, "data": []})
+
+    assert [p.orders for p in connector(limiter).fetch_orders(datetime(2026, 11, 29, 9, tzinfo=UTC))] == [()]
+    assert [c.request.url.split("?")[0].removeprefix(EKM_BASE) for c in responses.calls
+            if "/connect/" not in c.request.url] == ["/api/v2/orders/search"]
+
+
 @responses.activate
 def test_a_shop_without_currency_settings_leaves_the_currency_to_the_channel(limiter):
     used: list[str] = []

@@ -114,6 +114,30 @@ def test_a_short_429_is_waited_out_once_then_the_call_goes_through():
 
 
 @responses.activate
+def test_a_turn_taken_ahead_is_the_next_calls_token_so_that_call_waits_no_longer():
+    from channels.connectors.ratelimit import InProcessLimiter
+
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = InProcessLimiter(clock=lambda: now[0], sleep=sleep)
+    responses.add(responses.POST, f"{BASE}/import", json={"ok": True})
+    one_per_30_s = {"op": RateLimit(1 / 30, 1)}
+    http = client(limiter, limits=one_per_30_s)
+    http.request("POST", "/import", operation="op")
+
+    http.turn_take("op")
+    assert slept == [pytest.approx(30)]
+    http.request("POST", "/import", operation="op")
+    assert len(slept) == 1, "the call after the turn goes at once, with the token the turn took"
+    http.request("POST", "/import", operation="op")
+    assert slept[1:] == [pytest.approx(30)], "the turn paid for one call only"
+
+
+@responses.activate
 def test_timeouts_and_connection_errors_are_transient(limiter):
     responses.add(responses.GET, f"{BASE}/slow", body=requests.ReadTimeout("read timed out"))
     responses.add(responses.GET, f"{BASE}/down", body=requests.ConnectionError(f"refused {BASE}/down?pwd={SECRET}"))
