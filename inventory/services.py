@@ -4,6 +4,14 @@ Every change of physical stock or of the open-orders counter goes through these 
 the stock levels they touch in primary-key order (so two writers never deadlock), never leave
 physical stock negative, write one StockMovement per change of physical stock, and announce the
 changed stock items on commit with `inventory.signals.stock_changed`.
+
+A kit (a stock item with components) holds no stock of its own at a warehouse: a line for a kit there
+reserves, releases and despatches its components (quantity per kit times the kit's quantity) together with
+the kit's own open-orders counter, which says how many kits open orders hold at that warehouse (so a change
+of the kit's components moves what they hold). At an external centre a kit is what the fulfiller stocks,
+packed, like any item. The stock items of the lines are held (FOR KEY SHARE) before their components are
+read, and a change of a kit's components locks the kit (FOR UPDATE): locks go orders, stock items, stock
+levels, each in pk order.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.batching import chunks, id_batch_size
-from inventory.models import Location, StockItem, StockLevel, StockMovement
-from inventory.selectors import stock_on_hand
+from inventory.models import KitComponent, Location, StockItem, StockLevel, StockMovement
+from inventory.selectors import KitParts, kit_parts, kits_containing, stock_on_hand, warehouse_ids
 from inventory.signals import stock_changed
 
 # (stock_item_id, location_id, quantity)
@@ -35,6 +43,7 @@ MAX_QUANTITY = 2**31 - 1
 EXTERNAL_BY_HAND = (
     "{location} is a fulfilment centre run by a channel: its stock is what the channel counts, set by its sync."
 )
+KIT_STOCK = "{sku} is a kit: it has no stock of its own at a warehouse; change its components' stock instead."
 
 
 class InsufficientStock(ValidationError):
@@ -46,11 +55,73 @@ def stock_changed_announce(*, stock_item_ids: Iterable[int], price_changed: bool
     ids = frozenset(stock_item_ids)
     if not ids:
         return
+    if not price_changed:
+        # What a kit can be sold of follows its components' stock.
+        ids = ids | frozenset(kits_containing(component_ids=ids))
     transaction.on_commit(
         lambda: stock_changed.send(sender=StockItem, stock_item_ids=ids, price_changed=price_changed)
     )
 
 
+def _items_hold(item_ids: Iterable[int]) -> None:
+    """Hold these stock items (FOR KEY SHARE) until the transaction ends: their components cannot change
+    meanwhile (a kit's change locks it FOR UPDATE), while prices and other writers carry on. SQLite writes
+    one transaction at a time."""
+    if connection.vendor != "postgresql":
+        return
+    table = StockItem._meta.db_table
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(item_ids)), id_batch_size()):
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [list(chunk)]
+            )
+
+
+@dataclass(frozen=True)
+class _KitLines:
+    """Lines as given, with the component lines the kits among them stand for at warehouses."""
+
+    lines: tuple[Line, ...]
+    # (component, location, quantity, kit)
+    parts: tuple[tuple[int, int, int, int], ...]
+    # (kit, location): a counter of kits held, never physical stock
+    kit_keys: frozenset[tuple[int, int]]
+
+    @property
+    def all_lines(self) -> list[Line]:
+        return [*self.lines, *((item_id, location_id, qty) for item_id, location_id, qty, _ in self.parts)]
+
+
+def _kit_lines(lines: Iterable[Line]) -> _KitLines:
+    lines = tuple(lines)
+    _items_hold(item_id for item_id, _, _ in lines)
+    kits = kit_parts(kit_ids={item_id for item_id, _, _ in lines})
+    if not kits:
+        return _KitLines(lines=lines, parts=(), kit_keys=frozenset())
+    warehouses = warehouse_ids()
+    parts = tuple(
+        (component_id, location_id, quantity * per_kit, item_id)
+        for item_id, location_id, quantity in lines
+        if item_id in kits and location_id in warehouses
+        for component_id, per_kit in kits[item_id]
+    )
+    kit_keys = frozenset(
+        (item_id, location_id) for item_id, location_id, _ in lines if item_id in kits and location_id in warehouses
+    )
+    return _KitLines(lines=lines, parts=parts, kit_keys=kit_keys)
+
+
+def _kits_at_warehouses_refuse(keys: Iterable[tuple[int, int]]) -> None:
+    """Physical stock of a kit at a warehouse is its components': setting it there would count it twice."""
+    keys = set(keys)
+    kits = kit_parts(kit_ids={item_id for item_id, _ in keys})
+    if not kits:
+        return
+    warehouses = warehouse_ids()
+    refused = sorted(item_id for item_id, location_id in keys if item_id in kits and location_id in warehouses)
+    if refused:
+        sku = StockItem.objects.values_list("sku", flat=True).get(pk=refused[0])
+        raise ValidationError(KIT_STOCK.format(sku=sku), code="kit_stock")
 
 
 def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
@@ -59,6 +130,7 @@ def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     if not wanted:
         return {}
     item_ids = sorted({item_id for item_id, _ in wanted})
+    _items_hold(item_ids)
     location_ids = sorted({location_id for _, location_id in wanted})
     existing: set[tuple[int, int]] = set()
     for chunk in chunks(item_ids, id_batch_size()):
@@ -90,7 +162,7 @@ def stock_levels_lock(*, lines: Sequence[Line]) -> None:
     """Lock the levels of these lines at once, in pk order, for a caller about to make several stock changes
     in one transaction (a reservation moving from one level to another): each change locking its own levels
     in turn would take them out of pk order, and two such callers could deadlock."""
-    _levels_lock((item_id, location_id) for item_id, location_id, _quantity in lines)
+    _levels_lock((item_id, location_id) for item_id, location_id, _quantity in _kit_lines(lines).all_lines)
 
 
 def _levels_update(*, rows: Sequence[tuple], columns: Sequence[str], assignments: str) -> None:
@@ -129,6 +201,8 @@ def stock_level_adjust(
 ) -> StockLevel:
     """Add `delta` (negative to remove) to the physical stock at a location."""
     level = _levels_lock([(stock_item_id, location_id)])[(stock_item_id, location_id)]
+    if delta:
+        _kits_at_warehouses_refuse([(stock_item_id, location_id)])
     after = level.quantity + delta
     if after < 0:
         raise ValidationError(
@@ -193,6 +267,7 @@ def stock_levels_set_bulk(*, rows: Sequence[Line], reason: str, reference: str =
     changes = [
         (levels[key], quantity) for key, quantity in sorted(wanted.items()) if levels[key].quantity != quantity
     ]
+    _kits_at_warehouses_refuse((level.stock_item_id, level.location_id) for level, _ in changes)
     if changes:
         _levels_set(changes, reason=reason, reference=reference, user=user)
     return len(changes)
@@ -244,6 +319,10 @@ def stock_level_change(
     if after > MAX_QUANTITY:
         raise ValidationError({"change": f"{after} is more than a stock level can hold."})
     if after != before:
+        try:
+            _kits_at_warehouses_refuse([(stock_item_id, location_id)])
+        except ValidationError as exc:
+            raise ValidationError({"change": exc.messages}) from None
         _levels_set([(level, after)], reason=StockMovement.Reason.ADJUSTMENT, reference=note, user=user)
     return StockLevelChange(
         sku=sku, location=location.name, before=before, after=after, in_open_orders=level.in_open_orders
@@ -298,6 +377,7 @@ def stock_plan_apply(*, plan: StockPlan, user=None) -> StockPlanApplied:
             moved.append((line, level.quantity))
         elif line.quantity != line.on_hand:
             changes.append((level, line.quantity))
+    _kits_at_warehouses_refuse((level.stock_item_id, level.location_id) for level, _ in changes)
     if changes:
         _levels_set(changes, reason=plan.reason, reference=plan.reference, user=user)
     return StockPlanApplied(changed=len(changes), moved=tuple(moved))
@@ -306,8 +386,9 @@ def stock_plan_apply(*, plan: StockPlan, user=None) -> StockPlanApplied:
 @transaction.atomic
 def stock_reserve(*, lines: Sequence[Line]) -> None:
     """Open orders hold stock: in_open_orders += quantity. Never refused: an order the channel has
-    already sold must be recorded, so available may go negative (oversold) and channels then get 0."""
-    totals = _merge(lines)
+    already sold must be recorded, so available may go negative (oversold) and channels then get 0. A kit's
+    line holds its components."""
+    totals = _merge(_kit_lines(lines).all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
@@ -321,8 +402,9 @@ def stock_reserve(*, lines: Sequence[Line]) -> None:
 
 @transaction.atomic
 def stock_release(*, lines: Sequence[Line]) -> None:
-    """A cancelled order gives its stock back: in_open_orders -= quantity, never below 0."""
-    totals = _merge(lines)
+    """A cancelled order gives its stock back: in_open_orders -= quantity, never below 0; a kit's line gives
+    back its components."""
+    totals = _merge(_kit_lines(lines).all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
@@ -354,15 +436,22 @@ def stock_open_orders_correct(
     """Make in_open_orders of these stock items' levels what their open orders hold.
 
     The levels are locked first, in pk order as every writer locks them, and only then is
-    `count_open_orders(stock_item_ids)` asked for {(stock item, location): quantity held}: an order
-    committed before the lock is counted, one committed after it reserves on top of the corrected value.
-    With `correct` False the differences are reported and nothing is written.
+    `count_open_orders(stock_item_ids)` asked for {(stock item, location): quantity held by lines of that
+    item}: an order committed before the lock is counted, one committed after it reserves on top of the
+    corrected value. A component's count adds what open orders for its kits hold of it at warehouses (the
+    components of a kit asked for are corrected with it). With `correct` False the differences are reported
+    and nothing is written.
     """
+    ids = set(stock_item_ids)
+    _items_hold(ids)
+    for parts in kit_parts(kit_ids=ids).values():
+        ids.update(component_id for component_id, _ in parts)
+    kits = kits_containing(component_ids=ids)
     levels: dict[tuple[int, int], StockLevel] = {}
-    for chunk in chunks(sorted(set(stock_item_ids)), id_batch_size()):
+    for chunk in chunks(sorted(ids), id_batch_size()):
         for level in StockLevel.objects.select_for_update(of=("self",)).filter(stock_item_id__in=chunk).order_by("pk"):
             levels[(level.stock_item_id, level.location_id)] = level
-    counted: Mapping[tuple[int, int], int] = count_open_orders(stock_item_ids)
+    counted = _kit_counts(dict(count_open_orders(sorted(ids | set(kits)))), kits=kits, wanted=ids)
     missing = [key for key, quantity in counted.items() if quantity and key not in levels]
     if missing and correct:
         levels.update(_levels_lock(missing))
@@ -380,15 +469,35 @@ def stock_open_orders_correct(
     return differences
 
 
+def _kit_counts(
+    direct: dict[tuple[int, int], int], *, kits: Mapping[int, KitParts], wanted: set[int]
+) -> dict[tuple[int, int], int]:
+    """What open orders hold of the wanted items: their own lines, and their kits' lines at warehouses times the
+    quantity per kit."""
+    warehouses = warehouse_ids() if kits else frozenset()
+    counted: dict[tuple[int, int], int] = defaultdict(int)
+    for (item_id, location_id), quantity in direct.items():
+        if item_id in wanted:
+            counted[(item_id, location_id)] += quantity
+        if item_id in kits and location_id in warehouses:
+            for component_id, per_kit in kits[item_id]:
+                if component_id in wanted:
+                    counted[(component_id, location_id)] += quantity * per_kit
+    return dict(counted)
+
+
 @transaction.atomic
 def stock_consume(*, lines: Sequence[Line], reference: str = "", user=None) -> None:
     """Despatch: the goods leave the building. Physical stock and open orders both drop by the
-    quantity, so available does not change; one DESPATCH movement per line."""
-    totals = _merge(lines)
+    quantity, so available does not change; one DESPATCH movement per line. A kit's line takes its
+    components, each movement naming the kit, and ends the kit's own hold."""
+    kit_lines = _kit_lines(lines)
+    totals = _merge(kit_lines.all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
-    short = [(key, qty) for key, qty in sorted(totals.items()) if levels[key].quantity < qty]
+    physical = {key: qty for key, qty in totals.items() if key not in kit_lines.kit_keys}
+    short = [(key, qty) for key, qty in sorted(physical.items()) if levels[key].quantity < qty]
     if short:
         (item_id, location_id), qty = short[0]
         level = levels[(item_id, location_id)]
@@ -398,24 +507,35 @@ def stock_consume(*, lines: Sequence[Line], reference: str = "", user=None) -> N
             f"Cannot despatch {qty} of {sku} from {location}: only {level.quantity} in stock.",
             code="insufficient_stock",
         )
+    released = "CASE WHEN l.in_open_orders > v.qty THEN l.in_open_orders - v.qty ELSE 0 END"
     _levels_update(
-        rows=[(levels[key].pk, qty) for key, qty in sorted(totals.items())],
+        rows=[(levels[key].pk, qty) for key, qty in sorted(physical.items())],
         columns=["qty"],
-        assignments=(
-            "quantity = l.quantity - v.qty, "
-            "in_open_orders = CASE WHEN l.in_open_orders > v.qty THEN l.in_open_orders - v.qty ELSE 0 END"
-        ),
+        assignments=f"quantity = l.quantity - v.qty, in_open_orders = {released}",
     )
-    _movements_write(
-        [
-            StockMovement(
-                stock_item_id=item_id, location_id=location_id, delta=-qty,
-                quantity_after=levels[(item_id, location_id)].quantity - qty,
-                reason=StockMovement.Reason.DESPATCH, reference=reference[:255], user=user,
-            )
-            for (item_id, location_id), qty in sorted(totals.items())
-        ]
-    )
+    if kit_lines.kit_keys:
+        _levels_update(
+            rows=[(levels[key].pk, totals[key]) for key in sorted(kit_lines.kit_keys)],
+            columns=["qty"], assignments=f"in_open_orders = {released}",
+        )
+    # One movement per level and kit (None: sold as itself), the level's stock after each in turn.
+    taken: dict[tuple[int, int, int | None], int] = defaultdict(int)
+    for item_id, location_id, qty in kit_lines.lines:
+        if (item_id, location_id) not in kit_lines.kit_keys:
+            taken[(item_id, location_id, None)] += qty
+    for item_id, location_id, qty, kit_id in kit_lines.parts:
+        taken[(item_id, location_id, kit_id)] += qty
+    after = {key: levels[key].quantity for key in physical}
+    movements = []
+    for (item_id, location_id, kit_id), qty in sorted(taken.items(), key=lambda row: (row[0][:2], row[0][2] or 0)):
+        if not qty:
+            continue
+        after[(item_id, location_id)] -= qty
+        movements.append(StockMovement(
+            stock_item_id=item_id, location_id=location_id, delta=-qty, quantity_after=after[(item_id, location_id)],
+            reason=StockMovement.Reason.DESPATCH, reference=reference[:255], user=user, kit_id=kit_id,
+        ))
+    _movements_write(movements)
     stock_changed_announce(stock_item_ids={item_id for item_id, _ in totals})
 
 
@@ -443,6 +563,101 @@ def stock_item_save(*, stock_item: StockItem, changed_fields: Iterable[str] = ()
     if not is_new and "retail_price" in set(changed_fields):
         stock_changed_announce(stock_item_ids=[stock_item.pk], price_changed=True)
     return stock_item
+
+
+def kit_components_problems(*, kit: StockItem, components: Sequence[tuple[StockItem, int]]) -> list[str]:
+    """Why these components (stock item, quantity per kit) cannot make `kit`, in sentences for staff; none when
+    they can. A kit's parts are stocked items: no kit of kits, and a kit never contains itself."""
+    problems = []
+    seen: set[int] = set()
+    for component, quantity in components:
+        if component.pk == kit.pk:
+            problems.append(f"A kit cannot contain itself: remove {kit.sku} from its components.")
+        elif component.pk in seen:
+            problems.append(f"{component.sku} is listed twice: give it once, with the quantity per kit.")
+        if not isinstance(quantity, int) or quantity < 1:
+            problems.append(f"{component.sku}: the quantity per kit must be a whole number, at least 1.")
+        seen.add(component.pk)
+    seen.discard(kit.pk)
+    if not seen:
+        return problems
+    for sku in StockItem.objects.filter(pk__in=seen, components__isnull=False).distinct().values_list("sku", flat=True):
+        problems.append(f"{sku} is itself a kit: a kit is made of items stocked on their own; "
+                        f"list {sku}'s components instead.")
+    if kit.pk is None:
+        return problems
+    containing = sorted(set(KitComponent.objects.filter(component_id=kit.pk).values_list("kit__sku", flat=True)))
+    if containing:
+        problems.append(f"{kit.sku} is a component of the kit {', '.join(containing)}: a kit cannot be part of "
+                        "another kit.")
+    warehouses = warehouse_ids()
+    stocked = StockLevel.objects.filter(stock_item_id=kit.pk, location_id__in=warehouses, quantity__gt=0)
+    for quantity, location in stocked.order_by("location__name").values_list("quantity", "location__name"):
+        problems.append(f"{kit.sku} has {quantity} in stock at {location}: a kit has no stock of its own at a "
+                        "warehouse (its components are the stock); set it to 0 first.")
+    return problems
+
+
+@transaction.atomic
+def kit_components_set(*, kit_id: int, components: Sequence[tuple[int, int]]) -> bool:
+    """Make a stock item a kit of these (component, quantity per kit), or with none an item of its own again;
+    returns whether anything changed.
+
+    What open orders hold of the kit at each warehouse (its open-orders counter) moves to the new components
+    in the same transaction, so the components' "in open orders" stays what the open orders hold. The kit and
+    its components are locked first (FOR UPDATE, in pk order): no two changes can make a kit of kits between
+    them, and no reservation reads the components while they change.
+    """
+    wanted = [(int(component_id), quantity) for component_id, quantity in components]
+    ids = sorted({kit_id, *(component_id for component_id, _ in wanted)})
+    locked = StockItem.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    items = {item.pk: item for item in locked}
+    if kit_id not in items:
+        raise ValidationError("That stock item no longer exists.")
+    gone = [component_id for component_id, _ in wanted if component_id not in items]
+    if gone:
+        raise ValidationError("A component no longer exists: reload the page.")
+    kit = items[kit_id]
+    problems = kit_components_problems(kit=kit, components=[(items[c], q) for c, q in wanted])
+    if problems:
+        raise ValidationError(problems, code="kit")
+    before = dict(kit_parts(kit_ids=[kit_id]).get(kit_id, ()))
+    after = dict(wanted)
+    if before == after:
+        return False
+    moved = _kit_holds_move(kit_id=kit_id, before=before, after=after)
+    KitComponent.objects.filter(kit_id=kit_id).delete()
+    KitComponent.objects.bulk_create(
+        [KitComponent(kit_id=kit_id, component_id=component_id, quantity=quantity)
+         for component_id, quantity in sorted(after.items())]
+    )
+    stock_changed_announce(stock_item_ids={kit_id, *moved})
+    return True
+
+
+def _kit_holds_move(*, kit_id: int, before: Mapping[int, int], after: Mapping[int, int]) -> set[int]:
+    """Move what open orders hold of a kit at each warehouse from its old components to its new ones; returns
+    the components whose "in open orders" changed."""
+    warehouses = warehouse_ids()
+    held = dict(
+        StockLevel.objects.filter(stock_item_id=kit_id, location_id__in=warehouses, in_open_orders__gt=0)
+        .values_list("location_id", "in_open_orders")
+    )
+    deltas = {
+        (component_id, location_id): kits * (after.get(component_id, 0) - before.get(component_id, 0))
+        for location_id, kits in held.items()
+        for component_id in set(before) | set(after)
+    }
+    deltas = {key: delta for key, delta in deltas.items() if delta}
+    if not deltas:
+        return set()
+    levels = _levels_lock([*deltas, *((kit_id, location_id) for location_id in held)])
+    _levels_update(
+        rows=[(levels[key].pk, delta) for key, delta in sorted(deltas.items())],
+        columns=["qty"],
+        assignments="in_open_orders = CASE WHEN l.in_open_orders + v.qty > 0 THEN l.in_open_orders + v.qty ELSE 0 END",
+    )
+    return {component_id for component_id, _ in deltas}
 
 
 # Bad lines listed on the screen: past this many, the rest are counted (a file of the wrong shape would
