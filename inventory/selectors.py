@@ -24,10 +24,10 @@ def stock_levels_for_item(*, stock_item_id: int) -> QuerySet[StockLevel]:
 
 
 def stock_movements_for_item(*, stock_item_id: int, limit: int = 50) -> QuerySet[StockMovement]:
-    """The latest movements of one item, newest first."""
+    """The latest movements of one item, newest first; for a kit, its components' movements when it was sold."""
     return (
-        StockMovement.objects.filter(stock_item_id=stock_item_id)
-        .select_related("location", "user")
+        StockMovement.objects.filter(Q(stock_item_id=stock_item_id) | Q(kit_id=stock_item_id))
+        .select_related("location", "user", "stock_item", "kit")
         .order_by("-created_at", "-id")[:limit]
     )
 
