@@ -21,7 +21,13 @@ from inventory.services import (
     stock_changed_announce,
     stock_item_save,
 )
-from inventory.views import stock_count_view, stock_import_view, stock_level_change_view
+from inventory.views import (
+    KIT_PERMISSION,
+    kit_import_view,
+    stock_count_view,
+    stock_import_view,
+    stock_level_change_view,
+)
 
 STOCK_CHANGE_PERMISSION = "inventory.change_stocklevel"
 
@@ -125,6 +131,19 @@ class KitComponentInline(admin.TabularInline):
     verbose_name = "kit component"
     verbose_name_plural = "kit components (a kit has no stock of its own: each one sold takes these)"
 
+    # What a stock item is made of is part of the stock item: whoever may change the item may change its kit.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("inventory.view_stockitem")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
 
 class KitFilter(admin.SimpleListFilter):
     title = "kit"
@@ -183,10 +202,17 @@ class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view(
             lambda request, stock_item_id: stock_level_change_view(request, self, stock_item_id)
         )
+        kits = self.admin_site.admin_view(lambda request: kit_import_view(request, self))
         return [
             path("<int:stock_item_id>/stock/", view, name="inventory_stockitem_stock_change"),
+            path("kits/import/", kits, name="inventory_stockitem_kit_import"),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm(KIT_PERMISSION):
+            extra_context = {**(extra_context or {}), "kit_import_url": reverse("admin:inventory_stockitem_kit_import")}
+        return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.user.has_perm(STOCK_CHANGE_PERMISSION) and str(object_id).isdigit():

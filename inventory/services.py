@@ -37,6 +37,7 @@ Line = tuple[int, int, int]
 # Rows per UPDATE ... FROM (VALUES ...) statement and per bulk_create batch.
 BATCH = 5000
 IMPORT_COLUMNS = ("sku", "location", "quantity")
+KIT_IMPORT_COLUMNS = ("sku", "component_sku", "quantity")
 # A stock level's quantity is a 32-bit integer column in every database the hub runs on.
 MAX_QUANTITY = 2**31 - 1
 # Why staff cannot count or change an external centre's stock by hand: its next sync would overwrite it.
@@ -567,91 +568,135 @@ def stock_item_save(*, stock_item: StockItem, changed_fields: Iterable[str] = ()
 
 def kit_components_problems(*, kit: StockItem, components: Sequence[tuple[StockItem, int]]) -> list[str]:
     """Why these components (stock item, quantity per kit) cannot make `kit`, in sentences for staff; none when
-    they can. A kit's parts are stocked items: no kit of kits, and a kit never contains itself."""
-    problems = []
-    seen: set[int] = set()
-    for component, quantity in components:
-        if component.pk == kit.pk:
-            problems.append(f"A kit cannot contain itself: remove {kit.sku} from its components.")
-        elif component.pk in seen:
-            problems.append(f"{component.sku} is listed twice: give it once, with the quantity per kit.")
-        if not isinstance(quantity, int) or quantity < 1:
-            problems.append(f"{component.sku}: the quantity per kit must be a whole number, at least 1.")
-        seen.add(component.pk)
-    seen.discard(kit.pk)
-    if not seen:
-        return problems
-    for sku in StockItem.objects.filter(pk__in=seen, components__isnull=False).distinct().values_list("sku", flat=True):
-        problems.append(f"{sku} is itself a kit: a kit is made of items stocked on their own; "
-                        f"list {sku}'s components instead.")
-    if kit.pk is None:
-        return problems
-    containing = sorted(set(KitComponent.objects.filter(component_id=kit.pk).values_list("kit__sku", flat=True)))
-    if containing:
-        problems.append(f"{kit.sku} is a component of the kit {', '.join(containing)}: a kit cannot be part of "
-                        "another kit.")
-    warehouses = warehouse_ids()
-    stocked = StockLevel.objects.filter(stock_item_id=kit.pk, location_id__in=warehouses, quantity__gt=0)
-    for quantity, location in stocked.order_by("location__name").values_list("quantity", "location__name"):
-        problems.append(f"{kit.sku} has {quantity} in stock at {location}: a kit has no stock of its own at a "
-                        "warehouse (its components are the stock); set it to 0 first.")
+    they can."""
+    return [problem for _, problem in kits_problems(kits=[(kit, components)])]
+
+
+def kits_problems(
+    *, kits: Sequence[tuple[StockItem, Sequence[tuple[StockItem, int]]]]
+) -> list[tuple[int | None, str]]:
+    """Why these kits (kit, [(component, quantity per kit)]) cannot be made, as (kit id, sentence); none when
+    they can. A kit's parts are stocked items: no kit of kits, and a kit never contains itself; a kit holds no
+    stock of its own at a warehouse. The kits given count as kits, and what they are made of now does not. A
+    few queries whatever the number of kits."""
+    problems: list[tuple[int | None, str]] = []
+    making = {kit.pk for kit, parts in kits if parts and kit.pk is not None}
+    component_ids: set[int] = set()
+    for kit, parts in kits:
+        seen: set[int] = set()
+        for component, quantity in parts:
+            if component.pk == kit.pk:
+                problems.append((kit.pk, f"A kit cannot contain itself: remove {kit.sku} from its components."))
+            elif component.pk in seen:
+                problems.append((kit.pk, f"{component.sku} is listed twice in {kit.sku}: give it once, with the "
+                                         "quantity per kit."))
+            if not isinstance(quantity, int) or quantity < 1:
+                problems.append((kit.pk, f"{component.sku}: the quantity per kit must be a whole number, at least 1."))
+            seen.add(component.pk)
+        component_ids |= seen - {kit.pk}
+    kit_ids = making | set(_ids_where(KitComponent.objects.all(), "kit_id", "kit_id", component_ids))
+    containing: dict[int, set[str]] = defaultdict(set)
+    for component_id, sku in _ids_where(
+        KitComponent.objects.exclude(kit_id__in=sorted(making)), "component_id", ("component_id", "kit__sku"), making,
+    ):
+        containing[component_id].add(sku)
+    stocked: dict[int, list[str]] = defaultdict(list)
+    levels = StockLevel.objects.filter(location_id__in=warehouse_ids(), quantity__gt=0).order_by("location__name")
+    for item_id, quantity, location in _ids_where(
+        levels, "stock_item_id", ("stock_item_id", "quantity", "location__name"), making,
+    ):
+        stocked[item_id].append(f"{quantity} in stock at {location}")
+    for kit, parts in kits:
+        for component, _ in parts:
+            if component.pk in kit_ids and component.pk != kit.pk:
+                problems.append((kit.pk, f"{component.sku} is itself a kit: a kit is made of items stocked on their "
+                                         f"own; list {component.sku}'s components instead."))
+        if kit.pk in making and containing.get(kit.pk):
+            problems.append((kit.pk, f"{kit.sku} is a component of the kit {', '.join(sorted(containing[kit.pk]))}: "
+                                     "a kit cannot be part of another kit."))
+        if kit.pk in making and stocked.get(kit.pk):
+            problems.append((kit.pk, f"{kit.sku} has {', '.join(stocked[kit.pk])}: a kit has no stock of its own at "
+                                     "a warehouse (its components are the stock); set it to 0 first."))
     return problems
 
 
-@transaction.atomic
+def _ids_where(queryset, column: str, values, ids: Iterable[int]) -> list:
+    """`values` (one column name, or a tuple of them) of the rows whose `column` is among `ids`, in batches."""
+    flat = isinstance(values, str)
+    rows: list = []
+    for chunk in chunks(sorted(set(ids)), id_batch_size()):
+        chosen = queryset.filter(**{f"{column}__in": chunk})
+        rows += chosen.values_list(values, flat=True) if flat else chosen.values_list(*values)
+    return rows
+
+
 def kit_components_set(*, kit_id: int, components: Sequence[tuple[int, int]]) -> bool:
     """Make a stock item a kit of these (component, quantity per kit), or with none an item of its own again;
-    returns whether anything changed.
+    returns whether anything changed (see kits_components_set)."""
+    return bool(kits_components_set(kits={kit_id: components}))
 
-    What open orders hold of the kit at each warehouse (its open-orders counter) moves to the new components
-    in the same transaction, so the components' "in open orders" stays what the open orders hold. The kit and
-    its components are locked first (FOR UPDATE, in pk order): no two changes can make a kit of kits between
+
+@transaction.atomic
+def kits_components_set(*, kits: Mapping[int, Sequence[tuple[int, int]]]) -> int:
+    """Give each of these kits exactly these (component, quantity per kit), none making it an item of its own
+    again; returns how many kits changed. All or nothing: one ValidationError lists every problem.
+
+    What open orders hold of a kit at each warehouse (its open-orders counter) moves to its new components in
+    the same transaction, so the components' "in open orders" stays what the open orders hold. The kits and
+    their components are locked first (FOR UPDATE, in pk order): no two changes can make a kit of kits between
     them, and no reservation reads the components while they change.
     """
-    wanted = [(int(component_id), quantity) for component_id, quantity in components]
-    ids = sorted({kit_id, *(component_id for component_id, _ in wanted)})
-    locked = StockItem.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
-    items = {item.pk: item for item in locked}
-    if kit_id not in items:
-        raise ValidationError("That stock item no longer exists.")
-    gone = [component_id for component_id, _ in wanted if component_id not in items]
-    if gone:
-        raise ValidationError("A component no longer exists: reload the page.")
-    kit = items[kit_id]
-    problems = kit_components_problems(kit=kit, components=[(items[c], q) for c, q in wanted])
+    wanted = {kit_id: [(int(c), quantity) for c, quantity in parts] for kit_id, parts in kits.items()}
+    ids = sorted({*wanted, *(c for parts in wanted.values() for c, _ in parts)})
+    items: dict[int, StockItem] = {}
+    for chunk in chunks(ids, id_batch_size()):
+        items.update((item.pk, item) for item in StockItem.objects.select_for_update(of=("self",))
+                     .filter(pk__in=chunk).order_by("pk"))
+    if len(items) < len(ids):
+        raise ValidationError("A stock item of these kits no longer exists: reload the page.")
+    problems = kits_problems(
+        kits=[(items[kit_id], [(items[c], q) for c, q in parts]) for kit_id, parts in sorted(wanted.items())]
+    )
     if problems:
-        raise ValidationError(problems, code="kit")
-    before = dict(kit_parts(kit_ids=[kit_id]).get(kit_id, ()))
-    after = dict(wanted)
-    if before == after:
-        return False
-    moved = _kit_holds_move(kit_id=kit_id, before=before, after=after)
-    KitComponent.objects.filter(kit_id=kit_id).delete()
+        raise ValidationError([problem for _, problem in problems], code="kit")
+    before = kit_parts(kit_ids=wanted)
+    changed = {
+        kit_id: dict(parts) for kit_id, parts in wanted.items() if dict(before.get(kit_id, ())) != dict(parts)
+    }
+    if not changed:
+        return 0
+    moved = _kit_holds_move(
+        changes={kit_id: (dict(before.get(kit_id, ())), after) for kit_id, after in changed.items()}
+    )
+    for chunk in chunks(sorted(changed), id_batch_size()):
+        KitComponent.objects.filter(kit_id__in=chunk).delete()
     KitComponent.objects.bulk_create(
         [KitComponent(kit_id=kit_id, component_id=component_id, quantity=quantity)
-         for component_id, quantity in sorted(after.items())]
+         for kit_id, after in sorted(changed.items()) for component_id, quantity in sorted(after.items())],
+        batch_size=BATCH,
     )
-    stock_changed_announce(stock_item_ids={kit_id, *moved})
-    return True
+    stock_changed_announce(stock_item_ids={*changed, *moved})
+    return len(changed)
 
 
-def _kit_holds_move(*, kit_id: int, before: Mapping[int, int], after: Mapping[int, int]) -> set[int]:
-    """Move what open orders hold of a kit at each warehouse from its old components to its new ones; returns
-    the components whose "in open orders" changed."""
+def _kit_holds_move(*, changes: Mapping[int, tuple[Mapping[int, int], Mapping[int, int]]]) -> set[int]:
+    """Move what open orders hold of each kit at each warehouse from its old components to its new ones
+    (`changes`: kit -> (before, after)); returns the components whose "in open orders" changed."""
     warehouses = warehouse_ids()
-    held = dict(
-        StockLevel.objects.filter(stock_item_id=kit_id, location_id__in=warehouses, in_open_orders__gt=0)
-        .values_list("location_id", "in_open_orders")
-    )
-    deltas = {
-        (component_id, location_id): kits * (after.get(component_id, 0) - before.get(component_id, 0))
-        for location_id, kits in held.items()
-        for component_id in set(before) | set(after)
-    }
+    held: list[tuple[int, int, int]] = []
+    for chunk in chunks(sorted(changes), id_batch_size()):
+        held += StockLevel.objects.filter(
+            stock_item_id__in=chunk, location_id__in=warehouses, in_open_orders__gt=0
+        ).values_list("stock_item_id", "location_id", "in_open_orders")
+    deltas: dict[tuple[int, int], int] = defaultdict(int)
+    for kit_id, location_id, kits in held:
+        before, after = changes[kit_id]
+        for component_id in set(before) | set(after):
+            deltas[(component_id, location_id)] += kits * (after.get(component_id, 0) - before.get(component_id, 0))
     deltas = {key: delta for key, delta in deltas.items() if delta}
     if not deltas:
         return set()
-    levels = _levels_lock([*deltas, *((kit_id, location_id) for location_id in held)])
+    levels = _levels_lock([*deltas, *((kit_id, location_id) for kit_id, location_id, _ in held)])
     _levels_update(
         rows=[(levels[key].pk, delta) for key, delta in sorted(deltas.items())],
         columns=["qty"],
@@ -699,8 +744,11 @@ def _item_ids_by_sku(skus: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
-    """The data rows as (line number, sku, location, quantity), and the lines that cannot be read."""
+def _import_rows(
+    text: str, columns: Sequence[str] = IMPORT_COLUMNS
+) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
+    """The data rows as (line number, *columns), e.g. (line, sku, location, quantity), and the lines that cannot
+    be read."""
     # newline="": a bare carriage return ends a line, as in the spreadsheet that saved the file.
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -708,14 +756,14 @@ def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple
     except csv.Error as exc:
         raise _import_error(reader.line_num or 1, f"unreadable CSV ({exc}).") from None
     if header is None:
-        raise _import_error(1, "the file is empty; it needs a header row: sku,location,quantity.")
+        raise _import_error(1, f"the file is empty; it needs a header row: {','.join(columns)}.")
     names = [name.strip().lower() for name in header]
-    missing = [column for column in IMPORT_COLUMNS if column not in names]
+    missing = [column for column in columns if column not in names]
     if missing:
         raise _import_error(
-            1, f"the header lacks {', '.join(missing)}; it must name the columns sku, location, quantity."
+            1, f"the header lacks {', '.join(missing)}; it must name the columns {', '.join(columns)}."
         )
-    index = {column: names.index(column) for column in IMPORT_COLUMNS}
+    index = {column: names.index(column) for column in columns}
     rows = []
     problems = []
     while True:
@@ -737,7 +785,7 @@ def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple
         elif len(cells) < len(names):
             problems.append((reader.line_num, f"expected {len(names)} columns, found {len(cells)}."))
         else:
-            rows.append((reader.line_num, *(cells[index[column]].strip() for column in IMPORT_COLUMNS)))
+            rows.append((reader.line_num, *(cells[index[column]].strip() for column in columns)))
     return rows, problems
 
 
@@ -750,16 +798,20 @@ class _ImportLine:
     location: str
 
 
-def _import_lines(file) -> list[_ImportLine]:
-    """The file's levels, every line checked: one ValidationError lists every bad line, so nothing is applied
-    until the whole file is right."""
+def _import_text(file) -> str:
     raw = file.read()
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"file": "The file is not UTF-8 text: save the CSV as UTF-8."}) from exc
-    rows, problems = _import_rows(raw.lstrip("\ufeff"))
+    return raw.lstrip("\ufeff")
+
+
+def _import_lines(file) -> list[_ImportLine]:
+    """The file's levels, every line checked: one ValidationError lists every bad line, so nothing is applied
+    until the whole file is right."""
+    rows, problems = _import_rows(_import_text(file))
     if not rows and not problems:
         raise ValidationError({"file": "The file has a header but no rows."})
     item_by_sku = _item_ids_by_sku(sku for _, sku, _, _ in rows if sku)
@@ -883,3 +935,44 @@ def stock_count_preview(*, location_id: int, counted: str, counted_at=None) -> S
     return _plan(
         lines, reason=StockMovement.Reason.STOCK_COUNT, reference=f"Stock count {location.name} {when:%Y-%m-%d %H:%M}"
     )
+
+
+def kits_import_csv(*, file) -> int:
+    """Make kits from a CSV with the columns sku, component_sku, quantity (header required): one line per
+    component, `quantity` of it in each kit `sku`. Each kit in the file gets exactly the components the file
+    lists for it. All or nothing: a ValidationError names every bad line, and nothing of the file is applied.
+    Returns how many kits changed."""
+    rows, problems = _import_rows(_import_text(file), KIT_IMPORT_COLUMNS)
+    if not rows and not problems:
+        raise ValidationError({"file": "The file has a header but no rows."})
+    item_by_sku = _item_ids_by_sku(sku for _, kit_sku, component_sku, _ in rows for sku in (kit_sku, component_sku))
+    kits: dict[int, dict[int, int]] = defaultdict(dict)
+    line_of: dict[tuple[int, int], int] = {}
+    first_line: dict[int, int] = {}
+    for line, kit_sku, component_sku, quantity in rows:
+        missing = [sku for sku in (kit_sku, component_sku) if sku not in item_by_sku]
+        if not kit_sku or not component_sku:
+            problems.append((line, "the SKU or the component SKU is empty."))
+            continue
+        if missing:
+            problems.append((line, f"no stock item has the SKU {missing[0]!r}."))
+            continue
+        number, _ = _quantity_read(quantity)
+        if number is None or number < 1:
+            problems.append((line, f"the quantity per kit {quantity!r} is not a whole number of at least 1."))
+            continue
+        key = (item_by_sku[kit_sku], item_by_sku[component_sku])
+        if key in line_of:
+            problems.append((line, f"{component_sku} in {kit_sku} is already given on line {line_of[key]}."))
+            continue
+        line_of[key] = line
+        first_line.setdefault(key[0], line)
+        kits[key[0]][key[1]] = number
+    items = StockItem.objects.in_bulk([*kits, *(c for parts in kits.values() for c in parts)])
+    checked = kits_problems(
+        kits=[(items[kit_id], [(items[c], q) for c, q in parts.items()]) for kit_id, parts in kits.items()]
+    )
+    problems += [(first_line[kit_id], problem) for kit_id, problem in checked]
+    if problems:
+        raise _bad_lines("file", problems)
+    return kits_components_set(kits={kit_id: list(parts.items()) for kit_id, parts in kits.items()})

@@ -92,11 +92,11 @@ def test_kits_of_kits_are_refused_both_ways(gift_set):
 
 
 def test_a_quantity_below_one_and_a_component_given_twice_are_refused():
-    kit, part = StockItemFactory(), StockItemFactory(sku="PART")
+    kit, part = StockItemFactory(sku="KIT"), StockItemFactory(sku="PART")
 
     assert problems_of(kit, [(part.pk, 0)]) == ["PART: the quantity per kit must be a whole number, at least 1."]
     assert problems_of(kit, [(part.pk, 1), (part.pk, 2)]) == [
-        "PART is listed twice: give it once, with the quantity per kit."
+        "PART is listed twice in KIT: give it once, with the quantity per kit."
     ]
 
 
