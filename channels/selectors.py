@@ -5,7 +5,8 @@ statement computes every listing of a channel, or a subset, whatever the size of
 
 1. available = physical stock less open orders, summed over the channel's ticked locations when
    "Update inventory from location" is on, else over every warehouse; FBA stock never counts for a
-   merchant-fulfilled listing;
+   merchant-fulfilled listing. For a kit, at each of those locations the fewest whole kits its
+   components make there (floor of each component's available over its quantity per kit), summed;
 2. available <= End When: 0 is sent and the listing counts as ended;
 3. otherwise at most Max Listed Quantity, then Percentage of that rounded down; never below 0.
 
@@ -28,7 +29,8 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRe
 
 from channels.models import Channel, ChannelListing, ChannelPushMark, ListingPushMark, ListingPushState, SyncRun
 from config.batching import chunks, id_batch_size
-from inventory.models import Location, StockItem, StockItemProperty, StockLevel
+from inventory.models import KitComponent, Location, StockItem, StockItemProperty, StockLevel
+from inventory.selectors import kit_available_by_location
 
 CENT = Decimal("0.01")
 # Rows fetched per round trip while streaming.
@@ -125,6 +127,13 @@ def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _floor_div(dividend: str, divisor: str) -> str:
+    """Integer division rounded down, as Python's `//` (SQL's rounds towards zero): an oversold component
+    makes fewer than no kits, not none."""
+    return (f"CASE WHEN {dividend} >= 0 THEN {dividend} / {divisor} "
+            f"ELSE -(({divisor} - 1 - ({dividend})) / {divisor}) END")
+
+
 def _regex(column: str) -> str:
     return f"{column} ~ %s" if connection.vendor == "postgresql" else f"{column} REGEXP %s"
 
@@ -170,22 +179,37 @@ def _computed_sql(
     # estimate of the subset's size: marks come and go faster than statistics.
     in_locations = f"sl.location_id IN ({_placeholders(rules.location_ids) or 'NULL'})"
     location_params = list(rules.location_ids)
+    # A kit's own levels at a warehouse only count the kits open orders hold: its components are its stock.
+    # Every kit gets a row here when the channel counts any location, so its own levels are never read.
+    kits_at = f"""
+        SELECT kc.kit_id, w.id AS location_id, MIN({_floor_div("COALESCE(sl.quantity - sl.in_open_orders, 0)",
+                                                              "kc.quantity")}) AS available
+        FROM {KitComponent._meta.db_table} AS kc
+        JOIN {Location._meta.db_table} AS w ON w.id IN ({_placeholders(rules.location_ids) or 'NULL'})
+        LEFT JOIN {level} AS sl ON sl.stock_item_id = kc.component_id AND sl.location_id = w.id
+    """
     select_params: list = []
     join_available_params: list = []
     if grouped or (listing_ids is None and stock_item_ids is None and not pending_only):
-        available = "COALESCE(a.available, 0)"
+        available = "COALESCE(ka.available, a.available, 0)"
         available_join = f"""LEFT JOIN (
             SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
             FROM {level} AS sl WHERE {in_locations} GROUP BY sl.stock_item_id
-        ) AS a ON a.stock_item_id = l.stock_item_id"""
-        join_available_params = location_params
+        ) AS a ON a.stock_item_id = l.stock_item_id
+        LEFT JOIN (
+            SELECT k.kit_id, SUM(k.available) AS available
+            FROM ({kits_at} GROUP BY kc.kit_id, w.id) AS k GROUP BY k.kit_id
+        ) AS ka ON ka.kit_id = l.stock_item_id"""
+        join_available_params = location_params + location_params
     else:
         available = f"""COALESCE((
+            SELECT SUM(k.available) FROM ({kits_at} WHERE kc.kit_id = l.stock_item_id GROUP BY kc.kit_id, w.id) AS k
+        ), (
             SELECT SUM(sl.quantity - sl.in_open_orders) FROM {level} AS sl
             WHERE sl.stock_item_id = l.stock_item_id AND {in_locations}
         ), 0)"""
         available_join = ""
-        select_params = location_params
+        select_params = location_params + location_params
 
     latency_sources = ["l.latency_days"]
     latency_join = ""
@@ -433,6 +457,11 @@ def channel_quantity_explain(listing: ChannelListing) -> list[ExplainStep]:
     if listing.fulfilled_by_channel:
         return [ExplainStep("Result", "nothing sent", "Fulfilled by the channel: its stock is the channel's.")]
     counted = set(channel_counted_location_ids(channel=channel))
+    scope = "the ticked locations" if channel.update_inventory_from_locations else "all warehouses"
+    kit_steps = _kit_steps(stock_item_id=listing.stock_item_id, counted=sorted(counted), scope=scope)
+    if kit_steps is not None:
+        steps, available = kit_steps
+        return steps + _rule_steps(listing, channel, available=available)
     steps: list[ExplainStep] = []
     available = 0
     open_orders = 0
@@ -460,9 +489,41 @@ def channel_quantity_explain(listing: ChannelListing) -> list[ExplainStep]:
                     "not counted: not ticked in this channel's Location Mapping",
                 )
             )
-    scope = "the ticked locations" if channel.update_inventory_from_locations else "all warehouses"
     steps.append(ExplainStep("In open orders", str(open_orders), f"over {scope}"))
     steps.append(ExplainStep("Available", str(available), f"physical stock less open orders over {scope}"))
+    return steps + _rule_steps(listing, channel, available=available)
+
+
+def _kit_steps(*, stock_item_id: int, counted: Sequence[int], scope: str) -> tuple[list[ExplainStep], int] | None:
+    """A kit's available, location by location, through the component that limits it; None for an item that is
+    not a kit."""
+    if not KitComponent.objects.filter(kit_id=stock_item_id).exists():
+        return None
+    names = dict(Location.objects.filter(pk__in=counted).values_list("pk", "name"))
+    steps: list[ExplainStep] = []
+    available = 0
+    for at in kit_available_by_location(kit_id=stock_item_id, location_ids=counted):
+        available += at.available
+        limiting = at.limiting
+        others = "; ".join(
+            f"{part.sku} makes {part.kits}" for part in at.components if part is not limiting
+        )
+        steps.append(ExplainStep(
+            f"Kits at {names[at.location_id]}", str(at.available),
+            f"limited by {limiting.sku}: {limiting.available} available / {limiting.per_kit} per kit"
+            + (f"; {others}" if others else ""),
+        ))
+    steps.append(ExplainStep(
+        "Available", str(available),
+        f"a kit: the fewest whole kits its components make (physical stock less open orders), per location, "
+        f"over {scope}",
+    ))
+    return steps, available
+
+
+def _rule_steps(listing: ChannelListing, channel: Channel, *, available: int) -> list[ExplainStep]:
+    """End When, Max Listed, Percentage, the result, latency and price: the same for every listing."""
+    steps: list[ExplainStep] = []
 
     end_when = listing.end_when_quantity if listing.end_when_quantity is not None else channel.end_when_quantity
     max_listed = listing.max_listed_quantity if listing.max_listed_quantity is not None else channel.max_listed_quantity

@@ -1,10 +1,13 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
+from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from inventory.models import Location, StockItem, StockItemProperty, StockLevel, StockMovement
+from inventory.models import KitComponent, Location, StockItem, StockItemProperty, StockLevel, StockMovement
 from inventory.search import StockItemSearchMixin
 from inventory.selectors import (
     AVAILABILITY,
@@ -12,8 +15,19 @@ from inventory.selectors import (
     stock_levels_by_availability,
     stock_movements_for_item,
 )
-from inventory.services import stock_changed_announce, stock_item_save
-from inventory.views import stock_count_view, stock_import_view, stock_level_change_view
+from inventory.services import (
+    kit_components_problems,
+    kit_components_set,
+    stock_changed_announce,
+    stock_item_save,
+)
+from inventory.views import (
+    KIT_PERMISSION,
+    kit_import_view,
+    stock_count_view,
+    stock_import_view,
+    stock_level_change_view,
+)
 
 STOCK_CHANGE_PERMISSION = "inventory.change_stocklevel"
 
@@ -77,6 +91,74 @@ class StockItemPropertyInline(admin.TabularInline):
     extra = 1
 
 
+def _kit_parts_of(formset) -> list[tuple[StockItem, int]]:
+    """The components the formset's rows leave, as (stock item, quantity per kit)."""
+    return [
+        (form.cleaned_data["component"], form.cleaned_data["quantity"])
+        for form in formset.forms
+        if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("component")
+    ]
+
+
+class KitComponentFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        problems = kit_components_problems(kit=self.instance, components=_kit_parts_of(self))
+        if problems:
+            raise ValidationError(problems)
+
+    def save(self, commit=True):
+        # Through the service, not row by row: what open orders hold of the kit moves to its new components.
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        if self.has_changed():
+            kit_components_set(
+                kit_id=self.instance.pk, components=[(item.pk, quantity) for item, quantity in _kit_parts_of(self)]
+            )
+        return []
+
+
+class KitComponentInline(admin.TabularInline):
+    """A kit's components: selling the kit holds and takes them, and its availability is what they make."""
+
+    model = KitComponent
+    fk_name = "kit"
+    formset = KitComponentFormSet
+    fields = ["component", "quantity"]
+    autocomplete_fields = ["component"]
+    extra = 1
+    verbose_name = "kit component"
+    verbose_name_plural = "kit components (a kit has no stock of its own: each one sold takes these)"
+
+    # What a stock item is made of is part of the stock item: whoever may change the item may change its kit.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("inventory.view_stockitem")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(KIT_PERMISSION)
+
+
+class KitFilter(admin.SimpleListFilter):
+    title = "kit"
+    parameter_name = "kit"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Kits"), ("component", "Components of a kit"), ("no", "Not a kit")]
+
+    def queryset(self, request, queryset):
+        is_kit = Exists(KitComponent.objects.filter(kit_id=OuterRef("pk")))
+        in_kit = Exists(KitComponent.objects.filter(component_id=OuterRef("pk")))
+        return {"yes": queryset.filter(is_kit), "component": queryset.filter(in_kit),
+                "no": queryset.exclude(is_kit)}.get(self.value(), queryset)
+
+
 class StockScreensMixin:
     """The stock count and import pages' URLs, linked from the change lists."""
 
@@ -109,7 +191,8 @@ class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
     # The totals are sums over every location: sorting by them sums the whole catalogue. The stock level
     # list filters by availability (oversold, out of stock) instead.
     sortable_by = ["sku", "title", "barcode", "retail_price"]
-    inlines = [StockLevelInline, StockItemPropertyInline]
+    list_filter = [KitFilter]
+    inlines = [StockLevelInline, KitComponentInline, StockItemPropertyInline]
     readonly_fields = ["created_at", "updated_at", "movement_ledger"]
     list_per_page = 50
     show_full_result_count = False
@@ -119,10 +202,17 @@ class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view(
             lambda request, stock_item_id: stock_level_change_view(request, self, stock_item_id)
         )
+        kits = self.admin_site.admin_view(lambda request: kit_import_view(request, self))
         return [
             path("<int:stock_item_id>/stock/", view, name="inventory_stockitem_stock_change"),
+            path("kits/import/", kits, name="inventory_stockitem_kit_import"),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm(KIT_PERMISSION):
+            extra_context = {**(extra_context or {}), "kit_import_url": reverse("admin:inventory_stockitem_kit_import")}
+        return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.user.has_perm(STOCK_CHANGE_PERMISSION) and str(object_id).isdigit():
@@ -150,16 +240,16 @@ class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
             (
                 f"{movement.created_at:%Y-%m-%d %H:%M}", movement.location.name, f"{movement.delta:+d}",
                 movement.quantity_after, movement.get_reason_display(), movement.reference,
-                movement.user.get_username() if movement.user else "",
+                movement.user.get_username() if movement.user else "", _sold_as(movement, obj),
             )
             for movement in stock_movements_for_item(stock_item_id=obj.pk)
         ]
         if not rows:
             return "No movements yet."
-        labels = ("When", "Location", "Change", "After", "Reason", "Reference", "User")
+        labels = ("When", "Location", "Change", "After", "Reason", "Reference", "User", "Sold as")
         header = format_html_join("", "<th>{}</th>", ((label,) for label in labels))
         body = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            "", "<tr>" + "<td>{}</td>" * len(labels) + "</tr>", rows
         )
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, body)
 
@@ -177,6 +267,15 @@ class StockItemAdmin(StockScreensMixin, admin.ModelAdmin):
     @admin.display(description="available")
     def available(self, obj: StockItem) -> int:
         return obj.total_available
+
+
+def _sold_as(movement: StockMovement, item: StockItem) -> str:
+    """On a component's page the kit it left in; on a kit's page the component that left."""
+    if movement.kit_id is None:
+        return ""
+    if movement.kit_id == item.pk:
+        return f"{movement.stock_item.sku} (part of this kit)"
+    return f"kit {movement.kit.sku}"
 
 
 class AvailabilityFilter(admin.SimpleListFilter):
@@ -226,13 +325,15 @@ class StockLevelAdmin(StockItemSearchMixin, StockScreensMixin, admin.ModelAdmin)
 
 @admin.register(StockMovement)
 class StockMovementAdmin(StockItemSearchMixin, admin.ModelAdmin):
-    list_display = ["created_at", "stock_item", "location", "delta", "quantity_after", "reason", "reference", "user"]
+    list_display = [
+        "created_at", "stock_item", "location", "delta", "quantity_after", "reason", "reference", "kit", "user"
+    ]
     list_filter = ["reason", "location"]
     search_fields = ["stock_item__sku", "reference"]
     search_help_text = "The stock item's SKU, or the movement's reference (an order number, an import)."
     # The ledger is read newest first; other sorts would order every movement ever made.
     sortable_by = ["created_at"]
-    list_select_related = ["stock_item", "location", "user"]
+    list_select_related = ["stock_item", "location", "user", "kit"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 

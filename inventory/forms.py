@@ -64,6 +64,16 @@ class StockImportForm(forms.Form):
     )
 
 
+class KitImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns sku, component_sku, quantity with a header row: one row per component, quantity "
+        "being how many of it each kit takes (a 3-pack: one row, quantity 3). Each kit in the file gets exactly "
+        "the components the file lists for it. Every bad row is reported with its line number and nothing of the "
+        "file is applied.",
+    )
+
+
 class StockPlanApplyForm(forms.Form):
     """The Apply button under a preview: the preview itself waits on the server under this token."""
 

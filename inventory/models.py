@@ -59,6 +59,39 @@ class StockItem(models.Model):
         return f"{self.sku} — {self.title}"
 
 
+class KitComponent(models.Model):
+    """One part of a kit (a bundle, a gift set, a 3-pack): the kit is sold, its components are stocked.
+
+    A kit's availability at a warehouse is the fewest whole kits its components make there, and its orders
+    hold and take its components. A component is never a kit itself, and a kit never contains itself.
+    """
+
+    kit = models.ForeignKey(StockItem, on_delete=models.CASCADE, related_name="components")
+    component = models.ForeignKey(StockItem, on_delete=models.PROTECT, related_name="in_kits")
+    quantity = models.IntegerField(
+        "quantity per kit", default=1, validators=[MinValueValidator(1, "A kit needs at least 1 of each component.")]
+    )
+
+    class Meta:
+        verbose_name = "kit component"
+        ordering = ["kit_id", "component_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kit", "component"], name="inventory_kit_component_once"),
+            models.CheckConstraint(
+                condition=~Q(kit=models.F("component")), name="inventory_kit_not_itself",
+                violation_error_message="A kit cannot contain itself.",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="inventory_kit_quantity_positive",
+                violation_error_message="A kit needs at least 1 of each component.",
+            ),
+        ]
+        indexes = [models.Index(fields=["component", "kit"], name="inventory_kit_by_component")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.component_id} in {self.kit_id}"
+
+
 class StockItemProperty(models.Model):
     """An extended property, e.g. `Latency` = 3 for product-based latency."""
 
@@ -138,6 +171,11 @@ class StockMovement(models.Model):
     reference = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The kit an order sold when this component left with it (a despatch of a kit order).
+    kit = models.ForeignKey(
+        StockItem, null=True, blank=True, on_delete=models.PROTECT, related_name="kit_movements",
+        help_text="Sold as part of this kit.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,14 @@ Every change of physical stock or of the open-orders counter goes through these 
 the stock levels they touch in primary-key order (so two writers never deadlock), never leave
 physical stock negative, write one StockMovement per change of physical stock, and announce the
 changed stock items on commit with `inventory.signals.stock_changed`.
+
+A kit (a stock item with components) holds no stock of its own at a warehouse: a line for a kit there
+reserves, releases and despatches its components (quantity per kit times the kit's quantity) together with
+the kit's own open-orders counter, which says how many kits open orders hold at that warehouse (so a change
+of the kit's components moves what they hold). At an external centre a kit is what the fulfiller stocks,
+packed, like any item. The stock items of the lines are held (FOR KEY SHARE) before their components are
+read, and a change of a kit's components locks the kit (FOR UPDATE): locks go orders, stock items, stock
+levels, each in pk order.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.batching import chunks, id_batch_size
-from inventory.models import Location, StockItem, StockLevel, StockMovement
-from inventory.selectors import stock_on_hand
+from inventory.models import KitComponent, Location, StockItem, StockLevel, StockMovement
+from inventory.selectors import KitParts, kit_parts, kits_containing, stock_on_hand, warehouse_ids
 from inventory.signals import stock_changed
 
 # (stock_item_id, location_id, quantity)
@@ -29,12 +37,14 @@ Line = tuple[int, int, int]
 # Rows per UPDATE ... FROM (VALUES ...) statement and per bulk_create batch.
 BATCH = 5000
 IMPORT_COLUMNS = ("sku", "location", "quantity")
+KIT_IMPORT_COLUMNS = ("sku", "component_sku", "quantity")
 # A stock level's quantity is a 32-bit integer column in every database the hub runs on.
 MAX_QUANTITY = 2**31 - 1
 # Why staff cannot count or change an external centre's stock by hand: its next sync would overwrite it.
 EXTERNAL_BY_HAND = (
     "{location} is a fulfilment centre run by a channel: its stock is what the channel counts, set by its sync."
 )
+KIT_STOCK = "{sku} is a kit: it has no stock of its own at a warehouse; change its components' stock instead."
 
 
 class InsufficientStock(ValidationError):
@@ -46,11 +56,73 @@ def stock_changed_announce(*, stock_item_ids: Iterable[int], price_changed: bool
     ids = frozenset(stock_item_ids)
     if not ids:
         return
+    if not price_changed:
+        # What a kit can be sold of follows its components' stock.
+        ids = ids | frozenset(kits_containing(component_ids=ids))
     transaction.on_commit(
         lambda: stock_changed.send(sender=StockItem, stock_item_ids=ids, price_changed=price_changed)
     )
 
 
+def _items_hold(item_ids: Iterable[int]) -> None:
+    """Hold these stock items (FOR KEY SHARE) until the transaction ends: their components cannot change
+    meanwhile (a kit's change locks it FOR UPDATE), while prices and other writers carry on. SQLite writes
+    one transaction at a time."""
+    if connection.vendor != "postgresql":
+        return
+    table = StockItem._meta.db_table
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(item_ids)), id_batch_size()):
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [list(chunk)]
+            )
+
+
+@dataclass(frozen=True)
+class _KitLines:
+    """Lines as given, with the component lines the kits among them stand for at warehouses."""
+
+    lines: tuple[Line, ...]
+    # (component, location, quantity, kit)
+    parts: tuple[tuple[int, int, int, int], ...]
+    # (kit, location): a counter of kits held, never physical stock
+    kit_keys: frozenset[tuple[int, int]]
+
+    @property
+    def all_lines(self) -> list[Line]:
+        return [*self.lines, *((item_id, location_id, qty) for item_id, location_id, qty, _ in self.parts)]
+
+
+def _kit_lines(lines: Iterable[Line]) -> _KitLines:
+    lines = tuple(lines)
+    _items_hold(item_id for item_id, _, _ in lines)
+    kits = kit_parts(kit_ids={item_id for item_id, _, _ in lines})
+    if not kits:
+        return _KitLines(lines=lines, parts=(), kit_keys=frozenset())
+    warehouses = warehouse_ids()
+    parts = tuple(
+        (component_id, location_id, quantity * per_kit, item_id)
+        for item_id, location_id, quantity in lines
+        if item_id in kits and location_id in warehouses
+        for component_id, per_kit in kits[item_id]
+    )
+    kit_keys = frozenset(
+        (item_id, location_id) for item_id, location_id, _ in lines if item_id in kits and location_id in warehouses
+    )
+    return _KitLines(lines=lines, parts=parts, kit_keys=kit_keys)
+
+
+def _kits_at_warehouses_refuse(keys: Iterable[tuple[int, int]]) -> None:
+    """Physical stock of a kit at a warehouse is its components': setting it there would count it twice."""
+    keys = set(keys)
+    kits = kit_parts(kit_ids={item_id for item_id, _ in keys})
+    if not kits:
+        return
+    warehouses = warehouse_ids()
+    refused = sorted(item_id for item_id, location_id in keys if item_id in kits and location_id in warehouses)
+    if refused:
+        sku = StockItem.objects.values_list("sku", flat=True).get(pk=refused[0])
+        raise ValidationError(KIT_STOCK.format(sku=sku), code="kit_stock")
 
 
 def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
@@ -59,6 +131,7 @@ def _levels_lock(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stoc
     if not wanted:
         return {}
     item_ids = sorted({item_id for item_id, _ in wanted})
+    _items_hold(item_ids)
     location_ids = sorted({location_id for _, location_id in wanted})
     existing: set[tuple[int, int]] = set()
     for chunk in chunks(item_ids, id_batch_size()):
@@ -90,7 +163,7 @@ def stock_levels_lock(*, lines: Sequence[Line]) -> None:
     """Lock the levels of these lines at once, in pk order, for a caller about to make several stock changes
     in one transaction (a reservation moving from one level to another): each change locking its own levels
     in turn would take them out of pk order, and two such callers could deadlock."""
-    _levels_lock((item_id, location_id) for item_id, location_id, _quantity in lines)
+    _levels_lock((item_id, location_id) for item_id, location_id, _quantity in _kit_lines(lines).all_lines)
 
 
 def _levels_update(*, rows: Sequence[tuple], columns: Sequence[str], assignments: str) -> None:
@@ -129,6 +202,8 @@ def stock_level_adjust(
 ) -> StockLevel:
     """Add `delta` (negative to remove) to the physical stock at a location."""
     level = _levels_lock([(stock_item_id, location_id)])[(stock_item_id, location_id)]
+    if delta:
+        _kits_at_warehouses_refuse([(stock_item_id, location_id)])
     after = level.quantity + delta
     if after < 0:
         raise ValidationError(
@@ -193,6 +268,7 @@ def stock_levels_set_bulk(*, rows: Sequence[Line], reason: str, reference: str =
     changes = [
         (levels[key], quantity) for key, quantity in sorted(wanted.items()) if levels[key].quantity != quantity
     ]
+    _kits_at_warehouses_refuse((level.stock_item_id, level.location_id) for level, _ in changes)
     if changes:
         _levels_set(changes, reason=reason, reference=reference, user=user)
     return len(changes)
@@ -244,6 +320,10 @@ def stock_level_change(
     if after > MAX_QUANTITY:
         raise ValidationError({"change": f"{after} is more than a stock level can hold."})
     if after != before:
+        try:
+            _kits_at_warehouses_refuse([(stock_item_id, location_id)])
+        except ValidationError as exc:
+            raise ValidationError({"change": exc.messages}) from None
         _levels_set([(level, after)], reason=StockMovement.Reason.ADJUSTMENT, reference=note, user=user)
     return StockLevelChange(
         sku=sku, location=location.name, before=before, after=after, in_open_orders=level.in_open_orders
@@ -298,6 +378,7 @@ def stock_plan_apply(*, plan: StockPlan, user=None) -> StockPlanApplied:
             moved.append((line, level.quantity))
         elif line.quantity != line.on_hand:
             changes.append((level, line.quantity))
+    _kits_at_warehouses_refuse((level.stock_item_id, level.location_id) for level, _ in changes)
     if changes:
         _levels_set(changes, reason=plan.reason, reference=plan.reference, user=user)
     return StockPlanApplied(changed=len(changes), moved=tuple(moved))
@@ -306,8 +387,9 @@ def stock_plan_apply(*, plan: StockPlan, user=None) -> StockPlanApplied:
 @transaction.atomic
 def stock_reserve(*, lines: Sequence[Line]) -> None:
     """Open orders hold stock: in_open_orders += quantity. Never refused: an order the channel has
-    already sold must be recorded, so available may go negative (oversold) and channels then get 0."""
-    totals = _merge(lines)
+    already sold must be recorded, so available may go negative (oversold) and channels then get 0. A kit's
+    line holds its components."""
+    totals = _merge(_kit_lines(lines).all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
@@ -321,8 +403,9 @@ def stock_reserve(*, lines: Sequence[Line]) -> None:
 
 @transaction.atomic
 def stock_release(*, lines: Sequence[Line]) -> None:
-    """A cancelled order gives its stock back: in_open_orders -= quantity, never below 0."""
-    totals = _merge(lines)
+    """A cancelled order gives its stock back: in_open_orders -= quantity, never below 0; a kit's line gives
+    back its components."""
+    totals = _merge(_kit_lines(lines).all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
@@ -354,15 +437,22 @@ def stock_open_orders_correct(
     """Make in_open_orders of these stock items' levels what their open orders hold.
 
     The levels are locked first, in pk order as every writer locks them, and only then is
-    `count_open_orders(stock_item_ids)` asked for {(stock item, location): quantity held}: an order
-    committed before the lock is counted, one committed after it reserves on top of the corrected value.
-    With `correct` False the differences are reported and nothing is written.
+    `count_open_orders(stock_item_ids)` asked for {(stock item, location): quantity held by lines of that
+    item}: an order committed before the lock is counted, one committed after it reserves on top of the
+    corrected value. A component's count adds what open orders for its kits hold of it at warehouses (the
+    components of a kit asked for are corrected with it). With `correct` False the differences are reported
+    and nothing is written.
     """
+    ids = set(stock_item_ids)
+    _items_hold(ids)
+    for parts in kit_parts(kit_ids=ids).values():
+        ids.update(component_id for component_id, _ in parts)
+    kits = kits_containing(component_ids=ids)
     levels: dict[tuple[int, int], StockLevel] = {}
-    for chunk in chunks(sorted(set(stock_item_ids)), id_batch_size()):
+    for chunk in chunks(sorted(ids), id_batch_size()):
         for level in StockLevel.objects.select_for_update(of=("self",)).filter(stock_item_id__in=chunk).order_by("pk"):
             levels[(level.stock_item_id, level.location_id)] = level
-    counted: Mapping[tuple[int, int], int] = count_open_orders(stock_item_ids)
+    counted = _kit_counts(dict(count_open_orders(sorted(ids | set(kits)))), kits=kits, wanted=ids)
     missing = [key for key, quantity in counted.items() if quantity and key not in levels]
     if missing and correct:
         levels.update(_levels_lock(missing))
@@ -380,15 +470,35 @@ def stock_open_orders_correct(
     return differences
 
 
+def _kit_counts(
+    direct: dict[tuple[int, int], int], *, kits: Mapping[int, KitParts], wanted: set[int]
+) -> dict[tuple[int, int], int]:
+    """What open orders hold of the wanted items: their own lines, and their kits' lines at warehouses times the
+    quantity per kit."""
+    warehouses = warehouse_ids() if kits else frozenset()
+    counted: dict[tuple[int, int], int] = defaultdict(int)
+    for (item_id, location_id), quantity in direct.items():
+        if item_id in wanted:
+            counted[(item_id, location_id)] += quantity
+        if item_id in kits and location_id in warehouses:
+            for component_id, per_kit in kits[item_id]:
+                if component_id in wanted:
+                    counted[(component_id, location_id)] += quantity * per_kit
+    return dict(counted)
+
+
 @transaction.atomic
 def stock_consume(*, lines: Sequence[Line], reference: str = "", user=None) -> None:
     """Despatch: the goods leave the building. Physical stock and open orders both drop by the
-    quantity, so available does not change; one DESPATCH movement per line."""
-    totals = _merge(lines)
+    quantity, so available does not change; one DESPATCH movement per line. A kit's line takes its
+    components, each movement naming the kit, and ends the kit's own hold."""
+    kit_lines = _kit_lines(lines)
+    totals = _merge(kit_lines.all_lines)
     if not totals:
         return
     levels = _levels_lock(totals)
-    short = [(key, qty) for key, qty in sorted(totals.items()) if levels[key].quantity < qty]
+    physical = {key: qty for key, qty in totals.items() if key not in kit_lines.kit_keys}
+    short = [(key, qty) for key, qty in sorted(physical.items()) if levels[key].quantity < qty]
     if short:
         (item_id, location_id), qty = short[0]
         level = levels[(item_id, location_id)]
@@ -398,24 +508,35 @@ def stock_consume(*, lines: Sequence[Line], reference: str = "", user=None) -> N
             f"Cannot despatch {qty} of {sku} from {location}: only {level.quantity} in stock.",
             code="insufficient_stock",
         )
+    released = "CASE WHEN l.in_open_orders > v.qty THEN l.in_open_orders - v.qty ELSE 0 END"
     _levels_update(
-        rows=[(levels[key].pk, qty) for key, qty in sorted(totals.items())],
+        rows=[(levels[key].pk, qty) for key, qty in sorted(physical.items())],
         columns=["qty"],
-        assignments=(
-            "quantity = l.quantity - v.qty, "
-            "in_open_orders = CASE WHEN l.in_open_orders > v.qty THEN l.in_open_orders - v.qty ELSE 0 END"
-        ),
+        assignments=f"quantity = l.quantity - v.qty, in_open_orders = {released}",
     )
-    _movements_write(
-        [
-            StockMovement(
-                stock_item_id=item_id, location_id=location_id, delta=-qty,
-                quantity_after=levels[(item_id, location_id)].quantity - qty,
-                reason=StockMovement.Reason.DESPATCH, reference=reference[:255], user=user,
-            )
-            for (item_id, location_id), qty in sorted(totals.items())
-        ]
-    )
+    if kit_lines.kit_keys:
+        _levels_update(
+            rows=[(levels[key].pk, totals[key]) for key in sorted(kit_lines.kit_keys)],
+            columns=["qty"], assignments=f"in_open_orders = {released}",
+        )
+    # One movement per level and kit (None: sold as itself), the level's stock after each in turn.
+    taken: dict[tuple[int, int, int | None], int] = defaultdict(int)
+    for item_id, location_id, qty in kit_lines.lines:
+        if (item_id, location_id) not in kit_lines.kit_keys:
+            taken[(item_id, location_id, None)] += qty
+    for item_id, location_id, qty, kit_id in kit_lines.parts:
+        taken[(item_id, location_id, kit_id)] += qty
+    after = {key: levels[key].quantity for key in physical}
+    movements = []
+    for (item_id, location_id, kit_id), qty in sorted(taken.items(), key=lambda row: (row[0][:2], row[0][2] or 0)):
+        if not qty:
+            continue
+        after[(item_id, location_id)] -= qty
+        movements.append(StockMovement(
+            stock_item_id=item_id, location_id=location_id, delta=-qty, quantity_after=after[(item_id, location_id)],
+            reason=StockMovement.Reason.DESPATCH, reference=reference[:255], user=user, kit_id=kit_id,
+        ))
+    _movements_write(movements)
     stock_changed_announce(stock_item_ids={item_id for item_id, _ in totals})
 
 
@@ -443,6 +564,145 @@ def stock_item_save(*, stock_item: StockItem, changed_fields: Iterable[str] = ()
     if not is_new and "retail_price" in set(changed_fields):
         stock_changed_announce(stock_item_ids=[stock_item.pk], price_changed=True)
     return stock_item
+
+
+def kit_components_problems(*, kit: StockItem, components: Sequence[tuple[StockItem, int]]) -> list[str]:
+    """Why these components (stock item, quantity per kit) cannot make `kit`, in sentences for staff; none when
+    they can."""
+    return [problem for _, problem in kits_problems(kits=[(kit, components)])]
+
+
+def kits_problems(
+    *, kits: Sequence[tuple[StockItem, Sequence[tuple[StockItem, int]]]]
+) -> list[tuple[int | None, str]]:
+    """Why these kits (kit, [(component, quantity per kit)]) cannot be made, as (kit id, sentence); none when
+    they can. A kit's parts are stocked items: no kit of kits, and a kit never contains itself; a kit holds no
+    stock of its own at a warehouse. The kits given count as kits, and what they are made of now does not. A
+    few queries whatever the number of kits."""
+    problems: list[tuple[int | None, str]] = []
+    making = {kit.pk for kit, parts in kits if parts and kit.pk is not None}
+    component_ids: set[int] = set()
+    for kit, parts in kits:
+        seen: set[int] = set()
+        for component, quantity in parts:
+            if component.pk == kit.pk:
+                problems.append((kit.pk, f"A kit cannot contain itself: remove {kit.sku} from its components."))
+            elif component.pk in seen:
+                problems.append((kit.pk, f"{component.sku} is listed twice in {kit.sku}: give it once, with the "
+                                         "quantity per kit."))
+            if not isinstance(quantity, int) or quantity < 1:
+                problems.append((kit.pk, f"{component.sku}: the quantity per kit must be a whole number, at least 1."))
+            seen.add(component.pk)
+        component_ids |= seen - {kit.pk}
+    kit_ids = making | set(_ids_where(KitComponent.objects.all(), "kit_id", "kit_id", component_ids))
+    containing: dict[int, set[str]] = defaultdict(set)
+    for component_id, sku in _ids_where(
+        KitComponent.objects.exclude(kit_id__in=sorted(making)), "component_id", ("component_id", "kit__sku"), making,
+    ):
+        containing[component_id].add(sku)
+    stocked: dict[int, list[str]] = defaultdict(list)
+    levels = StockLevel.objects.filter(location_id__in=warehouse_ids(), quantity__gt=0).order_by("location__name")
+    for item_id, quantity, location in _ids_where(
+        levels, "stock_item_id", ("stock_item_id", "quantity", "location__name"), making,
+    ):
+        stocked[item_id].append(f"{quantity} in stock at {location}")
+    for kit, parts in kits:
+        for component, _ in parts:
+            if component.pk in kit_ids and component.pk != kit.pk:
+                problems.append((kit.pk, f"{component.sku} is itself a kit: a kit is made of items stocked on their "
+                                         f"own; list {component.sku}'s components instead."))
+        if kit.pk in making and containing.get(kit.pk):
+            problems.append((kit.pk, f"{kit.sku} is a component of the kit {', '.join(sorted(containing[kit.pk]))}: "
+                                     "a kit cannot be part of another kit."))
+        if kit.pk in making and stocked.get(kit.pk):
+            problems.append((kit.pk, f"{kit.sku} has {', '.join(stocked[kit.pk])}: a kit has no stock of its own at "
+                                     "a warehouse (its components are the stock); set it to 0 first."))
+    return problems
+
+
+def _ids_where(queryset, column: str, values, ids: Iterable[int]) -> list:
+    """`values` (one column name, or a tuple of them) of the rows whose `column` is among `ids`, in batches."""
+    flat = isinstance(values, str)
+    rows: list = []
+    for chunk in chunks(sorted(set(ids)), id_batch_size()):
+        chosen = queryset.filter(**{f"{column}__in": chunk})
+        rows += chosen.values_list(values, flat=True) if flat else chosen.values_list(*values)
+    return rows
+
+
+def kit_components_set(*, kit_id: int, components: Sequence[tuple[int, int]]) -> bool:
+    """Make a stock item a kit of these (component, quantity per kit), or with none an item of its own again;
+    returns whether anything changed (see kits_components_set)."""
+    return bool(kits_components_set(kits={kit_id: components}))
+
+
+@transaction.atomic
+def kits_components_set(*, kits: Mapping[int, Sequence[tuple[int, int]]]) -> int:
+    """Give each of these kits exactly these (component, quantity per kit), none making it an item of its own
+    again; returns how many kits changed. All or nothing: one ValidationError lists every problem.
+
+    What open orders hold of a kit at each warehouse (its open-orders counter) moves to its new components in
+    the same transaction, so the components' "in open orders" stays what the open orders hold. The kits and
+    their components are locked first (FOR UPDATE, in pk order): no two changes can make a kit of kits between
+    them, and no reservation reads the components while they change.
+    """
+    wanted = {kit_id: [(int(c), quantity) for c, quantity in parts] for kit_id, parts in kits.items()}
+    ids = sorted({*wanted, *(c for parts in wanted.values() for c, _ in parts)})
+    items: dict[int, StockItem] = {}
+    for chunk in chunks(ids, id_batch_size()):
+        items.update((item.pk, item) for item in StockItem.objects.select_for_update(of=("self",))
+                     .filter(pk__in=chunk).order_by("pk"))
+    if len(items) < len(ids):
+        raise ValidationError("A stock item of these kits no longer exists: reload the page.")
+    problems = kits_problems(
+        kits=[(items[kit_id], [(items[c], q) for c, q in parts]) for kit_id, parts in sorted(wanted.items())]
+    )
+    if problems:
+        raise ValidationError([problem for _, problem in problems], code="kit")
+    before = kit_parts(kit_ids=wanted)
+    changed = {
+        kit_id: dict(parts) for kit_id, parts in wanted.items() if dict(before.get(kit_id, ())) != dict(parts)
+    }
+    if not changed:
+        return 0
+    moved = _kit_holds_move(
+        changes={kit_id: (dict(before.get(kit_id, ())), after) for kit_id, after in changed.items()}
+    )
+    for chunk in chunks(sorted(changed), id_batch_size()):
+        KitComponent.objects.filter(kit_id__in=chunk).delete()
+    KitComponent.objects.bulk_create(
+        [KitComponent(kit_id=kit_id, component_id=component_id, quantity=quantity)
+         for kit_id, after in sorted(changed.items()) for component_id, quantity in sorted(after.items())],
+        batch_size=BATCH,
+    )
+    stock_changed_announce(stock_item_ids={*changed, *moved})
+    return len(changed)
+
+
+def _kit_holds_move(*, changes: Mapping[int, tuple[Mapping[int, int], Mapping[int, int]]]) -> set[int]:
+    """Move what open orders hold of each kit at each warehouse from its old components to its new ones
+    (`changes`: kit -> (before, after)); returns the components whose "in open orders" changed."""
+    warehouses = warehouse_ids()
+    held: list[tuple[int, int, int]] = []
+    for chunk in chunks(sorted(changes), id_batch_size()):
+        held += StockLevel.objects.filter(
+            stock_item_id__in=chunk, location_id__in=warehouses, in_open_orders__gt=0
+        ).values_list("stock_item_id", "location_id", "in_open_orders")
+    deltas: dict[tuple[int, int], int] = defaultdict(int)
+    for kit_id, location_id, kits in held:
+        before, after = changes[kit_id]
+        for component_id in set(before) | set(after):
+            deltas[(component_id, location_id)] += kits * (after.get(component_id, 0) - before.get(component_id, 0))
+    deltas = {key: delta for key, delta in deltas.items() if delta}
+    if not deltas:
+        return set()
+    levels = _levels_lock([*deltas, *((kit_id, location_id) for kit_id, location_id, _ in held)])
+    _levels_update(
+        rows=[(levels[key].pk, delta) for key, delta in sorted(deltas.items())],
+        columns=["qty"],
+        assignments="in_open_orders = CASE WHEN l.in_open_orders + v.qty > 0 THEN l.in_open_orders + v.qty ELSE 0 END",
+    )
+    return {component_id for component_id, _ in deltas}
 
 
 # Bad lines listed on the screen: past this many, the rest are counted (a file of the wrong shape would
@@ -484,8 +744,11 @@ def _item_ids_by_sku(skus: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
-    """The data rows as (line number, sku, location, quantity), and the lines that cannot be read."""
+def _import_rows(
+    text: str, columns: Sequence[str] = IMPORT_COLUMNS
+) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
+    """The data rows as (line number, *columns), e.g. (line, sku, location, quantity), and the lines that cannot
+    be read."""
     # newline="": a bare carriage return ends a line, as in the spreadsheet that saved the file.
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -493,14 +756,14 @@ def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple
     except csv.Error as exc:
         raise _import_error(reader.line_num or 1, f"unreadable CSV ({exc}).") from None
     if header is None:
-        raise _import_error(1, "the file is empty; it needs a header row: sku,location,quantity.")
+        raise _import_error(1, f"the file is empty; it needs a header row: {','.join(columns)}.")
     names = [name.strip().lower() for name in header]
-    missing = [column for column in IMPORT_COLUMNS if column not in names]
+    missing = [column for column in columns if column not in names]
     if missing:
         raise _import_error(
-            1, f"the header lacks {', '.join(missing)}; it must name the columns sku, location, quantity."
+            1, f"the header lacks {', '.join(missing)}; it must name the columns {', '.join(columns)}."
         )
-    index = {column: names.index(column) for column in IMPORT_COLUMNS}
+    index = {column: names.index(column) for column in columns}
     rows = []
     problems = []
     while True:
@@ -522,7 +785,7 @@ def _import_rows(text: str) -> tuple[list[tuple[int, str, str, str]], list[tuple
         elif len(cells) < len(names):
             problems.append((reader.line_num, f"expected {len(names)} columns, found {len(cells)}."))
         else:
-            rows.append((reader.line_num, *(cells[index[column]].strip() for column in IMPORT_COLUMNS)))
+            rows.append((reader.line_num, *(cells[index[column]].strip() for column in columns)))
     return rows, problems
 
 
@@ -535,16 +798,20 @@ class _ImportLine:
     location: str
 
 
-def _import_lines(file) -> list[_ImportLine]:
-    """The file's levels, every line checked: one ValidationError lists every bad line, so nothing is applied
-    until the whole file is right."""
+def _import_text(file) -> str:
     raw = file.read()
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"file": "The file is not UTF-8 text: save the CSV as UTF-8."}) from exc
-    rows, problems = _import_rows(raw.lstrip("\ufeff"))
+    return raw.lstrip("\ufeff")
+
+
+def _import_lines(file) -> list[_ImportLine]:
+    """The file's levels, every line checked: one ValidationError lists every bad line, so nothing is applied
+    until the whole file is right."""
+    rows, problems = _import_rows(_import_text(file))
     if not rows and not problems:
         raise ValidationError({"file": "The file has a header but no rows."})
     item_by_sku = _item_ids_by_sku(sku for _, sku, _, _ in rows if sku)
@@ -668,3 +935,44 @@ def stock_count_preview(*, location_id: int, counted: str, counted_at=None) -> S
     return _plan(
         lines, reason=StockMovement.Reason.STOCK_COUNT, reference=f"Stock count {location.name} {when:%Y-%m-%d %H:%M}"
     )
+
+
+def kits_import_csv(*, file) -> int:
+    """Make kits from a CSV with the columns sku, component_sku, quantity (header required): one line per
+    component, `quantity` of it in each kit `sku`. Each kit in the file gets exactly the components the file
+    lists for it. All or nothing: a ValidationError names every bad line, and nothing of the file is applied.
+    Returns how many kits changed."""
+    rows, problems = _import_rows(_import_text(file), KIT_IMPORT_COLUMNS)
+    if not rows and not problems:
+        raise ValidationError({"file": "The file has a header but no rows."})
+    item_by_sku = _item_ids_by_sku(sku for _, kit_sku, component_sku, _ in rows for sku in (kit_sku, component_sku))
+    kits: dict[int, dict[int, int]] = defaultdict(dict)
+    line_of: dict[tuple[int, int], int] = {}
+    first_line: dict[int, int] = {}
+    for line, kit_sku, component_sku, quantity in rows:
+        missing = [sku for sku in (kit_sku, component_sku) if sku not in item_by_sku]
+        if not kit_sku or not component_sku:
+            problems.append((line, "the SKU or the component SKU is empty."))
+            continue
+        if missing:
+            problems.append((line, f"no stock item has the SKU {missing[0]!r}."))
+            continue
+        number, _ = _quantity_read(quantity)
+        if number is None or number < 1:
+            problems.append((line, f"the quantity per kit {quantity!r} is not a whole number of at least 1."))
+            continue
+        key = (item_by_sku[kit_sku], item_by_sku[component_sku])
+        if key in line_of:
+            problems.append((line, f"{component_sku} in {kit_sku} is already given on line {line_of[key]}."))
+            continue
+        line_of[key] = line
+        first_line.setdefault(key[0], line)
+        kits[key[0]][key[1]] = number
+    items = StockItem.objects.in_bulk([*kits, *(c for parts in kits.values() for c in parts)])
+    checked = kits_problems(
+        kits=[(items[kit_id], [(items[c], q) for c, q in parts.items()]) for kit_id, parts in kits.items()]
+    )
+    problems += [(first_line[kit_id], problem) for kit_id, problem in checked]
+    if problems:
+        raise _bad_lines("file", problems)
+    return kits_components_set(kits={kit_id: list(parts.items()) for kit_id, parts in kits.items()})

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from inventory.forms import (
+    KitImportForm,
     StockCountForm,
     StockImportForm,
     StockLevelChangeForm,
@@ -29,6 +30,7 @@ from inventory.selectors import default_warehouse_id, stock_levels_for_item
 from inventory.services import (
     StockPlan,
     StockPlanApplied,
+    kits_import_csv,
     stock_count_preview,
     stock_import_preview,
     stock_level_change,
@@ -193,3 +195,25 @@ def stock_import_view(request, model_admin: admin.ModelAdmin):
             preview = _preview_context(request, plan)
     context = _context(request, model_admin, "Import stock CSV", form=form, **preview)
     return TemplateResponse(request, "admin/inventory/import_stock.html", context)
+
+
+# A kit's components are part of the stock item: changing them needs the stock item change permission.
+KIT_PERMISSION = "inventory.change_stockitem"
+
+
+def kit_import_view(request, model_admin: admin.ModelAdmin):
+    """The "Import kits CSV" page: every bad line at once on the file, or the kits made."""
+    if not request.user.has_perm(KIT_PERMISSION):
+        raise PermissionDenied
+    form = KitImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = kits_import_csv(file=form.cleaned_data["file"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{changed} kit(s) made or changed from {form.cleaned_data['file'].name}.")
+            return redirect("admin:inventory_stockitem_changelist")
+    context = {**model_admin.admin_site.each_context(request), "title": "Import kits CSV",
+               "opts": StockItem._meta, "form": form}
+    return TemplateResponse(request, "admin/inventory/import_kits.html", context)

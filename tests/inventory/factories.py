@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import factory
 
-from inventory.models import Location, StockItem, StockItemProperty, StockLevel
+from inventory.models import KitComponent, Location, StockItem, StockItemProperty, StockLevel
 
 
 class LocationFactory(factory.django.DjangoModelFactory):
@@ -46,3 +46,14 @@ class FbaLocationFactory(LocationFactory):
 
     name = factory.Sequence(lambda n: f"FBA {n}")
     kind = Location.Kind.EXTERNAL
+
+
+class KitComponentFactory(factory.django.DjangoModelFactory):
+    """One part of a kit: `quantity` of `component` in every `kit`."""
+
+    class Meta:
+        model = KitComponent
+
+    kit = factory.SubFactory(StockItemFactory)
+    component = factory.SubFactory(StockItemFactory)
+    quantity = 1

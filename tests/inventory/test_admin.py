@@ -73,6 +73,7 @@ def test_saving_a_new_price_in_the_admin_announces_it(admin_client, django_captu
         "sku": item.sku, "title": item.title, "barcode": "", "retail_price": "12.00",
         "levels-TOTAL_FORMS": "0", "levels-INITIAL_FORMS": "0",
         "properties-TOTAL_FORMS": "0", "properties-INITIAL_FORMS": "0",
+        "components-TOTAL_FORMS": "0", "components-INITIAL_FORMS": "0",
     }
     try:
         with django_capture_on_commit_callbacks(execute=True):

@@ -32,11 +32,13 @@ from channels.services import (
     listings_push_claim,
     listings_record_pushed,
 )
-from inventory.models import Location, StockItem, StockLevel, StockMovement
+from inventory.models import KitComponent, Location, StockItem, StockLevel, StockMovement
 from inventory.services import stock_levels_set_bulk, stock_reserve
 from orders.models import Order, OrderItem
 
-SCRATCH_DB = "stockline_bench"
+# The scratch database is named after the one configured, so that runs against different databases on one
+# server (several developers) never drop each other's.
+SCRATCH_SUFFIX = "_bench"
 # Per channel: (kind, settings) so that every rule is exercised at scale.
 CHANNEL_RULES = [
     ("amazon", {"latency_days": 2, "product_based_latency": True}),
@@ -78,28 +80,37 @@ class Command(BaseCommand):
         parser.add_argument("--locations", type=int, default=3)
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--orders", type=int, default=20_000, help="Open orders (1-3 lines each).")
+        parser.add_argument(
+            "--kits", type=int, default=0,
+            help="Percentage of the SKUs that are kits of 2-5 other SKUs (1-3 of each), 0-50; their orders hold "
+            "their components.",
+        )
         parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
 
-    def handle(self, *args, skus, channels, locations, runs, orders, keep, **options):
+    def handle(self, *args, skus, channels, locations, runs, orders, kits, keep, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench_inventory needs PostgreSQL: set DATABASE_URL to a postgres:// server.")
         if not 1 <= channels <= len(CHANNEL_RULES):
             raise CommandError(f"--channels must be between 1 and {len(CHANNEL_RULES)}.")
+        if not 0 <= kits <= 50:
+            raise CommandError("--kits is a percentage of the SKUs, between 0 and 50.")
+        self.kits = kits
         # As in production: with DEBUG on, Django keeps and formats every statement it runs, which
         # costs more than the statements themselves at this size.
         settings.DEBUG = False
         settings_dict = connection.settings_dict
         original_name = settings_dict["NAME"]
+        self.scratch = f"{original_name}{SCRATCH_SUFFIX}"
         self._recreate(settings_dict)
         pushes_sent: list[int] = []
         original_schedule = scheduling.inventory_push_schedule
         # Count the pushes that would be queued instead of sending tasks to a broker.
         scheduling.inventory_push_schedule = lambda *, channel_ids: pushes_sent.extend(channel_ids) or []
         try:
-            self._use(SCRATCH_DB)
+            self._use(self.scratch)
             call_command("migrate", verbosity=0)
             started = time.perf_counter()
-            self._build(skus=skus, channels=channels, locations=locations, orders=orders)
+            self._build(skus=skus, channels=channels, locations=locations, orders=orders, kits=kits)
             self.stdout.write(f"built in {time.perf_counter() - started:.1f} s")
             self._measure(runs=runs, skus=skus)
         finally:
@@ -118,12 +129,12 @@ class Command(BaseCommand):
 
     def _recreate(self, settings_dict) -> None:
         with self._server(settings_dict) as server:
-            server.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-            server.execute(f"CREATE DATABASE {SCRATCH_DB}")
+            server.execute(f"DROP DATABASE IF EXISTS {self.scratch} WITH (FORCE)")
+            server.execute(f"CREATE DATABASE {self.scratch}")
 
     def _drop(self, settings_dict) -> None:
         with self._server(settings_dict) as server:
-            server.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+            server.execute(f"DROP DATABASE IF EXISTS {self.scratch} WITH (FORCE)")
 
     def _use(self, name: str) -> None:
         connections["default"].close()
@@ -131,7 +142,25 @@ class Command(BaseCommand):
 
     # --- catalogue ------------------------------------------------------------------------------
 
-    def _build(self, *, skus: int, channels: int, locations: int, orders: int) -> None:
+    def _kits_build(self, *, skus: int, kits: int) -> int:
+        """The SKUs whose id modulo 100 is below `kits` become kits of 2-5 other SKUs, 1-3 of each; their own
+        warehouse stock goes (a kit's stock is its components'). Returns how many kit components were made."""
+        item, level, kit = StockItem._meta.db_table, StockLevel._meta.db_table, KitComponent._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {kit} (kit_id, component_id, quantity)
+                    SELECT DISTINCT ON (k.id, c.id) k.id, c.id, 1 + (k.id + n) %% 3
+                    FROM {item} AS k CROSS JOIN generate_series(0, 4) AS n
+                    JOIN {item} AS c ON c.id = 1 + (k.id * 31 + n * 997) %% %s
+                    WHERE k.id %% 100 < %s AND n <= 1 + k.id %% 4 AND c.id %% 100 >= %s
+                    ON CONFLICT DO NOTHING""",
+                [skus, kits, kits],
+            )
+            made = cursor.rowcount
+            cursor.execute(f"UPDATE {level} SET quantity = 0 WHERE stock_item_id IN (SELECT kit_id FROM {kit})")
+        return made
+
+    def _build(self, *, skus: int, channels: int, locations: int, orders: int, kits: int) -> None:
         warehouses = [Location.objects.create(name=f"Warehouse {n + 1}", is_default=n == 0) for n in range(locations)]
         _insert_select(
             StockItem,
@@ -147,6 +176,7 @@ class Command(BaseCommand):
             {"stock_item_id": "i.id", "location_id": "w.id", "quantity": "(i.id * 7 + w.id * 13) %% 60"},
             f"FROM {StockItem._meta.db_table} AS i CROSS JOIN {Location._meta.db_table} AS w",
         )
+        components = self._kits_build(skus=skus, kits=kits) if kits else 0
         for n in range(channels):
             kind, rules = CHANNEL_RULES[n]
             channel = Channel.objects.create(
@@ -189,13 +219,21 @@ class Command(BaseCommand):
             },
             f"FROM {Order._meta.db_table} AS o CROSS JOIN generate_series(0, 2) AS n WHERE n <= o.id %% 3",
         )
-        # The counter the reservation services keep, set once from the open order lines.
+        # The counter the reservation services keep, set once from the open order lines: a kit's line holds
+        # the kit (its count of kits held) and its components (every order is at a warehouse here).
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE {StockLevel._meta.db_table} AS l SET in_open_orders = t.held
-                    FROM (SELECT oi.stock_item_id, o.fulfilment_location_id AS location_id, SUM(oi.quantity) AS held
-                          FROM {OrderItem._meta.db_table} AS oi JOIN {Order._meta.db_table} AS o ON o.id = oi.order_id
-                          WHERE o.status IN ('unpaid', 'paid', 'pending') GROUP BY 1, 2) AS t
+                    FROM (SELECT h.stock_item_id, h.location_id, SUM(h.quantity) AS held FROM (
+                              SELECT oi.stock_item_id, o.fulfilment_location_id AS location_id, oi.quantity
+                              FROM {OrderItem._meta.db_table} AS oi JOIN {Order._meta.db_table} AS o
+                                   ON o.id = oi.order_id AND o.status IN ('unpaid', 'paid', 'pending')
+                              UNION ALL
+                              SELECT kc.component_id, o.fulfilment_location_id, oi.quantity * kc.quantity
+                              FROM {OrderItem._meta.db_table} AS oi JOIN {Order._meta.db_table} AS o
+                                   ON o.id = oi.order_id AND o.status IN ('unpaid', 'paid', 'pending')
+                              JOIN {KitComponent._meta.db_table} AS kc ON kc.kit_id = oi.stock_item_id
+                          ) AS h GROUP BY 1, 2) AS t
                     WHERE l.stock_item_id = t.stock_item_id AND l.location_id = t.location_id"""
             )
             cursor.execute("ANALYZE")
@@ -204,6 +242,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"catalogue: {skus} SKUs x {len(warehouses)} locations, {channels} channels, "
             f"{ChannelListing.objects.count()} listings, {orders} open orders with {lines} lines"
+            + (f", {KitComponent.objects.values('kit').distinct().count()} kits ({kits}% of the SKUs) "
+               f"with {components} components" if kits else "")
         )
         # Start steady: every listing pushed once (a full resync), nothing pending.
         started = time.perf_counter()
@@ -261,8 +301,9 @@ class Command(BaseCommand):
                 channel_listings_mark_all(channel_id=channel_id)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 100 = %s",
-                    [n],
+                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 100 = %s "
+                    f"AND stock_item_id NOT IN (SELECT kit_id FROM {KitComponent._meta.db_table})",
+                    [(n + self.kits) % 100],
                 )
                 # What autovacuum does between such rare mass updates; not timed.
                 cursor.execute(f"VACUUM ANALYZE {table}")
@@ -283,7 +324,9 @@ class Command(BaseCommand):
 
         def import_1000(n: int) -> None:
             first = 1 + (n * 1000) % max(skus - 1000, 1)
-            rows = [(item_id, warehouse.pk, (item_id * 3 + n) % 40) for item_id in range(first, first + 1000)]
+            # A kit has no stock of its own at a warehouse: the import sets its components'.
+            rows = [(item_id, warehouse.pk, (item_id * 3 + n) % 40) for item_id in range(first, first + 1000)
+                    if item_id % 100 >= self.kits]
             started = time.perf_counter()
             stock_levels_set_bulk(rows=rows, reason=StockMovement.Reason.IMPORT, reference="bench")
             import_times.append(time.perf_counter() - started)
@@ -311,14 +354,34 @@ class Command(BaseCommand):
     def _floor_sql(self, *, diff: bool) -> str:
         """Quantity, ended, latency and price of every linked merchant listing of every channel, written
         by hand for these tables as one statement: available over all warehouses once per item, and per
-        channel only for the channels that count their own locations."""
+        channel only for the channels that count their own locations; for a kit, the fewest whole kits its
+        components make at each of those warehouses, summed."""
         channel, listing = Channel._meta.db_table, ChannelListing._meta.db_table
         level, location = StockLevel._meta.db_table, Location._meta.db_table
         mapped = Channel.inventory_locations.through._meta.db_table
         state, item = ListingPushState._meta.db_table, StockItem._meta.db_table
+        kit = KitComponent._meta.db_table
         warehouse = Location.Kind.WAREHOUSE
+        kits = "MIN(floor(COALESCE(sl.quantity - sl.in_open_orders, 0)::numeric / kc.quantity)::integer)"
         sql = f"""
-            WITH everywhere AS (
+            WITH kits_everywhere AS (
+                SELECT k.kit_id, SUM(k.available) AS available FROM (
+                    SELECT kc.kit_id, {kits} AS available
+                    FROM {kit} AS kc JOIN {location} AS w ON w.kind = '{warehouse}'
+                    LEFT JOIN {level} AS sl ON sl.stock_item_id = kc.component_id AND sl.location_id = w.id
+                    GROUP BY kc.kit_id, w.id
+                ) AS k GROUP BY k.kit_id
+            ), kits_chosen AS (
+                SELECT k.channel_id, k.kit_id, SUM(k.available) AS available FROM (
+                    SELECT m.channel_id, kc.kit_id, {kits} AS available
+                    FROM {mapped} AS m
+                    JOIN {channel} AS c ON c.id = m.channel_id AND c.update_inventory_from_locations
+                    JOIN {location} AS w ON w.id = m.location_id AND w.kind = '{warehouse}'
+                    CROSS JOIN {kit} AS kc
+                    LEFT JOIN {level} AS sl ON sl.stock_item_id = kc.component_id AND sl.location_id = m.location_id
+                    GROUP BY m.channel_id, kc.kit_id, m.location_id
+                ) AS k GROUP BY k.channel_id, k.kit_id
+            ), everywhere AS (
                 SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
                 FROM {level} AS sl JOIN {location} AS w ON w.id = sl.location_id AND w.kind = '{warehouse}'
                 GROUP BY sl.stock_item_id
@@ -331,8 +394,8 @@ class Command(BaseCommand):
                 GROUP BY m.channel_id, sl.stock_item_id
             ), figures AS (
                 SELECT l.id AS listing_id, c.price_change,
-                       CASE WHEN c.update_inventory_from_locations THEN COALESCE(ch.available, 0)
-                            ELSE COALESCE(e.available, 0) END AS available,
+                       CASE WHEN c.update_inventory_from_locations THEN COALESCE(kch.available, ch.available, 0)
+                            ELSE COALESCE(ke.available, e.available, 0) END AS available,
                        COALESCE(l.end_when_quantity, c.end_when_quantity) AS end_when,
                        COALESCE(l.max_listed_quantity, c.max_listed_quantity) AS max_listed,
                        COALESCE(l.max_listed_percentage, c.max_listed_percentage) AS percentage,
@@ -349,6 +412,8 @@ class Command(BaseCommand):
                 JOIN {item} AS si ON si.id = l.stock_item_id
                 LEFT JOIN everywhere AS e ON e.stock_item_id = l.stock_item_id AND NOT c.update_inventory_from_locations
                 LEFT JOIN chosen AS ch ON ch.channel_id = l.channel_id AND ch.stock_item_id = l.stock_item_id
+                LEFT JOIN kits_everywhere AS ke ON ke.kit_id = l.stock_item_id AND NOT c.update_inventory_from_locations
+                LEFT JOIN kits_chosen AS kch ON kch.channel_id = l.channel_id AND kch.kit_id = l.stock_item_id
                 LEFT JOIN inventory_stockitemproperty AS p
                        ON c.product_based_latency AND p.stock_item_id = l.stock_item_id
                           AND p.name = c.latency_property_name
@@ -436,7 +501,8 @@ class Command(BaseCommand):
             # 6% of the channel's items move, as after a busy hour; every listing of the channel marked.
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 17 = %s",
+                    f"UPDATE {StockLevel._meta.db_table} SET quantity = quantity + 1 WHERE stock_item_id %% 17 = %s "
+                    f"AND stock_item_id NOT IN (SELECT kit_id FROM {KitComponent._meta.db_table})",
                     [n % 17],
                 )
             run_id = next(self._run_ids)
