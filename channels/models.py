@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -85,6 +85,9 @@ class Channel(models.Model):
     # A database default too, so rows written by code that predates the column (older migrations' tests) still fit.
     channel_location_id = models.CharField(
         "channel location", max_length=50, blank=True, db_default="",
+        # Refused where it is typed, rather than at the next push.
+        validators=[RegexValidator(r"^[0-9]{1,19}$", "A location number, digits only: Location Mapping lists the "
+                                   "shop's locations to choose from.")],
         help_text="The channel's own location the stock goes to (Shopify: the location's number; Location Mapping "
         "lists the shop's locations to choose from). Empty: the shop's first active location for online orders.",
     )

@@ -74,6 +74,17 @@ def test_credentials_go_only_to_a_shop_under_myshopify_com(settings):
             channel.clean()
 
 
+def test_a_channel_location_that_is_not_a_location_number_is_refused_where_it_is_typed():
+    channel = Channel(name="Shop", kind="shopify", api_base_url="https://teapots.myshopify.com",
+                      channel_location_id="Main warehouse")
+
+    with pytest.raises(ValidationError) as refused:
+        channel.full_clean(exclude=["credentials"])
+
+    assert refused.value.message_dict["channel_location_id"] == [
+        "A location number, digits only: Location Mapping lists the shop's locations to choose from."]
+
+
 def test_the_client_refuses_a_host_outside_the_allow_list(sandbox, settings):
     channel = shopify_channel(sandbox, api_base_url="https://teapots.myshopify.com.evil.example")
     settings.CHANNEL_EXTRA_ALLOWED_HOSTS = []
