@@ -22,8 +22,9 @@ from channels.tasks import orders_hint_task
 
 logger = logging.getLogger(__name__)
 
-# A delivery is a few hundred bytes (EKM's {username, topic, entity_id}); a signed one with an order in it a few KiB.
-MAX_WEBHOOK_BYTES = 64 * 1024
+# EKM's delivery is a few hundred bytes ({username, topic, entity_id}), but Shopify's and WooCommerce's carry the
+# whole order, a few KiB a line: an order of a few hundred lines must still be read to check its signature.
+MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
 def text(message: str, status: int) -> HttpResponse:
@@ -42,7 +43,7 @@ def channel_webhook(request: HttpRequest, channel_id: int, token: str) -> HttpRe
     # Read one byte past the limit, so a body sent without a length is bounded too.
     body = b"" if declared > MAX_WEBHOOK_BYTES else request.read(MAX_WEBHOOK_BYTES + 1)
     if declared > MAX_WEBHOOK_BYTES or len(body) > MAX_WEBHOOK_BYTES:
-        return text(f"The body is larger than {MAX_WEBHOOK_BYTES // 1024} KiB.", 413)
+        return text(f"The body is larger than {MAX_WEBHOOK_BYTES // 1024 // 1024} MiB.", 413)
     try:
         hint = order_hint_receive(channel_id=channel_id, headers=request.headers, body=body)
     except Channel.DoesNotExist:
@@ -79,7 +80,7 @@ def channel_account_deletion(request: HttpRequest, channel_id: int, token: str) 
                                                            endpoint_url=endpoint))
         body = request.read(MAX_WEBHOOK_BYTES + 1)
         if len(body) > MAX_WEBHOOK_BYTES:
-            return text(f"The body is larger than {MAX_WEBHOOK_BYTES // 1024} KiB.", 413)
+            return text(f"The body is larger than {MAX_WEBHOOK_BYTES // 1024 // 1024} MiB.", 413)
         account_deletion_receive(channel_id=channel_id, headers=request.headers, body=body)
     except Channel.DoesNotExist:
         raise Http404("no such endpoint") from None
