@@ -132,6 +132,11 @@ def _reservation_lines(orders: list[Order], items_by_order: dict[int, list[Order
     return [(item_id, location_id, qty) for (item_id, location_id), qty in sorted(totals.items())]
 
 
+# What `_channel_update` reads and writes of a stored order.
+CHANNEL_UPDATE_FIELDS = ("channel_order_id", "channel_status", "channel_updated_at", "is_paid", "status",
+                         "fulfilled_by_channel", "cancelled_at", "processed_at", "updated_at")
+
+
 @transaction.atomic
 def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
     """Create new orders and reserve their stock; update known ones, releasing stock when cancelled.
@@ -141,23 +146,33 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
     reservations. Locks are taken as every order service takes them: the orders first (the inserted ones,
     then the known ones in pk order), then every stock level the import changes, at once in pk order. A
     download taking a level first would deadlock with the despatch of one of its known orders.
+
+    A known order the channel sends as the hub holds it already is left alone, without a lock: every download
+    reads its last minutes again, and under load those are most of its page. Nothing can make such an order
+    need the update later (orders do not reopen, and payment is never taken back), so the unlocked read is safe.
     """
     result = ImportResult()
     if not orders:
         return result
     by_id = {data.channel_order_id: data for data in orders}
     ids = sorted(by_id)
+    now = timezone.now()
+    stored = Order.objects.filter(channel_id=channel_id, channel_order_id__in=ids).only(*CHANNEL_UPDATE_FIELDS)
+    held = {order.channel_order_id for order in stored}
+    result.unchanged = [order.channel_order_id for order in stored
+                        if _channel_update(order, by_id[order.channel_order_id], now=now) is None]
     batch = uuid.uuid4()
     Order.objects.bulk_create(
-        [_new_order(channel_id=channel_id, data=by_id[order_id], batch=batch) for order_id in ids],
+        [_new_order(channel_id=channel_id, data=by_id[order_id], batch=batch) for order_id in ids
+         if order_id not in held],
         ignore_conflicts=True,
     )
     created = list(Order.objects.filter(channel_id=channel_id, channel_order_id__in=ids, import_batch=batch))
     result.created = [order.channel_order_id for order in created]
-    created_ids = set(result.created)
+    settled = set(result.created) | set(result.unchanged)
     known = list(
         Order.objects.select_for_update(of=("self",))
-        .filter(channel_id=channel_id, channel_order_id__in=[i for i in ids if i not in created_ids])
+        .filter(channel_id=channel_id, channel_order_id__in=[i for i in ids if i not in settled])
         .order_by("pk")
     )
     items = OrderItem.objects.bulk_create(
@@ -181,7 +196,7 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
         items_by_order[item.order_id].append(item)
     holding_stock = [order for order in created if order.status in Order.OPEN_STATUSES]
     reserve = _reservation_lines(holding_stock, items_by_order)
-    release = _apply_channel_updates(known=known, by_id=by_id, result=result)
+    release = _apply_channel_updates(known=known, by_id=by_id, result=result, now=now)
     stock_levels_lock(lines=reserve + release)
     if reserve:
         stock_reserve(lines=reserve)
@@ -190,38 +205,40 @@ def order_import(*, channel_id: int, orders: list[OrderData]) -> ImportResult:
     return result
 
 
+def _channel_update(order: Order, data: OrderData, *, now: datetime) -> str | None:
+    """Follow the channel's status, payment and cancellation on `order` (not saved). Returns what changed:
+    "cancelled", "shipped" (Amazon shipped an order it fulfils), "changed", or None for nothing."""
+    before = (order.channel_status, order.is_paid, order.status)
+    order.channel_status = data.channel_status
+    order.channel_updated_at = data.channel_updated_at
+    order.is_paid = order.is_paid or data.is_paid
+    change = "changed"
+    if order.is_open:
+        if data.status == Order.Status.CANCELLED:
+            order.status = Order.Status.CANCELLED
+            order.cancelled_at = now
+            change = "cancelled"
+        elif order.fulfilled_by_channel and data.status == Order.Status.PROCESSED:
+            # Amazon shipped an order it fulfils (AFN): it is done here too, and nothing is despatched.
+            order.status = Order.Status.PROCESSED
+            order.processed_at = now
+            change = "shipped"
+        elif order.status == Order.Status.UNPAID and data.status in (Order.Status.PAID, Order.Status.PENDING):
+            order.status = data.status
+    if (order.channel_status, order.is_paid, order.status) == before:
+        return None
+    order.updated_at = now
+    return change
+
+
 def _apply_channel_updates(
-    *, known: list[Order], by_id: dict[str, OrderData], result: ImportResult
+    *, known: list[Order], by_id: dict[str, OrderData], result: ImportResult, now: datetime
 ) -> list[tuple[int, int, int]]:
     """A later download of a known order: follow the channel's status, payment and cancellation.
     Returns the stock its changes release, for the caller to release with its other stock changes."""
-    changed: list[Order] = []
-    cancelled: list[Order] = []
-    shipped_by_channel: list[Order] = []
-    now = timezone.now()
-    for order in known:
-        data = by_id[order.channel_order_id]
-        before = (order.channel_status, order.is_paid, order.status)
-        order.channel_status = data.channel_status
-        order.channel_updated_at = data.channel_updated_at
-        order.is_paid = order.is_paid or data.is_paid
-        if order.is_open:
-            if data.status == Order.Status.CANCELLED:
-                order.status = Order.Status.CANCELLED
-                order.cancelled_at = now
-                cancelled.append(order)
-            elif order.fulfilled_by_channel and data.status == Order.Status.PROCESSED:
-                # Amazon shipped an order it fulfils (AFN): it is done here too, and nothing is despatched.
-                order.status = Order.Status.PROCESSED
-                order.processed_at = now
-                shipped_by_channel.append(order)
-            elif order.status == Order.Status.UNPAID and data.status in (Order.Status.PAID, Order.Status.PENDING):
-                order.status = data.status
-        if (order.channel_status, order.is_paid, order.status) != before:
-            order.updated_at = now
-            changed.append(order)
-        else:
-            result.unchanged.append(order.channel_order_id)
+    changes = {order.pk: _channel_update(order, by_id[order.channel_order_id], now=now) for order in known}
+    changed = [order for order in known if changes[order.pk] is not None]
+    result.unchanged.extend(order.channel_order_id for order in known if changes[order.pk] is None)
     if not changed:
         return []
     Order.objects.bulk_update(
@@ -229,10 +246,10 @@ def _apply_channel_updates(
         ["channel_status", "channel_updated_at", "is_paid", "status", "cancelled_at", "processed_at", "updated_at"],
     )
     result.updated = [order.channel_order_id for order in changed]
-    result.cancelled = [order.channel_order_id for order in cancelled]
+    result.cancelled = [order.channel_order_id for order in changed if changes[order.pk] == "cancelled"]
     # Cancelled orders give their stock back; AFN orders Amazon shipped end their hold on its FBA stock
     # (released, not consumed: see the module's docstring).
-    releasing = cancelled + shipped_by_channel
+    releasing = [order for order in changed if changes[order.pk] in ("cancelled", "shipped")]
     items_by_order: dict[int, list[OrderItem]] = defaultdict(list)
     for item in OrderItem.objects.filter(order__in=releasing, stock_item__isnull=False):
         items_by_order[item.order_id].append(item)

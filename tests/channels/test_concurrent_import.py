@@ -140,3 +140,46 @@ def test_a_download_racing_the_despatch_of_its_orders_neither_deadlocks_nor_cons
         level = StockLevel.objects.get(stock_item__sku=sku)
         assert (level.quantity, level.in_open_orders) == (1000 - shipped, held), sku
         assert -sum(despatched.filter(stock_item__sku=sku).values_list("delta", flat=True)) == shipped
+
+
+def test_a_download_reading_again_an_order_it_holds_unchanged_does_not_wait_for_a_despatch_holding_that_order():
+    warehouse = LocationFactory(name="Main", is_default=True)
+    for sku in HOT_SKUS:
+        StockLevelFactory(stock_item=StockItemFactory(sku=sku), location=warehouse, quantity=100)
+    channel = ChannelFactory(name="EKM shop")
+    first = page("E", range(3))
+    orders_store_page(channel=channel, page=first)
+    locked, release, errors = threading.Event(), threading.Event(), []
+
+    def despatch_holding_the_order():
+        try:
+            with transaction.atomic():
+                Order.objects.select_for_update().filter(channel_order_id="E-1").get()
+                locked.set()
+                release.wait(30)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=despatch_holding_the_order)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            # Waiting for the row would fail the download in 2 s rather than hang the test.
+            cursor.execute("SET lock_timeout = '2s'")
+        # The next download's overlap brings the same three orders, as the channel last changed them, and a new one.
+        again = OrderPage(orders=first.orders + page("E", range(3, 4)).orders)
+        outcome = orders_store_page(channel=channel, page=again)
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert errors == []
+    assert outcome.errors == [] and outcome.stored == 4
+    assert Order.objects.filter(channel=channel).count() == 4
+    # Each order reserved its unit once: E-0 and E-3 sell HOT-1.
+    assert StockLevel.objects.get(stock_item__sku="HOT-1").in_open_orders == 2
+    assert sum(StockLevel.objects.values_list("in_open_orders", flat=True)) == 4
