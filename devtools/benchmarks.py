@@ -81,8 +81,8 @@ def hub_env(**extra: str) -> dict[str, str]:
             "CELERY_TASK_ALWAYS_EAGER": "false", "CHANNEL_RATE_LIMITS": settings.CHANNEL_RATE_LIMITS, **extra}
 
 
-def worker_command(*, hostname: str, concurrency: int) -> list[str]:
-    return [*CELERY, "worker", "-Q", QUEUES, "--concurrency", str(concurrency), "--loglevel", "WARNING",
+def worker_command(*, hostname: str, concurrency: int, queues: str = QUEUES) -> list[str]:
+    return [*CELERY, "worker", "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "WARNING",
             "--hostname", f"{hostname}@%h", "--without-gossip", "--without-mingle"]
 
 

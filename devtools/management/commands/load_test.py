@@ -23,10 +23,11 @@ from datetime import datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.models import F, Max, Sum
+from django.db.models import Count, F, Max, Sum
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from channels.models import Channel, ListingPushMark
+from channels.models import Channel, ListingPushMark, SyncRun
 from channels.scheduling import channel_beat_schedule_update
 from channels.selectors import listing_quantities
 from channels.sync.inventory_push import inventory_push
@@ -55,6 +56,7 @@ PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
 SANDBOX_LIMITS = {"*": {"rate": 10000, "burst": 10000}}
 HOT_SKUS_SHARE = 0.01
 HOT_ORDERS_SHARE = 0.3
+ORDER_QUEUES = "default,orders,listings,despatch"
 
 
 
@@ -109,8 +111,14 @@ class Command(BaseCommand):
             scratch_shop_delete(prefix="load")
 
     def _start(self, scratch: str) -> list[subprocess.Popen]:
-        """Two workers and one beat."""
-        commands = [worker_command(hostname=f"load{n}-{os.getpid()}", concurrency=1) for n in (1, 2)]
+        """Two workers, split by queue as the README's deployment has them, and one beat: the order downloads
+        (and the other queues) on one process, so a push never waits behind a download; the pushes on one
+        process per channel, as each channel's pushes go one at a time (its push lock) and an Amazon feed push
+        spends most of its time waiting for Amazon to process the feed."""
+        commands = [
+            worker_command(hostname=f"load-orders-{os.getpid()}", concurrency=1, queues=ORDER_QUEUES),
+            worker_command(hostname=f"load-pushes-{os.getpid()}", concurrency=len(KINDS), queues="inventory"),
+        ]
         return [hub_process_start(command, env=hub_env())
                 for command in [*commands, beat_command(scratch=scratch)]]
 
@@ -157,6 +165,7 @@ class Command(BaseCommand):
     def _run(self, *, control, channels, skus, orders: int, minutes: float, timeout: float) -> None:
         updates_before = self._updates(control, channels)
         injected: dict[tuple[str, str], tuple[str, float]] = {}
+        self.injection_started = timezone.now()
         started = time.monotonic()
         ticks = max(1, int(minutes * 60))
         for tick in range(ticks):
@@ -185,6 +194,18 @@ class Command(BaseCommand):
         self._report(control=control, channels=channels, injected=injected, updates_before=updates_before,
                      elapsed=elapsed, timed_out=time.monotonic() >= deadline)
 
+    def _worker_time(self, channels) -> str:
+        """Where the workers' time went: the seconds of every order download and push run, by channel."""
+        runs = (
+            SyncRun.objects.filter(channel__in=channels.values(), started_at__gte=self.injection_started,
+                                   finished_at__isnull=False, kind__in=(SyncRun.Kind.ORDERS, SyncRun.Kind.INVENTORY))
+            .values_list("channel__name", "kind")
+            .annotate(n=Count("pk"), seconds=Sum(F("finished_at") - F("started_at")))
+        )
+        parts = [f"{name} {kind} {n} runs {seconds.total_seconds():.0f} s"
+                 for name, kind, n, seconds in sorted(runs)]
+        return "Worker time by channel and run: " + "; ".join(parts)
+
     def _updates(self, control, channels) -> int:
         return sum(s["updates"] for name, channel in channels.items()
                    for s in control.received(channel.kind, name)["stock"].values())
@@ -207,6 +228,7 @@ class Command(BaseCommand):
         last_stored = {sku: math.floor(at.timestamp()) for sku, at in
                        load.values_list("items__channel_sku").annotate(at=Max("created_at"))}
         differing, latencies, after_download = 0, [], []
+        after_download_by_channel: dict[str, list[float]] = {}
         for name, channel in channels.items():
             stock = control.received(channel.kind, name)["stock"]
             for computed in listing_quantities(channel_id=channel.pk):
@@ -219,6 +241,8 @@ class Command(BaseCommand):
                         latencies.append(pushed - last_order[computed.channel_sku])
                     if pushed >= last_stored.get(computed.channel_sku, math.inf):
                         after_download.append(pushed - last_stored[computed.channel_sku])
+                        after_download_by_channel.setdefault(name, []).append(
+                            pushed - last_stored[computed.channel_sku])
         pushes = self._updates(control, channels) - updates_before
         lines = [
             f"Orders injected: {len(injected)}; imported: {imported}" + (" (timed out waiting)" if timed_out else ""),
@@ -234,6 +258,10 @@ class Command(BaseCommand):
             f"{len(after_download)} pairs, whole seconds): p50 {percentile(after_download, 0.5):.0f} s, "
             f"p95 {percentile(after_download, 0.95):.0f} s, max {max(after_download, default=0):.0f} s",
         ]
+        lines.extend(
+            f"  to {name}: p50 {percentile(values, 0.5):.0f} s, p95 {percentile(values, 0.95):.0f} s"
+            for name, values in sorted(after_download_by_channel.items()))
+        lines.append(self._worker_time(channels))
         for line in lines:
             self.stdout.write(line)
         if timed_out or duplicates or oversold or differing or reservation_drift or imported != len(injected):
