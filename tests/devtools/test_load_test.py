@@ -21,6 +21,10 @@ def test_a_small_load_loses_nothing_doubles_nothing_and_every_channel_converges(
                  "Listings whose channel quantity differs from the hub's computation: 0"):
         assert zero in out
     assert "p95" in out
+    # Each channel's latency and where the workers' time went, so a slow run says which channel and which work.
+    for name in ("load-amazon", "load-ekm", "load-rakuten"):
+        assert f"  to {name}: p50 " in out
+        assert f"{name} orders " in out and f"{name} inventory " in out
 
 
 def test_the_load_test_refuses_without_postgresql_and_redis(settings):
