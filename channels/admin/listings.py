@@ -53,6 +53,10 @@ class ChannelListingAdmin(StockItemSearchMixin, SimpleHistoryAdmin):
         "last_pushed_price", "last_pushed_at", "is_ended", "waiting_for_push", "push_error",
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A listing is the channel's record of a product: its marks and push state carry that channel.
+        return [*self.readonly_fields, "channel"] if obj is not None else self.readonly_fields
+
     def get_queryset(self, request):
         # The changelist applies list_select_related only to a queryset without select_related.
         return listings_with_push_state(super().get_queryset(request)).select_related(*self.list_select_related)

@@ -112,6 +112,19 @@ def test_editing_a_listing_override_in_the_admin_marks_it_and_a_title_edit_does_
     assert queued == [channel.pk]
 
 
+def test_a_listing_stays_on_its_channel_when_edited_and_its_channel_is_chosen_when_added(admin_client, channel):
+    [listing] = settled_listings(channel, count=1)
+    other = channel_create(channel=ChannelFactory.build(name="Rakuten"))
+    url = reverse("admin:channels_channellisting_change", args=(listing.pk,))
+    edit = {**change_form_data(admin_client, url, title="Blue mug"), "channel": other.pk}
+
+    assert admin_client.post(url, edit).status_code == 302
+
+    listing.refresh_from_db()
+    assert (listing.channel_id, listing.title) == (channel.pk, "Blue mug")
+    assert 'name="channel"' in admin_client.get(reverse("admin:channels_channellisting_add")).content.decode()
+
+
 def test_deleting_a_channel_in_the_admin_removes_its_periodic_tasks(admin_client, channel):
     response = admin_client.post(reverse("admin:channels_channel_delete", args=(channel.pk,)), {"post": "yes"})
 
