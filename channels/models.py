@@ -447,6 +447,11 @@ class ListingPushState(models.Model):
     listing = models.OneToOneField(
         ChannelListing, primary_key=True, on_delete=models.CASCADE, related_name="push_state"
     )
+    # The listing's channel, copied (a listing never changes channel) so that a plan of the whole channel reads
+    # only that channel's rows: joined by listing alone, every plan scanned every channel's push states. Never
+    # updated, so its index leaves the updates heap-only; no database constraint, for the same reason as a
+    # mark's (a first push of 200k listings would check each row).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     last_pushed_quantity = models.IntegerField(null=True, blank=True)
     last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     last_pushed_latency = models.PositiveSmallIntegerField(null=True, blank=True)

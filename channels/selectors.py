@@ -190,7 +190,13 @@ def _computed_sql(
     """
     select_params: list = []
     join_available_params: list = []
+    state_join = "ps.listing_id = l.id"
+    state_params: list = []
     if grouped or (listing_ids is None and stock_item_ids is None and not pending_only):
+        # The channel's push states by its index rather than every channel's in a scan (a third of the plan on a
+        # 100k-listing channel of five). A subset looks each one up by its listing.
+        state_join += " AND ps.channel_id = %s"
+        state_params.append(rules.channel_id)
         available = "COALESCE(ka.available, a.available, 0)"
         available_join = f"""LEFT JOIN (
             SELECT sl.stock_item_id, SUM(sl.quantity - sl.in_open_orders) AS available
@@ -238,7 +244,7 @@ def _computed_sql(
                ps.last_pushed_quantity, ps.last_pushed_latency, ps.last_pushed_price, ps.last_pushed_at,
                COALESCE(ps.is_ended, %s) AS was_ended
         FROM {listing} AS l
-        LEFT JOIN {state} AS ps ON ps.listing_id = l.id
+        LEFT JOIN {state} AS ps ON {state_join}
         {f"JOIN {item} AS si ON si.id = l.stock_item_id" if with_price else ""}
         {available_join}
         {latency_join}
@@ -248,7 +254,7 @@ def _computed_sql(
     # OFFSET 0 keeps PostgreSQL from inlining `available` into each of its uses below (a lookup each).
     base_params = [
         *select_params, rules.end_when, rules.max_listed, rules.percentage, *latency_params, False,
-        *join_available_params, *join_params, *scope_params,
+        *state_params, *join_available_params, *join_params, *scope_params,
     ]
     sql = f"""
         SELECT b.listing_id, b.channel_sku, b.external_id, b.stock_item_id, b.available,

@@ -196,8 +196,9 @@ def _push_states_write(*, columns: Mapping[str, Sequence], update: Mapping[str, 
     when it has one and adding it otherwise; `update` gives each column's new value over `v` (the row
     written) and `s` (the stored one); `constants` are columns with one value for every row.
 
-    A listing deleted since the plan is skipped. On PostgreSQL each column travels as one array literal
-    (unnest), and the insert runs only when the update missed some listings (their first push)."""
+    A new row takes its listing's channel. A listing deleted since the plan is skipped. On PostgreSQL each column
+    travels as one array literal (unnest), and the insert runs only when the update missed some listings (their
+    first push)."""
     listing = ChannelListing._meta.db_table
     state = ListingPushState._meta.db_table
     names = list(columns)
@@ -210,8 +211,8 @@ def _push_states_write(*, columns: Mapping[str, Sequence], update: Mapping[str, 
         [f"{name} = {expression}" for name, expression in update.items()]
         + [f"{name} = %s" for name in constant_names]
     )
-    inserted = ", ".join(names + constant_names)
-    selected = ", ".join([f"v.{name}" for name in names] + ["%s"] * len(constant_names))
+    inserted = ", ".join(names + constant_names + ["channel_id"])
+    selected = ", ".join([f"v.{name}" for name in names] + ["%s"] * len(constant_names) + ["l.channel_id"])
     total = len(columns["listing_id"])
     postgresql = connection.vendor == "postgresql"
     batch = ARRAY_BATCH if postgresql else BATCH

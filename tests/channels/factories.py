@@ -83,7 +83,7 @@ class ChannelListingFactory(factory.django.DjangoModelFactory):
         if pending:
             ListingPushMark.objects.create(listing=listing, channel_id=listing.channel_id)
         if state:
-            ListingPushState.objects.create(listing=listing, **state)
+            ListingPushState.objects.create(listing=listing, channel_id=listing.channel_id, **state)
         return listing
 
 

@@ -301,3 +301,26 @@ def test_a_plan_over_most_of_the_channel_sends_what_the_per_listing_plan_sends(w
 
     assert grouped == per_listing
     assert [push.quantity for push in grouped] == [0, 0, 4, 6, 6]
+
+
+def test_a_plan_of_the_whole_channel_reads_that_channels_own_push_states(warehouse):
+    amazon, ekm = AmazonChannelFactory(), ChannelFactory()
+    item = StockItemFactory()
+    StockLevelFactory(stock_item=item, location=warehouse, quantity=4)
+    ChannelListingFactory(channel=amazon, stock_item=item)
+    on_ekm = ChannelListingFactory(channel=ekm, stock_item=item)
+    push_everything(amazon)
+
+    channel_listings_mark_all(channel_id=amazon.pk)
+    channel_listings_mark_all(channel_id=ekm.pk)
+    assert plan_ids(amazon) == set(), "pushed and unchanged"
+    assert plan_ids(ekm) == {on_ekm.pk}, "the same item's push on Amazon is not EKM's"
+
+    push_everything(ekm)
+    channel_listings_mark_all(channel_id=ekm.pk)
+    assert plan_ids(ekm) == set(), "EKM's own push is remembered"
+    ekm.max_listed_quantity = 3
+    ekm.save()
+    channel_listings_mark_all(channel_id=amazon.pk)
+    assert plan_ids(amazon) == set()
+    assert [(push.listing_id, push.quantity) for push in listings_push_plan(channel_id=ekm.pk)] == [(on_ekm.pk, 3)]

@@ -113,7 +113,8 @@ class Command(BaseCommand):
                 f"FROM {StockItem._meta.db_table} AS i",
             )
             _insert_select(
-                ListingPushState, {"listing_id": "l.id", "last_pushed_quantity": "l.id %% 29"},
+                ListingPushState,
+                {"listing_id": "l.id", "channel_id": "l.channel_id", "last_pushed_quantity": "l.id %% 29"},
                 f"FROM {ChannelListing._meta.db_table} AS l WHERE l.channel_id = %s", [channel.pk],
             )
             _insert_select(

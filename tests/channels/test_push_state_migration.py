@@ -1,0 +1,44 @@
+"""Push state rows take their listing's channel when the column arrives, on a database that has pushed before."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("channels", "0021_channel_location_number")]
+AFTER = [("channels", "0022_listing_push_state_channel")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def at_previous_migration():
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    apps = migrate(BEFORE)
+    yield apps
+    migrate(latest)
+
+
+def test_every_push_state_takes_its_listings_channel(at_previous_migration):
+    apps = at_previous_migration
+    channel = apps.get_model("channels", "Channel")
+    listing = apps.get_model("channels", "ChannelListing")
+    state = apps.get_model("channels", "ListingPushState")
+    amazon = channel.objects.create(name="Amazon", kind="amazon")
+    ekm = channel.objects.create(name="EKM", kind="ekm")
+    pushed = {}
+    for shop in (amazon, ekm, ekm):
+        row = listing.objects.create(channel=shop, channel_sku=f"SKU-{listing.objects.count()}")
+        state.objects.create(listing=row, last_pushed_quantity=5)
+        pushed[row.pk] = shop.pk
+
+    apps = migrate(AFTER)
+
+    rows = apps.get_model("channels", "ListingPushState").objects.values_list("listing_id", "channel_id")
+    assert dict(rows) == pushed
