@@ -3,7 +3,8 @@ forward copies them into the channels' rows, backward puts them back, and forwar
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations import at_migrations, migrate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -11,13 +12,6 @@ BEFORE = [("channels", "0008_endpoints_import_profile_secret_rotation"), ("inven
           ("orders", "0007_fba_outbound_sending")]
 AFTER = [("channels", "0010_fulfilment_order"), ("orders", "0008_fba_outbound_to_channels")]
 FBA_COLUMNS = ("fba_outbound_status", "fba_fulfillment_order_id", "fba_outbound_error")
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def columns(table: str) -> set[str]:
@@ -33,10 +27,8 @@ def location_channels() -> dict[str, int | None]:
 
 @pytest.fixture
 def at_previous_migration():
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest)
+    with at_migrations(BEFORE) as apps:
+        yield apps
 
 
 def test_fba_locations_and_orders_sent_to_amazon_move_to_the_channels_side_and_back(at_previous_migration):

@@ -2,8 +2,8 @@
 zeros become empty, "no maximum" (a listing's then falls back to its channel's default), the other values stay."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations import at_migrations, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -11,19 +11,10 @@ BEFORE = [("channels", "0014_order_download_at_channel_quota")]
 AFTER = [("channels", "0015_max_listed_not_zero")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_0014():
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest)
+    with at_migrations(BEFORE) as apps:
+        yield apps
 
 
 def test_zeros_become_empty_and_other_maximums_stay(at_0014):

@@ -1,8 +1,8 @@
 """Push state rows take their listing's channel when the column arrives, on a database that has pushed before."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations import at_migrations, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -10,19 +10,10 @@ BEFORE = [("channels", "0021_channel_location_number")]
 AFTER = [("channels", "0022_listing_push_state_channel")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_previous_migration():
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(latest)
+    with at_migrations(BEFORE) as apps:
+        yield apps
 
 
 def test_every_push_state_takes_its_listings_channel(at_previous_migration):

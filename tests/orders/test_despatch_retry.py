@@ -3,8 +3,6 @@ that says what the channel heard, orders the channel was not told listed and cou
 tracking number or carrier is fixed that tells the channel, through the same path as processing."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +13,7 @@ from orders.selectors import orders_channel_not_told, orders_channel_not_told_co
 from orders.services import order_process
 from tests.admin.pages import change_form_data
 from tests.channels.test_sync_e2e import connect
+from tests.migrations import at_migrations
 from tests.orders.factories import PostalServiceFactory
 
 PAID = {"amazon": "UNSHIPPED", "ekm": "PENDING", "rakuten": "ACCEPTED"}
@@ -205,18 +204,9 @@ def test_an_order_told_already_is_not_retried(sandbox, admin_client, colissimo, 
     assert len(shipments(sandbox, "rakuten")) == 1
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_orders_refused_before_the_upgrade_are_listed_as_not_told_after_it():
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    apps = migrate([("orders", "0008_fba_outbound_to_channels")])
-    try:
+    with at_migrations([("orders", "0008_fba_outbound_to_channels")]) as apps:
         channel = apps.get_model("channels", "Channel").objects.create(name="Rakuten FR", kind="rakuten")
         order = apps.get_model("orders", "Order")
         at = timezone.now()
@@ -227,8 +217,6 @@ def test_orders_refused_before_the_upgrade_are_listed_as_not_told_after_it():
         order.objects.create(channel_order_id="told", despatch_sent_at=at, **placed)
         order.objects.create(channel_order_id="queued", **placed)
         order.objects.create(channel_order_id="open", channel=channel, received_at=at, status="paid")
-    finally:
-        migrate(latest)
 
     told = dict(Order.objects.values_list("channel_order_id", "channel_told"))
     assert told == {"refused": "refused", "retrying": "telling", "told": "told", "queued": "telling",
