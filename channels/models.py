@@ -450,7 +450,7 @@ class ListingPushState(models.Model):
     # The listing's channel, copied (a listing never changes channel) so that a plan of the whole channel reads
     # only that channel's rows: joined by listing alone, every plan scanned every channel's push states. Never
     # updated, so its index leaves the updates heap-only; no database constraint, for the same reason as a
-    # mark's (a first push of 200k listings would check each row).
+    # mark's channel (a foreign-key check per row a first push inserts).
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     last_pushed_quantity = models.IntegerField(null=True, blank=True)
     last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
