@@ -10,26 +10,20 @@ BEFORE = [("channels", "0021_channel_location_number")]
 AFTER = [("channels", "0022_listing_push_state_channel")]
 
 
-@pytest.fixture
-def at_previous_migration():
+def test_every_push_state_takes_its_listings_channel():
     with at_migrations(BEFORE) as apps:
-        yield apps
+        channel = apps.get_model("channels", "Channel")
+        listing = apps.get_model("channels", "ChannelListing")
+        state = apps.get_model("channels", "ListingPushState")
+        amazon = channel.objects.create(name="Amazon", kind="amazon")
+        ekm = channel.objects.create(name="EKM", kind="ekm")
+        pushed = {}
+        for number, shop in enumerate((amazon, ekm, ekm)):
+            row = listing.objects.create(channel=shop, channel_sku=f"SKU-{number}")
+            state.objects.create(listing=row, last_pushed_quantity=5)
+            pushed[row.pk] = shop.pk
 
+        apps = migrate(AFTER)
 
-def test_every_push_state_takes_its_listings_channel(at_previous_migration):
-    apps = at_previous_migration
-    channel = apps.get_model("channels", "Channel")
-    listing = apps.get_model("channels", "ChannelListing")
-    state = apps.get_model("channels", "ListingPushState")
-    amazon = channel.objects.create(name="Amazon", kind="amazon")
-    ekm = channel.objects.create(name="EKM", kind="ekm")
-    pushed = {}
-    for shop in (amazon, ekm, ekm):
-        row = listing.objects.create(channel=shop, channel_sku=f"SKU-{listing.objects.count()}")
-        state.objects.create(listing=row, last_pushed_quantity=5)
-        pushed[row.pk] = shop.pk
-
-    apps = migrate(AFTER)
-
-    rows = apps.get_model("channels", "ListingPushState").objects.values_list("listing_id", "channel_id")
-    assert dict(rows) == pushed
+        rows = apps.get_model("channels", "ListingPushState").objects.values_list("listing_id", "channel_id")
+        assert dict(rows) == pushed
